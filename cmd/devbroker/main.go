@@ -1,0 +1,62 @@
+// Command devbroker is a Kafka-protocol broker for local runs and tests only
+// (github.com/twmb/franz-go/pkg/kfake), standing in for Redpanda. It is the
+// only program of this repository that links Kafka code; the services reach
+// the broker through Dapr alone.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "devbroker:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	port := flag.Int("port", 9092, "port to listen on (127.0.0.1 only)")
+	partitions := flag.Int("partitions", 4, "partitions of each auto-created topic")
+	dataDir := flag.String("data-dir", "", "keep the log in this folder across restarts (empty: memory only)")
+	topics := flag.String("topics", "task-events,reminders", "comma-separated topics to create at start")
+	verbose := flag.Bool("v", false, "log broker requests")
+	flag.Parse()
+
+	opts := []kfake.Opt{
+		kfake.Ports(*port),
+		kfake.AllowAutoTopicCreation(),
+		kfake.DefaultNumPartitions(*partitions),
+		kfake.ClusterID("todo-dev"),
+	}
+	if t := strings.TrimSpace(*topics); t != "" {
+		opts = append(opts, kfake.SeedTopics(int32(*partitions), strings.Split(t, ",")...))
+	}
+	if *dataDir != "" {
+		opts = append(opts, kfake.DataDir(*dataDir))
+	}
+	if *verbose {
+		opts = append(opts, kfake.WithLogger(kfake.BasicLogger(os.Stderr, kfake.LogLevelInfo)))
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return fmt.Errorf("start broker on 127.0.0.1:%d: %w", *port, err)
+	}
+	defer c.Close()
+	fmt.Printf("devbroker ready on %s (partitions per topic: %d, data dir: %q)\n",
+		strings.Join(c.ListenAddrs(), ","), *partitions, *dataDir)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	fmt.Println("devbroker stopping")
+	return nil
+}

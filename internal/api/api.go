@@ -1,0 +1,334 @@
+// Package api is todo-api's public HTTP interface: JSON over stdlib net/http,
+// bearer-token auth, one route table that also drives the OpenAPI check.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/evolution-todo/todo/internal/task"
+)
+
+// TaskStore is what the API needs from storage. Every method is scoped to
+// userID and answers task.ErrNotFound for another user's task.
+type TaskStore interface {
+	CreateTask(ctx context.Context, userID string, p task.Patch) (task.Task, error)
+	GetTask(ctx context.Context, userID string, id int64) (task.Task, error)
+	ListTasks(ctx context.Context, userID string, q task.ListQuery) ([]task.Task, string, error)
+	UpdateTask(ctx context.Context, userID string, id int64, p task.Patch) (task.Task, error)
+	CompleteTask(ctx context.Context, userID string, id int64) (task.Task, error)
+	ReopenTask(ctx context.Context, userID string, id int64) (task.Task, error)
+	DeleteTask(ctx context.Context, userID string, id int64) error
+	Ping(ctx context.Context) error
+}
+
+// TokenVerifier turns a bearer token into a user id.
+type TokenVerifier interface {
+	Verify(token string) (string, error)
+}
+
+// Server serves the API.
+type Server struct {
+	store  TaskStore
+	tokens TokenVerifier
+	log    *slog.Logger
+}
+
+// New returns a Server.
+func New(store TaskStore, tokens TokenVerifier, log *slog.Logger) *Server {
+	return &Server{store: store, tokens: tokens, log: log}
+}
+
+// Route is one entry of the route table.
+type Route struct {
+	Method  string
+	Path    string // http.ServeMux pattern path
+	Auth    bool   // requires a bearer token
+	handler func(w http.ResponseWriter, r *http.Request) error
+}
+
+// Routes lists every route the server answers, for the mux and for the
+// check against the OpenAPI description.
+func (s *Server) Routes() []Route {
+	return []Route{
+		{"GET", "/healthz", false, s.healthz},
+		{"GET", "/readyz", false, s.readyz},
+		{"GET", "/api/openapi.yaml", false, serveOpenAPIYAML},
+		{"GET", "/api/openapi.json", false, serveOpenAPIJSON},
+		{"POST", "/api/tasks", true, s.createTask},
+		{"GET", "/api/tasks", true, s.listTasks},
+		{"GET", "/api/tasks/{id}", true, s.getTask},
+		{"PATCH", "/api/tasks/{id}", true, s.updateTask},
+		{"DELETE", "/api/tasks/{id}", true, s.deleteTask},
+		{"POST", "/api/tasks/{id}/complete", true, s.completeTask},
+		{"POST", "/api/tasks/{id}/reopen", true, s.reopenTask},
+	}
+}
+
+// Handler returns the server's http.Handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	methods := map[string][]string{}
+	for _, rt := range s.Routes() {
+		h := s.wrap(rt)
+		mux.Handle(rt.Method+" "+rt.Path, h)
+		if rt.Method == http.MethodGet {
+			methods[rt.Path] = append(methods[rt.Path], http.MethodHead)
+		}
+		methods[rt.Path] = append(methods[rt.Path], rt.Method)
+	}
+	// ServeMux answers unknown paths and methods in plain text; these
+	// catch-alls answer in the API's JSON error format instead.
+	for path, allowed := range methods {
+		allow := strings.Join(allowed, ", ")
+		mux.Handle(path, s.wrap(Route{Path: path, handler: func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Allow", allow)
+			return errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "", r.Method+" is not allowed here; allowed: "+allow)
+		}}))
+	}
+	mux.Handle("/", s.wrap(Route{Path: "/", handler: func(w http.ResponseWriter, r *http.Request) error {
+		return errorf(http.StatusNotFound, CodeNotFound, "", "no such route: "+r.URL.Path)
+	}}))
+	return mux
+}
+
+type ctxKey int
+
+const userKey ctxKey = 0
+
+func userID(r *http.Request) string { s, _ := r.Context().Value(userKey).(string); return s }
+
+// wrap adds auth, error mapping, panic recovery and one access-log line.
+func (s *Server) wrap(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		traceID := traceIDFrom(r)
+		sw.Header().Set("X-Trace-Id", traceID)
+		log := s.log.With("trace_id", traceID)
+		defer func() {
+			if p := recover(); p != nil {
+				log.Error("panic in handler", "panic", p, "path", r.URL.Path)
+				if !sw.wrote {
+					writeAPIError(sw, errorf(http.StatusInternalServerError, CodeInternal, "", "internal error; it has been logged"))
+				}
+			}
+			if rt.Path == "/healthz" || rt.Path == "/readyz" {
+				return
+			}
+			log.Info("request", "method", r.Method, "route", rt.Path, "path", r.URL.Path, "status", sw.status,
+				"duration_ms", float64(time.Since(start).Microseconds())/1000, "user_id", userID(r))
+		}()
+		if rt.Auth {
+			uid, err := s.authenticate(r)
+			if err != nil {
+				sw.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+				writeAPIError(sw, errorf(http.StatusUnauthorized, CodeUnauthorized, "", err.Error()))
+				return
+			}
+			r = r.WithContext(context.WithValue(r.Context(), userKey, uid))
+		}
+		if err := rt.handler(sw, r); err != nil {
+			ae, known := toAPIError(err)
+			if !known {
+				log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			}
+			writeAPIError(sw, ae)
+		}
+	})
+}
+
+func (s *Server) authenticate(r *http.Request) (string, error) {
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if h == "" {
+		return "", errors.New("missing Authorization: Bearer <token> header")
+	}
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return "", errors.New("the Authorization header must be: Bearer <token>")
+	}
+	uid, err := s.tokens.Verify(strings.TrimSpace(token))
+	if err != nil {
+		s.log.Debug("token refused", "err", err)
+		return "", errors.New("invalid or expired token")
+	}
+	return uid, nil
+}
+
+// traceIDFrom takes the trace id of a W3C traceparent header, or makes one.
+func traceIDFrom(r *http.Request) string {
+	if tp := r.Header.Get("traceparent"); len(tp) == 55 && tp[2] == '-' && tp[35] == '-' {
+		return tp[3:35]
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Warn("not ready: database unreachable", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{
+			"status": "unavailable", "checks": map[string]string{"database": "unreachable"},
+		})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": map[string]string{"database": "ok"}})
+	return nil
+}
+
+func pathID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errorf(http.StatusBadRequest, CodeInvalidID, "id", "task id must be a positive integer")
+	}
+	return id, nil
+}
+
+func (s *Server) createTask(w http.ResponseWriter, r *http.Request) error {
+	members, err := readObject(w, r, writableFields...)
+	if err != nil {
+		return err
+	}
+	if _, ok := members["title"]; !ok {
+		return badField("title", "is required")
+	}
+	p, err := decodePatch(members)
+	if err != nil {
+		return err
+	}
+	t, err := s.store.CreateTask(r.Context(), userID(r), p)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/tasks/"+strconv.FormatInt(t.ID, 10))
+	writeJSON(w, http.StatusCreated, t)
+	return nil
+}
+
+// taskList is the body of GET /api/tasks.
+type taskList struct {
+	Tasks      []task.Task `json:"tasks"`
+	NextCursor *string     `json:"next_cursor"`
+}
+
+func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) error {
+	q, err := parseListQuery(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	list, next, err := s.store.ListTasks(r.Context(), userID(r), q)
+	if err != nil {
+		return err
+	}
+	out := taskList{Tasks: list}
+	if out.Tasks == nil {
+		out.Tasks = []task.Task{}
+	}
+	if next != "" {
+		out.NextCursor = &next
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) getTask(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	t, err := s.store.GetTask(r.Context(), userID(r), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}
+
+func (s *Server) updateTask(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	members, err := readObject(w, r, writableFields...)
+	if err != nil {
+		return err
+	}
+	p, err := decodePatch(members)
+	if err != nil {
+		return err
+	}
+	t, err := s.store.UpdateTask(r.Context(), userID(r), id, p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}
+
+func (s *Server) deleteTask(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteTask(r.Context(), userID(r), id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) completeTask(w http.ResponseWriter, r *http.Request) error {
+	return s.transition(w, r, s.store.CompleteTask)
+}
+
+func (s *Server) reopenTask(w http.ResponseWriter, r *http.Request) error {
+	return s.transition(w, r, s.store.ReopenTask)
+}
+
+func (s *Server) transition(w http.ResponseWriter, r *http.Request,
+	fn func(context.Context, string, int64) (task.Task, error),
+) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	t, err := fn(r.Context(), userID(r), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}

@@ -1,0 +1,158 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/evolution-todo/todo/internal/task"
+)
+
+// MaxBodyBytes bounds every request body.
+const MaxBodyBytes = 64 << 10
+
+// readObject reads a JSON object body of at most MaxBodyBytes and returns its
+// members, refusing any member not in allowed.
+func readObject(w http.ResponseWriter, r *http.Request, allowed ...string) (map[string]json.RawMessage, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return nil, errorf(http.StatusUnsupportedMediaType, CodeUnsupportedMedia, "",
+				"send the body as JSON with Content-Type: application/json")
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, errorf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "",
+				fmt.Sprintf("request body must be at most %d bytes", MaxBodyBytes))
+		}
+		return nil, errorf(http.StatusBadRequest, CodeInvalidJSON, "", "could not read request body")
+	}
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, errorf(http.StatusBadRequest, CodeInvalidJSON, "", "request body must be a JSON object")
+	}
+	var members map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	if err := dec.Decode(&members); err != nil {
+		return nil, errorf(http.StatusBadRequest, CodeInvalidJSON, "", "request body is not valid JSON: "+err.Error())
+	}
+	if dec.More() {
+		return nil, errorf(http.StatusBadRequest, CodeInvalidJSON, "", "request body must hold exactly one JSON object")
+	}
+	for name := range members {
+		if !contains(allowed, name) {
+			return nil, errorf(http.StatusBadRequest, CodeUnknownField, name,
+				fmt.Sprintf("unknown field %q; allowed fields: %s", name, strings.Join(allowed, ", ")))
+		}
+	}
+	return members, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// writableFields are the task fields a client may set.
+var writableFields = []string{"title", "description", "priority", "tags", "due_at", "reminder_at", "recurrence", "timezone"}
+
+// decodePatch turns the members of a create or update body into a Patch.
+func decodePatch(members map[string]json.RawMessage) (task.Patch, error) {
+	var p task.Patch
+	for name, raw := range members {
+		null := string(bytes.TrimSpace(raw)) == "null"
+		var err error
+		switch name {
+		case "title":
+			if null {
+				return p, badField(name, "must be a string")
+			}
+			p.Title, err = decodeValue[string](name, raw, "must be a string")
+		case "description":
+			p.Description, err = decodeValue[string](name, raw, "must be a string or null")
+		case "priority":
+			var s task.Field[string]
+			if s, err = decodeValue[string](name, raw, "must be one of none, low, medium, high"); err == nil && !null {
+				var pr task.Priority
+				if pr, err = task.ParsePriority(s.Value); err != nil {
+					err = badField(name, err.Error())
+				}
+				p.Priority = task.Some(pr)
+			} else if err == nil {
+				p.Priority = task.Some(task.PriorityNone)
+			}
+		case "tags":
+			p.Tags, err = decodeValue[[]string](name, raw, "must be an array of strings")
+			if p.Tags.Value == nil {
+				p.Tags.Value = []string{}
+			}
+		case "due_at":
+			p.DueAt, err = decodeTime(name, raw, null)
+		case "reminder_at":
+			p.ReminderAt, err = decodeTime(name, raw, null)
+		case "recurrence":
+			var s task.Field[string]
+			if s, err = decodeValue[string](name, raw, "must be one of none, daily, weekly, monthly, yearly"); err == nil {
+				v := s.Value
+				if null {
+					v = string(task.RecurrenceNone)
+				}
+				var rec task.Recurrence
+				if rec, err = task.ParseRecurrence(v); err != nil {
+					err = badField(name, err.Error())
+				}
+				p.Recurrence = task.Some(rec)
+			}
+		case "timezone":
+			if null {
+				return p, badField(name, "must be an IANA time zone name such as UTC or Europe/Berlin")
+			}
+			p.Timezone, err = decodeValue[string](name, raw, "must be an IANA time zone name such as UTC or Europe/Berlin")
+		}
+		if err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+func decodeValue[T any](name string, raw json.RawMessage, msg string) (task.Field[T], error) {
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return task.Field[T]{}, badField(name, msg)
+	}
+	return task.Some(v), nil
+}
+
+func decodeTime(name string, raw json.RawMessage, null bool) (task.Field[*time.Time], error) {
+	if null {
+		return task.Some[*time.Time](nil), nil
+	}
+	const msg = "must be an RFC 3339 time such as 2025-01-31T09:00:00Z, or null"
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return task.Field[*time.Time]{}, badField(name, msg)
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return task.Field[*time.Time]{}, badField(name, msg)
+	}
+	return task.Some(&t), nil
+}
+
+func badField(name, msg string) error {
+	return errorf(http.StatusBadRequest, CodeInvalidField, name, name+": "+msg)
+}

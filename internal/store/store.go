@@ -1,0 +1,353 @@
+// Package store is todo-api's PostgreSQL storage: the tasks table and the
+// outbox that every change writes its event to in the same transaction.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/evolution-todo/todo/internal/events"
+	"github.com/evolution-todo/todo/internal/task"
+)
+
+// OutboxChannel is the LISTEN/NOTIFY channel that wakes the outbox relay.
+const OutboxChannel = "todo_outbox"
+
+// EventSource is the CloudEvents source of the events todo-api writes.
+const EventSource = "todo-api"
+
+// Store reads and writes tasks. It is safe for concurrent use.
+type Store struct {
+	pool *pgxpool.Pool
+	now  func() time.Time
+}
+
+// New returns a Store on pool.
+func New(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool, now: time.Now}
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
+
+const taskColumns = `id, user_id, title, description, priority, tags, due_at, reminder_at,
+	recurrence, timezone, completed_at, created_at, updated_at`
+
+func scanTask(row pgx.Row) (task.Task, error) {
+	var t task.Task
+	var rec string
+	err := row.Scan(&t.ID, &t.UserID, &t.Title, &t.Description, &t.Priority, &t.Tags,
+		&t.DueAt, &t.ReminderAt, &rec, &t.Timezone, &t.CompletedAt, &t.CreatedAt, &t.UpdatedAt)
+	if err != nil {
+		return t, err
+	}
+	t.Recurrence = task.Recurrence(rec)
+	t.Completed = t.CompletedAt != nil
+	if t.Tags == nil {
+		t.Tags = []string{}
+	}
+	utcPtr(&t.DueAt)
+	utcPtr(&t.ReminderAt)
+	utcPtr(&t.CompletedAt)
+	t.CreatedAt = t.CreatedAt.UTC()
+	t.UpdatedAt = t.UpdatedAt.UTC()
+	return t, nil
+}
+
+func utcPtr(p **time.Time) {
+	if *p != nil {
+		u := (*p).UTC()
+		*p = &u
+	}
+}
+
+func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// CreateTask creates a task for userID from p and records TaskCreated.
+func (s *Store) CreateTask(ctx context.Context, userID string, p task.Patch) (task.Task, error) {
+	t, err := p.Apply(task.Defaults())
+	if err != nil {
+		return t, err
+	}
+	now := s.clock()
+	var out task.Task
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		row := tx.QueryRow(ctx, `INSERT INTO tasks (user_id, title, description, priority, tags, due_at,
+			reminder_at, recurrence, timezone, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+			RETURNING `+taskColumns,
+			userID, t.Title, t.Description, int16(t.Priority), t.Tags, t.DueAt, t.ReminderAt,
+			string(t.Recurrence), t.Timezone, now)
+		var err error
+		if out, err = scanTask(row); err != nil {
+			return fmt.Errorf("insert task: %w", err)
+		}
+		return writeEvent(ctx, tx, events.TaskCreated, out, now)
+	})
+	return out, err
+}
+
+// GetTask returns userID's task id, or task.ErrNotFound.
+func (s *Store) GetTask(ctx context.Context, userID string, id int64) (task.Task, error) {
+	t, err := scanTask(s.pool.QueryRow(ctx, `SELECT `+taskColumns+` FROM tasks
+		WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL`, id, userID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, task.ErrNotFound
+	}
+	if err != nil {
+		return t, fmt.Errorf("store: get task: %w", err)
+	}
+	return t, nil
+}
+
+// UpdateTask applies p to userID's task id and records TaskUpdated. A patch
+// that changes nothing records nothing.
+func (s *Store) UpdateTask(ctx context.Context, userID string, id int64, p task.Patch) (task.Task, error) {
+	return s.mutate(ctx, userID, id, func(t task.Task, now time.Time) (task.Task, string, error) {
+		next, err := p.Apply(t)
+		if err != nil {
+			return t, "", err
+		}
+		if sameContent(t, next) {
+			return t, "", nil
+		}
+		return next, events.TaskUpdated, nil
+	})
+}
+
+// CompleteTask marks userID's task id completed and records TaskCompleted.
+// Completing a completed task changes nothing.
+func (s *Store) CompleteTask(ctx context.Context, userID string, id int64) (task.Task, error) {
+	return s.mutate(ctx, userID, id, func(t task.Task, now time.Time) (task.Task, string, error) {
+		if t.Completed {
+			return t, "", nil
+		}
+		t.Completed, t.CompletedAt = true, &now
+		return t, events.TaskCompleted, nil
+	})
+}
+
+// ReopenTask marks userID's completed task id open again and records
+// TaskUpdated. Reopening an open task changes nothing.
+func (s *Store) ReopenTask(ctx context.Context, userID string, id int64) (task.Task, error) {
+	return s.mutate(ctx, userID, id, func(t task.Task, now time.Time) (task.Task, string, error) {
+		if !t.Completed {
+			return t, "", nil
+		}
+		t.Completed, t.CompletedAt = false, nil
+		return t, events.TaskUpdated, nil
+	})
+}
+
+// DeleteTask deletes userID's task id and records TaskDeleted.
+func (s *Store) DeleteTask(ctx context.Context, userID string, id int64) error {
+	now := s.clock()
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		t, err := scanTask(tx.QueryRow(ctx, `UPDATE tasks SET deleted_at = $3
+			WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL
+			RETURNING `+taskColumns, id, userID, now))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return task.ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("delete task: %w", err)
+		}
+		return writeEvent(ctx, tx, events.TaskDeleted, t, now)
+	})
+}
+
+// mutate locks the task row, lets change decide the new state and the event
+// to record (none when eventType is ""), and writes both. Locking the row
+// before the outbox insert makes one task's outbox rows follow commit order.
+func (s *Store) mutate(ctx context.Context, userID string, id int64,
+	change func(t task.Task, now time.Time) (task.Task, string, error),
+) (task.Task, error) {
+	now := s.clock()
+	var out task.Task
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		cur, err := scanTask(tx.QueryRow(ctx, `SELECT `+taskColumns+` FROM tasks
+			WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL FOR UPDATE`, id, userID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return task.ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("lock task: %w", err)
+		}
+		next, eventType, err := change(cur, now)
+		if err != nil {
+			return err
+		}
+		if eventType == "" {
+			out = cur
+			return nil
+		}
+		out, err = scanTask(tx.QueryRow(ctx, `UPDATE tasks SET title = $2, description = $3, priority = $4,
+			tags = $5, due_at = $6, reminder_at = $7, recurrence = $8, timezone = $9,
+			completed_at = $10, updated_at = $11
+			WHERE id = $1 RETURNING `+taskColumns,
+			id, next.Title, next.Description, int16(next.Priority), next.Tags, next.DueAt, next.ReminderAt,
+			string(next.Recurrence), next.Timezone, next.CompletedAt, now))
+		if err != nil {
+			return fmt.Errorf("update task: %w", err)
+		}
+		return writeEvent(ctx, tx, eventType, out, now)
+	})
+	return out, err
+}
+
+func sameContent(a, b task.Task) bool {
+	return a.Title == b.Title && a.Description == b.Description && a.Priority == b.Priority &&
+		slicesEqual(a.Tags, b.Tags) && timesEqual(a.DueAt, b.DueAt) && timesEqual(a.ReminderAt, b.ReminderAt) &&
+		a.Recurrence == b.Recurrence && a.Timezone == b.Timezone
+}
+
+func slicesEqual(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func timesEqual(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
+}
+
+// writeEvent inserts t's event into the outbox and wakes the relay at commit.
+func writeEvent(ctx context.Context, tx pgx.Tx, eventType string, t task.Task, now time.Time) error {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return fmt.Errorf("event id: %w", err)
+	}
+	ce, err := events.NewCloudEvent(id.String(), EventSource, eventType, t.ID, now, events.NewTaskEvent(eventType, t, now))
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(ce)
+	if err != nil {
+		return fmt.Errorf("encode event: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO outbox (id, topic, partition_key, event_type, cloudevent)
+		VALUES ($1, $2, $3, $4, $5)`,
+		id, events.TopicTaskEvents, strconv.FormatInt(t.ID, 10), eventType, body); err != nil {
+		return fmt.Errorf("insert outbox: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, OutboxChannel); err != nil {
+		return fmt.Errorf("notify outbox: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	err := pgx.BeginFunc(ctx, s.pool, fn)
+	if err == nil || errors.Is(err, task.ErrNotFound) || task.IsValidationError(err) {
+		return err
+	}
+	return fmt.Errorf("store: %w", err)
+}
+
+// ListTasks returns one page of userID's tasks matching q, and the cursor of
+// the next page ("" on the last page).
+func (s *Store) ListTasks(ctx context.Context, userID string, q task.ListQuery) ([]task.Task, string, error) {
+	var (
+		where = []string{"user_id = $1", "deleted_at IS NULL"}
+		args  = []any{userID}
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	switch q.Status {
+	case task.StatusOpen:
+		where = append(where, "completed_at IS NULL")
+	case task.StatusCompleted:
+		where = append(where, "completed_at IS NOT NULL")
+	}
+	if q.Priority != nil {
+		where = append(where, "priority = "+arg(int16(*q.Priority)))
+	}
+	if q.Tag != "" {
+		where = append(where, "tags @> ARRAY["+arg(q.Tag)+"::text]")
+	}
+	if q.Q != "" {
+		where = append(where, "(title || ' ' || description) ILIKE "+arg("%"+escapeLike(q.Q)+"%"))
+	}
+	if q.DueBefore != nil {
+		where = append(where, "due_at < "+arg(*q.DueBefore))
+	}
+	if q.DueAfter != nil {
+		where = append(where, "due_at > "+arg(*q.DueAfter))
+	}
+
+	key, cast := sortKey(q.Sort)
+	dir, cmp := "ASC", ">"
+	if q.Desc {
+		dir, cmp = "DESC", "<"
+	}
+	if q.After != nil {
+		v := q.After.Value
+		if q.Sort == task.SortPriority {
+			p, _ := task.ParsePriority(v) // DecodeCursor checked it
+			v = strconv.Itoa(int(p))
+		}
+		where = append(where, fmt.Sprintf("(%s, id) %s (%s::%s, %s::bigint)", key, cmp, arg(v), cast, arg(q.After.ID)))
+	}
+	limit := q.Limit
+	sql := `SELECT ` + taskColumns + ` FROM tasks WHERE ` + strings.Join(where, " AND ") +
+		fmt.Sprintf(" ORDER BY %s %s, id %s LIMIT %s", key, dir, dir, arg(limit+1))
+
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: list tasks: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (task.Task, error) { return scanTask(r) })
+	if err != nil {
+		return nil, "", fmt.Errorf("store: list tasks: %w", err)
+	}
+	next := ""
+	if len(list) > limit {
+		list = list[:limit]
+		next = task.CursorAfter(list[limit-1], q.Sort, q.Desc).Encode()
+	}
+	return list, next, nil
+}
+
+// sortKey returns the SQL expression (matching an index) for a sort key and
+// the type its cursor value is cast to.
+func sortKey(sort string) (expr, cast string) {
+	switch sort {
+	case task.SortDueAt:
+		return "COALESCE(due_at, 'infinity'::timestamptz)", "timestamptz"
+	case task.SortPriority:
+		return "priority", "smallint"
+	case task.SortTitle:
+		return "title", "text"
+	default:
+		return "created_at", "timestamptz"
+	}
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}

@@ -1,0 +1,170 @@
+package todoapi
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/evolution-todo/todo/internal/api"
+	"github.com/evolution-todo/todo/internal/auth"
+	"github.com/evolution-todo/todo/internal/config"
+	"github.com/evolution-todo/todo/internal/dapr"
+	"github.com/evolution-todo/todo/internal/outbox"
+	"github.com/evolution-todo/todo/internal/store"
+)
+
+const usage = `usage: todo-api [command]
+
+commands:
+  serve     run the API and the outbox relay (default)
+  migrate   apply database migrations and exit
+  token     print a bearer token: todo-api token -user alice [-ttl 24h]
+
+Configuration comes from the environment; see the README.`
+
+// Run runs the command named by args (without the program name).
+func Run(ctx context.Context, log *slog.Logger, args []string, stdout io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, log)
+	case "migrate":
+		return migrate(ctx, log)
+	case "token":
+		return token(args, stdout)
+	case "help", "-h", "--help":
+		_, _ = fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+func token(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	user := fs.String("user", "", "user id (the token's sub)")
+	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *user == "" {
+		return errors.New("token: -user is required")
+	}
+	r := config.FromEnv()
+	cfg := JWTConfig(r)
+	if err := r.Err(); err != nil {
+		return err
+	}
+	tok, err := auth.Mint(cfg, *user, *ttl, time.Now())
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, tok)
+	return err
+}
+
+func openDB(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("database %s unreachable: %w", config.MaskURL(url), err)
+	}
+	return pool, nil
+}
+
+func migrate(ctx context.Context, log *slog.Logger) error {
+	url := config.FromEnv().String("DATABASE_URL", DefaultDatabaseURL)
+	pool, err := openDB(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return store.Migrate(ctx, pool, log)
+}
+
+func serve(ctx context.Context, log *slog.Logger) error {
+	cfg, err := LoadConfig(config.FromEnv())
+	if err != nil {
+		return err
+	}
+	log.Info("starting todo-api", "config", cfg)
+
+	pool, err := openDB(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if cfg.MigrateOnStart {
+		if err := store.Migrate(ctx, pool, log); err != nil {
+			return err
+		}
+	}
+	verifier, err := auth.NewVerifier(cfg.JWT)
+	if err != nil {
+		return err
+	}
+
+	st := store.New(pool)
+	relay := outbox.New(pool, dapr.New(cfg.DaprHTTP, cfg.DaprAPIToken), log.With("component", "outbox"), outbox.Config{
+		PubSub: cfg.PubSub, BatchSize: cfg.OutboxBatch, PollInterval: cfg.OutboxPoll,
+	})
+	srv := &http.Server{
+		Addr:              cfg.HTTPAddr,
+		Handler:           api.New(st, verifier, log).Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+
+	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	relayDone := make(chan struct{})
+	go func() {
+		defer close(relayDone)
+		_ = relay.Run(relayCtx)
+	}()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("todo-api listening", "addr", ln.Addr().String())
+
+	select {
+	case err = <-serveErr:
+	case <-ctx.Done():
+		log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err = srv.Shutdown(sctx)
+		cancel()
+	}
+	stopRelay()
+	<-relayDone
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
