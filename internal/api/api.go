@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -48,27 +49,32 @@ func New(store TaskStore, tokens TokenVerifier, log *slog.Logger) *Server {
 
 // Route is one entry of the route table.
 type Route struct {
-	Method  string
-	Path    string // http.ServeMux pattern path
-	Auth    bool   // requires a bearer token
-	handler func(w http.ResponseWriter, r *http.Request) error
+	Method   string
+	Path     string // http.ServeMux pattern path
+	Auth     bool   // requires a bearer token
+	Internal bool   // part of the Dapr app contract, not of the public API
+	handler  func(w http.ResponseWriter, r *http.Request) error
 }
 
 // Routes lists every route the server answers, for the mux and for the
 // check against the OpenAPI description.
 func (s *Server) Routes() []Route {
 	return []Route{
-		{"GET", "/healthz", false, s.healthz},
-		{"GET", "/readyz", false, s.readyz},
-		{"GET", "/api/openapi.yaml", false, serveOpenAPIYAML},
-		{"GET", "/api/openapi.json", false, serveOpenAPIJSON},
-		{"POST", "/api/tasks", true, s.createTask},
-		{"GET", "/api/tasks", true, s.listTasks},
-		{"GET", "/api/tasks/{id}", true, s.getTask},
-		{"PATCH", "/api/tasks/{id}", true, s.updateTask},
-		{"DELETE", "/api/tasks/{id}", true, s.deleteTask},
-		{"POST", "/api/tasks/{id}/complete", true, s.completeTask},
-		{"POST", "/api/tasks/{id}/reopen", true, s.reopenTask},
+		{Method: "GET", Path: "/healthz", handler: s.healthz},
+		{Method: "GET", Path: "/readyz", handler: s.readyz},
+		{Method: "GET", Path: "/api/openapi.yaml", handler: serveOpenAPIYAML},
+		{Method: "GET", Path: "/api/openapi.json", handler: serveOpenAPIJSON},
+		{Method: "POST", Path: "/api/tasks", Auth: true, handler: s.createTask},
+		{Method: "GET", Path: "/api/tasks", Auth: true, handler: s.listTasks},
+		{Method: "GET", Path: "/api/tasks/{id}", Auth: true, handler: s.getTask},
+		{Method: "PATCH", Path: "/api/tasks/{id}", Auth: true, handler: s.updateTask},
+		{Method: "DELETE", Path: "/api/tasks/{id}", Auth: true, handler: s.deleteTask},
+		{Method: "POST", Path: "/api/tasks/{id}/complete", Auth: true, handler: s.completeTask},
+		{Method: "POST", Path: "/api/tasks/{id}/reopen", Auth: true, handler: s.reopenTask},
+		// The sidecar asks every app for its configuration and programmatic
+		// subscriptions at start; todo-api has none.
+		{Method: "GET", Path: "/dapr/config", handler: jsonConst(`{}`), Internal: true},
+		{Method: "GET", Path: "/dapr/subscribe", handler: jsonConst(`[]`), Internal: true},
 	}
 }
 
@@ -120,7 +126,7 @@ func (s *Server) wrap(rt Route) http.Handler {
 					writeAPIError(sw, errorf(http.StatusInternalServerError, CodeInternal, "", "internal error; it has been logged"))
 				}
 			}
-			if rt.Path == "/healthz" || rt.Path == "/readyz" {
+			if rt.Path == "/healthz" || rt.Path == "/readyz" || rt.Internal {
 				return
 			}
 			log.Info("request", "method", r.Method, "route", rt.Path, "path", r.URL.Path, "status", sw.status,
@@ -188,6 +194,14 @@ func (w *statusWriter) WriteHeader(code int) {
 func (w *statusWriter) Write(b []byte) (int, error) {
 	w.wrote = true
 	return w.ResponseWriter.Write(b)
+}
+
+func jsonConst(body string) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, _ *http.Request) error {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, body)
+		return nil
+	}
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) error {

@@ -122,7 +122,7 @@ func (r *Relay) lead(ctx context.Context) error {
 	backoff := r.cfg.MinBackoff
 	lastCleanup := time.Time{}
 	for {
-		n, full, err := r.drain(ctx, conn.Conn())
+		_, full, err := r.drain(ctx, conn.Conn())
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -137,9 +137,6 @@ func (r *Relay) lead(ctx context.Context) error {
 			continue
 		}
 		backoff = r.cfg.MinBackoff
-		if n > 0 {
-			r.log.Debug("outbox relay: published", "events", n)
-		}
 		if full {
 			continue
 		}
@@ -157,17 +154,18 @@ func (r *Relay) lead(ctx context.Context) error {
 }
 
 type row struct {
-	seq   int64
-	id    string
-	topic string
-	key   string
-	body  []byte
+	seq       int64
+	id        string
+	topic     string
+	key       string
+	eventType string
+	body      []byte
 }
 
 // drain publishes one batch of pending rows in order. It returns how many
 // were published and whether the batch was full (more may be waiting).
 func (r *Relay) drain(ctx context.Context, conn *pgx.Conn) (int, bool, error) {
-	rows, err := conn.Query(ctx, `SELECT seq, id::text, topic, partition_key, cloudevent::text
+	rows, err := conn.Query(ctx, `SELECT seq, id::text, topic, partition_key, event_type, cloudevent::text
 		FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1`, r.cfg.BatchSize)
 	if err != nil {
 		return 0, false, fmt.Errorf("read outbox: %w", err)
@@ -175,7 +173,7 @@ func (r *Relay) drain(ctx context.Context, conn *pgx.Conn) (int, bool, error) {
 	batch, err := pgx.CollectRows(rows, func(cr pgx.CollectableRow) (row, error) {
 		var x row
 		var body string
-		err := cr.Scan(&x.seq, &x.id, &x.topic, &x.key, &body)
+		err := cr.Scan(&x.seq, &x.id, &x.topic, &x.key, &x.eventType, &body)
 		x.body = []byte(body)
 		return x, err
 	})
@@ -194,6 +192,7 @@ func (r *Relay) drain(ctx context.Context, conn *pgx.Conn) (int, bool, error) {
 			break
 		}
 		done = append(done, x.seq)
+		r.log.Info("event published", "event_id", x.id, "event_type", x.eventType, "topic", x.topic, "task_id", x.key)
 	}
 	if len(done) > 0 {
 		if _, err := conn.Exec(ctx, `UPDATE outbox SET published_at = now(), publish_count = publish_count + 1,

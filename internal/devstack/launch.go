@@ -1,0 +1,176 @@
+package devstack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/evolution-todo/todo/internal/auth"
+	"github.com/evolution-todo/todo/internal/config"
+)
+
+// Launch is the devstack command: it starts the whole local system, prints
+// where it is and a token, streams logs, and stops everything when ctx ends.
+func Launch(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
+	apiPort := fs.Int("api-port", 8080, "todo-api port")
+	daprPort := fs.Int("dapr-http-port", 3500, "todo-api sidecar's HTTP port")
+	brokerPort := fs.Int("broker-port", 9092, "dev broker port")
+	dbName := fs.String("db", "todo", "database name (ignored when DATABASE_URL is set)")
+	user := fs.String("user", "demo", "user id of the printed token")
+	cron := fs.String("cron", "@every 30s", "reminder sweep period (production: @every 5m)")
+	persistBroker := fs.Bool("persist-broker", true, "keep broker data in .cache/broker across runs")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	say := func(format string, a ...any) { fmt.Fprintf(out, "devstack | "+format+"\n", a...) }
+
+	root, err := RepoRoot()
+	if err != nil {
+		return err
+	}
+	cache := filepath.Join(root, ".cache")
+
+	say("1/5 daprd %s", DaprVersion)
+	daprd, err := EnsureDaprd(ctx, root, out)
+	if err != nil {
+		return err
+	}
+	say("    using %s", daprd)
+
+	say("2/5 building services")
+	start := time.Now()
+	binDir := filepath.Join(cache, "bin")
+	if err := BuildBinaries(ctx, root, binDir, Binaries...); err != nil {
+		return err
+	}
+	say("    built %s in %s", strings.Join(Binaries, ", "), time.Since(start).Round(time.Millisecond))
+
+	say("3/5 PostgreSQL")
+	dbURL := os.Getenv("DATABASE_URL")
+	var pg *Postgres
+	if dbURL == "" {
+		if pg, err = ResolvePostgres(ctx, "", filepath.Join(cache, "pg"), out); err != nil {
+			return err
+		}
+		defer pg.Close()
+		if err := CreateDatabase(ctx, pg.AdminURL, *dbName); err != nil {
+			return err
+		}
+		dbURL = pg.DatabaseURL(*dbName)
+		say("    %s, database %q", pg.Source, *dbName)
+	} else {
+		say("    DATABASE_URL")
+	}
+
+	secret, err := jwtSecret(filepath.Join(cache, "dev", "jwt-secret"))
+	if err != nil {
+		return err
+	}
+	brokerData := ""
+	if *persistBroker {
+		brokerData = filepath.Join(cache, "broker")
+	}
+	say("4/5 starting broker, todo-api and its Dapr sidecar")
+	sys, err := Up(ctx, Config{
+		Root: root, WorkDir: filepath.Join(cache, "run"), Out: out, Daprd: daprd, BinDir: binDir,
+		DatabaseURL: dbURL, APIPort: *apiPort, DaprHTTPPort: *daprPort, BrokerPort: *brokerPort,
+		BrokerDataDir: brokerData, CronSchedule: *cron, JWTSecret: secret, LogFormat: "text",
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		say("stopping everything...")
+		sys.Close()
+		say("stopped")
+	}()
+
+	token, err := auth.Mint(auth.Config{Secret: []byte(secret)}, *user, 24*time.Hour, time.Now())
+	if err != nil {
+		return err
+	}
+	api := sys.APIURL()
+	say("5/5 ready in %s", time.Since(start).Round(100*time.Millisecond))
+	fmt.Fprintf(out, `
+================================================================================
+ The todo system is running.
+
+   API            %[1]s   (OpenAPI: %[1]s/api/openapi.json)
+   Dapr sidecar   %[2]s (todo-api)
+   Broker         %[3]s
+   Database       %[4]s
+
+ A token for user %[5]q, valid 24h:
+
+   export TOKEN=%[6]s
+
+ Try:
+   curl -s -X POST %[1]s/api/tasks -H "Authorization: Bearer $TOKEN" \
+        -H 'Content-Type: application/json' -d '{"title":"Buy groceries","priority":"high"}'
+   curl -s %[1]s/api/tasks -H "Authorization: Bearer $TOKEN"
+
+ Token for another user:  make token USER=alice
+ Ctrl-C stops everything.
+================================================================================
+
+`, api, sys.Sidecars["todo-api"].HTTPEndpoint(), sys.BrokerAddr(), config.MaskURL(dbURL), *user, token)
+
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-firstExit(sys):
+		return errors.New("a process exited unexpectedly; see its log lines above")
+	}
+}
+
+// firstExit is closed when any process of the system exits.
+func firstExit(sys *System) <-chan struct{} {
+	ch := make(chan struct{})
+	procs := []*Process{sys.Broker}
+	for _, p := range sys.Apps {
+		procs = append(procs, p)
+	}
+	for _, p := range sys.Daprds {
+		procs = append(procs, p)
+	}
+	for _, p := range procs {
+		go func() {
+			<-p.Done()
+			select {
+			case <-ch:
+			default:
+				close(ch)
+			}
+		}()
+	}
+	return ch
+}
+
+// jwtSecret reads the local run's secret, making it on first use. JWT_SECRET
+// in the environment wins.
+func jwtSecret(path string) (string, error) {
+	if s := os.Getenv("JWT_SECRET"); s != "" {
+		return s, nil
+	}
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= auth.MinSecretLen {
+		return strings.TrimSpace(string(b)), nil
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	s := hex.EncodeToString(raw[:])
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	return s, os.WriteFile(path, []byte(s+"\n"), 0o600)
+}
