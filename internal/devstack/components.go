@@ -128,7 +128,8 @@ func setMetadata(obj map[string]any, key, value string) error {
 }
 
 // ComponentMetadata reads the metadata values of every component in dir:
-// component name -> key -> value. Used to check that environments agree.
+// component name -> key -> value, plus "type" and "scopes" (comma-joined).
+// Used to check that environments agree.
 func ComponentMetadata(dir string) (map[string]map[string]string, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil {
@@ -158,6 +159,13 @@ func ComponentMetadata(dir string) (map[string]map[string]string, error) {
 				return nil, errors.New(f + ": component without a name")
 			}
 			md := map[string]string{"type": fmt.Sprint(nested(obj, "spec", "type"))}
+			if scopes, ok := obj["scopes"].([]any); ok {
+				var ss []string
+				for _, s := range scopes {
+					ss = append(ss, fmt.Sprint(s))
+				}
+				md["scopes"] = strings.Join(ss, ",")
+			}
 			items, _ := nested(obj, "spec", "metadata").([]any)
 			for _, it := range items {
 				if m, ok := it.(map[string]any); ok {

@@ -1,0 +1,274 @@
+// Package e2e holds the end-to-end tests: the real daprd (built from source
+// at the pinned version), the dev broker and PostgreSQL, each service a
+// separate process, started the way `make run` starts them.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/evolution-todo/todo/internal/auth"
+	"github.com/evolution-todo/todo/internal/devstack"
+	"github.com/evolution-todo/todo/internal/pgtest"
+)
+
+var (
+	repoRoot string
+	binDir   string
+	daprd    string
+	setupErr error
+)
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		var err error
+		if repoRoot, err = devstack.RepoRoot(); err != nil {
+			setupErr = err
+			return m.Run()
+		}
+		tmp, err := os.MkdirTemp("", "todo-e2e-bin-")
+		if err != nil {
+			setupErr = err
+			return m.Run()
+		}
+		defer os.RemoveAll(tmp)
+		binDir = tmp
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if err := devstack.BuildBinaries(ctx, repoRoot, binDir, devstack.Binaries...); err != nil {
+			setupErr = err
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// needDaprd returns the daprd binary or stops the test: skipped on a
+// developer machine without a build, failed in CI (CI=true), where the test
+// command builds it first.
+func needDaprd(t *testing.T) string {
+	t.Helper()
+	if setupErr != nil {
+		t.Fatalf("e2e setup: %v", setupErr)
+	}
+	if daprd != "" {
+		return daprd
+	}
+	p, ok := devstack.FindDaprd(repoRoot)
+	if !ok {
+		msg := fmt.Sprintf("daprd %s is not built (%s); run `make daprd` or `make test`", devstack.DaprVersion, p)
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	daprd = p
+	return p
+}
+
+// logBuffer collects the processes' output and shows it when a test fails.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(b)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// lines returns the lines of process name that contain substr.
+func (l *logBuffer) lines(name, substr string) []string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(l.String()))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, name+" ") && strings.Contains(line, substr) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+const jwtSecret = "e2e-secret-e2e-secret-e2e-secret-e2e"
+
+type env struct {
+	t     *testing.T
+	sys   *devstack.System
+	log   *logBuffer
+	dbURL string
+	token string
+}
+
+// startSystem starts broker, todo-api and its sidecar on free ports with a
+// fresh database.
+func startSystem(t *testing.T) *env {
+	t.Helper()
+	bin := needDaprd(t)
+	logs := &logBuffer{}
+	dbURL := pgtest.NewDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sys, err := devstack.Up(ctx, devstack.Config{
+		Root: repoRoot, WorkDir: t.TempDir(), Out: logs, Daprd: bin, BinDir: binDir,
+		DatabaseURL: dbURL, JWTSecret: jwtSecret, CronSchedule: "@every 2s", LogFormat: "json",
+	})
+	t.Cleanup(func() {
+		if sys != nil {
+			sys.Close()
+		}
+		if t.Failed() {
+			t.Logf("process output:\n%s", tail(logs.String(), 300))
+		}
+	})
+	if err != nil {
+		t.Fatalf("start system: %v", err)
+	}
+	tok, err := auth.Mint(auth.Config{Secret: []byte(jwtSecret)}, "alice", time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, sys: sys, log: logs, dbURL: dbURL, token: tok}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// api calls todo-api and decodes a JSON answer into out (when not nil).
+func (e *env) api(method, path, body string, wantStatus int, out any) {
+	e.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, e.sys.APIURL()+path, rd)
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != wantStatus {
+		e.t.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, wantStatus, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			e.t.Fatalf("%s %s: %v: %s", method, path, err, b)
+		}
+	}
+}
+
+// delivery is one event as a subscriber app received it from its sidecar.
+type delivery struct {
+	ContentType string
+	Raw         []byte
+	Envelope    map[string]any
+	Data        map[string]any
+}
+
+// subscriber is a test app with its own daprd sidecar, subscribed to topic
+// through the programmatic subscription endpoint, the way a third-party Dapr
+// consumer would be.
+type subscriber struct {
+	mu   sync.Mutex
+	got  []delivery
+	appID string
+}
+
+func (e *env) startSubscriber(appID, topic string) *subscriber {
+	e.t.Helper()
+	s := &subscriber{appID: appID}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /dapr/subscribe", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `[{"pubsubname":"kafka-pubsub","topic":%q,"route":"/events"}]`, topic)
+	})
+	mux.HandleFunc("POST /events", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		d := delivery{ContentType: r.Header.Get("Content-Type"), Raw: b}
+		_ = json.Unmarshal(b, &d.Envelope)
+		d.Data, _ = d.Envelope["data"].(map[string]any)
+		s.mu.Lock()
+		s.got = append(s.got, d)
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"SUCCESS"}`)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	e.t.Cleanup(func() { _ = srv.Close() })
+
+	sc, err := devstack.NewSidecar(appID, ln.Addr().(*net.TCPAddr).Port, e.sys.ComponentsDir)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := e.sys.StartSidecar(ctx, sc, nil); err != nil {
+		e.t.Fatal(err)
+	}
+	return s
+}
+
+// forTask returns the deliveries whose data.task_id is id, in arrival order.
+func (s *subscriber) forTask(id int64) []delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []delivery
+	for _, d := range s.got {
+		if tid, ok := d.Data["task_id"].(float64); ok && int64(tid) == id {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func (s *subscriber) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.got)
+}
+
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting until %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+

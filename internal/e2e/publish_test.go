@@ -1,0 +1,152 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+type apiTask struct {
+	ID        int64  `json:"id"`
+	Title     string `json:"title"`
+	Completed bool   `json:"completed"`
+}
+
+// outboxIDs returns the outbox ids of a task's events, in outbox order.
+func outboxIDs(t *testing.T, dbURL string, taskID int64) []string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT id::text FROM outbox WHERE partition_key = $1 ORDER BY seq`, fmt.Sprint(taskID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// A third-party subscriber with its own sidecar receives every change of a
+// task, in order, as CloudEvents whose id is the outbox id and whose data
+// holds the spec's fields.
+func TestTaskChangesReachSubscriberInOrder(t *testing.T) {
+	e := startSystem(t)
+	sub := e.startSubscriber("e2e-subscriber", "task-events")
+
+	var tk apiTask
+	e.api("POST", "/api/tasks", `{"title":"Buy groceries","recurrence":"daily"}`, 201, &tk)
+	e.api("PATCH", fmt.Sprintf("/api/tasks/%d", tk.ID), `{"title":"Buy more groceries"}`, 200, nil)
+	e.api("POST", fmt.Sprintf("/api/tasks/%d/complete", tk.ID), "", 200, nil)
+	e.api("POST", fmt.Sprintf("/api/tasks/%d/reopen", tk.ID), "", 200, nil)
+	e.api("DELETE", fmt.Sprintf("/api/tasks/%d", tk.ID), "", 204, nil)
+
+	want := []string{"TaskCreated", "TaskUpdated", "TaskCompleted", "TaskUpdated", "TaskDeleted"}
+	eventually(t, 60*time.Second, "the subscriber has all 5 events", func() bool { return len(sub.forTask(tk.ID)) >= len(want) })
+	time.Sleep(time.Second) // let any duplicate arrive before counting
+	got := sub.forTask(tk.ID)
+	if len(got) != len(want) {
+		t.Fatalf("subscriber got %d events for task %d, want exactly %d", len(got), tk.ID, len(want))
+	}
+	ids := outboxIDs(t, e.dbURL, tk.ID)
+	if len(ids) != len(want) {
+		t.Fatalf("outbox has %d events for the task, want %d", len(ids), len(want))
+	}
+	for i, d := range got {
+		if d.ContentType != "application/cloudevents+json" {
+			t.Errorf("event %d: Content-Type %q", i, d.ContentType)
+		}
+		// The spec's fields are under data, with their exact types.
+		if d.Data["event_type"] != want[i] {
+			t.Errorf("event %d: event_type %v, want %s (raw %s)", i, d.Data["event_type"], want[i], d.Raw)
+		}
+		if d.Data["task_id"] != float64(tk.ID) || d.Data["user_id"] != "alice" {
+			t.Errorf("event %d: data %v", i, d.Data)
+		}
+		if _, ok := d.Data["timestamp"].(string); !ok {
+			t.Errorf("event %d: no timestamp", i)
+		}
+		if _, wrapped := d.Data["data"]; wrapped {
+			t.Errorf("event %d: CloudEvent wrapped twice: %s", i, d.Raw)
+		}
+		if d.Envelope["id"] != ids[i] {
+			t.Errorf("event %d: CloudEvent id %v, outbox id %s", i, d.Envelope["id"], ids[i])
+		}
+		if d.Envelope["topic"] != "task-events" || d.Envelope["pubsubname"] != "kafka-pubsub" {
+			t.Errorf("event %d: topic %v pubsub %v", i, d.Envelope["topic"], d.Envelope["pubsubname"])
+		}
+	}
+	if got[2].Data["recurrence"] != "daily" || got[1].Data["title"] != "Buy more groceries" {
+		t.Errorf("TaskCompleted %v / TaskUpdated %v", got[2].Data, got[1].Data)
+	}
+}
+
+// With the sidecar down, writes still succeed (the outbox holds the events);
+// when it is back, every pending event is delivered and none is published
+// twice in the outbox's view.
+func TestWritesSurviveSidecarOutage(t *testing.T) {
+	e := startSystem(t)
+	sub := e.startSubscriber("e2e-subscriber", "task-events")
+
+	var first apiTask
+	e.api("POST", "/api/tasks", `{"title":"before the outage"}`, 201, &first)
+	eventually(t, 60*time.Second, "the first event arrives", func() bool { return len(sub.forTask(first.ID)) == 1 })
+
+	e.sys.Daprds["todo-api"].Kill()
+	var during []apiTask
+	for i := range 5 {
+		var tk apiTask
+		e.api("POST", "/api/tasks", fmt.Sprintf(`{"title":"during the outage %d"}`, i), 201, &tk)
+		e.api("POST", fmt.Sprintf("/api/tasks/%d/complete", tk.ID), "", 200, nil)
+		during = append(during, tk)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, e.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var pending int
+	eventually(t, 20*time.Second, "the relay has failed to publish at least once", func() bool {
+		var failed int
+		_ = conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE published_at IS NULL), count(*) FILTER (WHERE last_error IS NOT NULL) FROM outbox`).Scan(&pending, &failed)
+		return failed > 0
+	})
+	if pending != 10 {
+		t.Fatalf("pending events during the outage: %d, want 10", pending)
+	}
+
+	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := e.sys.StartDaprd(startCtx, "todo-api"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range during {
+		eventually(t, 90*time.Second, fmt.Sprintf("task %d's events arrive", tk.ID), func() bool { return len(sub.forTask(tk.ID)) >= 2 })
+	}
+	time.Sleep(time.Second)
+	for _, tk := range during {
+		got := sub.forTask(tk.ID)
+		if len(got) != 2 || got[0].Data["event_type"] != "TaskCreated" || got[1].Data["event_type"] != "TaskCompleted" {
+			t.Errorf("task %d: got %d events %v, want TaskCreated then TaskCompleted once each", tk.ID, len(got), got)
+		}
+	}
+	var unpublished, republished int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE published_at IS NULL), count(*) FILTER (WHERE publish_count > 1) FROM outbox`).Scan(&unpublished, &republished); err != nil {
+		t.Fatal(err)
+	}
+	if unpublished != 0 || republished != 0 {
+		t.Errorf("outbox: %d unpublished, %d published more than once", unpublished, republished)
+	}
+	if n := sub.count(); n != 11 {
+		t.Errorf("subscriber got %d events in all, want 11", n)
+	}
+}
