@@ -48,8 +48,8 @@ func TestRenderChangesOnlyAddressesAndPeriod(t *testing.T) {
 	}
 	// The contract: names, types and the settings the design depends on.
 	want := map[string]map[string]string{
-		"kafka-pubsub":  {"type": "pubsub.kafka", "consumerGroup": "{appID}"},
-		"statestore":    {"type": "state.postgresql"},
+		"kafka-pubsub": {"type": "pubsub.kafka", "consumerGroup": "{appID}"},
+		"statestore":   {"type": "state.postgresql"},
 		// Without scopes every app would get cron calls.
 		"reminder-cron": {"type": "bindings.cron", "schedule": "@every 5m", "scopes": "reminder-service"},
 	}

@@ -118,7 +118,7 @@ func Launch(ctx context.Context, args []string, out io.Writer) error {
         -H 'Content-Type: application/json' -d '{"title":"Buy groceries","priority":"high"}'
    curl -s %[1]s/api/tasks -H "Authorization: Bearer $TOKEN"
 
- Token for another user:  make token USER=alice
+ Token for another user:  make token USER_ID=alice
  Ctrl-C stops everything.
 ================================================================================
 

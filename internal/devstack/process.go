@@ -198,7 +198,7 @@ func WaitHTTP(ctx context.Context, url string, p *Process) error {
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for %s: %w (last answer: %s)", url, ctx.Err(), last)
 		case <-exited:
-			return fmt.Errorf("waiting for %s: %s exited: %v", url, p.Name, p.err)
+			return fmt.Errorf("waiting for %s: %s exited: %w", url, p.Name, p.err)
 		case <-tick.C:
 		}
 	}
@@ -220,7 +220,7 @@ func WaitTCP(ctx context.Context, addr string, p *Process) error {
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for %s: %w", addr, errors.Join(ctx.Err(), err))
 		case <-exited:
-			return fmt.Errorf("waiting for %s: %s exited: %v", addr, p.Name, p.err)
+			return fmt.Errorf("waiting for %s: %s exited: %w", addr, p.Name, p.err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -4,7 +4,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -93,20 +92,6 @@ func (l *logBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
-}
-
-// lines returns the lines of process name that contain substr.
-func (l *logBuffer) lines(name, substr string) []string {
-	var out []string
-	sc := bufio.NewScanner(strings.NewReader(l.String()))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, name+" ") && strings.Contains(line, substr) {
-			out = append(out, line)
-		}
-	}
-	return out
 }
 
 const jwtSecret = "e2e-secret-e2e-secret-e2e-secret-e2e"
@@ -198,8 +183,8 @@ type delivery struct {
 // through the programmatic subscription endpoint, the way a third-party Dapr
 // consumer would be.
 type subscriber struct {
-	mu   sync.Mutex
-	got  []delivery
+	mu    sync.Mutex
+	got   []delivery
 	appID string
 }
 
@@ -271,4 +256,3 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-

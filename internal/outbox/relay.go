@@ -74,11 +74,7 @@ func New(pool *pgxpool.Pool, pub Publisher, log *slog.Logger, cfg Config) *Relay
 func (r *Relay) Run(ctx context.Context) error {
 	wait := r.cfg.MinBackoff
 	for {
-		err := r.lead(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
+		if err := r.lead(ctx); err != nil && ctx.Err() == nil {
 			r.log.Warn("outbox relay: database connection lost, retrying", "err", err, "in", wait)
 		}
 		if !sleep(ctx, wait) {

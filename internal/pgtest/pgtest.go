@@ -66,4 +66,3 @@ func NewPool(t testing.TB) *pgxpool.Pool {
 	}
 	return pool
 }
-

@@ -138,8 +138,11 @@ func TestOtherUsersTasksAreInvisible(t *testing.T) {
 		t.Fatal(err)
 	}
 	ops := map[string]func() error{
-		"get":      func() error { _, err := s.GetTask(ctx, "bob", tk.ID); return err },
-		"update":   func() error { _, err := s.UpdateTask(ctx, "bob", tk.ID, task.Patch{Title: task.Some("mine")}); return err },
+		"get": func() error { _, err := s.GetTask(ctx, "bob", tk.ID); return err },
+		"update": func() error {
+			_, err := s.UpdateTask(ctx, "bob", tk.ID, task.Patch{Title: task.Some("mine")})
+			return err
+		},
 		"complete": func() error { _, err := s.CompleteTask(ctx, "bob", tk.ID); return err },
 		"reopen":   func() error { _, err := s.ReopenTask(ctx, "bob", tk.ID); return err },
 		"delete":   func() error { return s.DeleteTask(ctx, "bob", tk.ID) },
@@ -219,7 +222,11 @@ func TestListFiltersSortsAndPages(t *testing.T) {
 		{"due after", q(func(l *task.ListQuery) { l.DueAfter = at(2) }), "Buy milk|buy bread"},
 		{"sort due, no due date last", q(func(l *task.ListQuery) { l.Sort = task.SortDueAt }), "Call mom|Deploy|Buy milk|buy bread|Answer mail"},
 		{"sort priority desc", q(func(l *task.ListQuery) { l.Sort = task.SortPriority; l.Desc = true }), "Deploy|Buy milk|Answer mail|Call mom|buy bread"},
-		{"sort title", q(func(l *task.ListQuery) { l.Sort = task.SortTitle; l.Status = task.StatusOpen; l.Priority = pr(task.PriorityHigh) }), "Buy milk"},
+		{"sort title", q(func(l *task.ListQuery) {
+			l.Sort = task.SortTitle
+			l.Status = task.StatusOpen
+			l.Priority = pr(task.PriorityHigh)
+		}), "Buy milk"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

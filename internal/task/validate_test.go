@@ -1,6 +1,7 @@
 package task
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -61,8 +62,8 @@ func TestApplyValidates(t *testing.T) {
 				}
 				return
 			}
-			ve, ok := err.(*ValidationError)
-			if !ok {
+			var ve *ValidationError
+			if !errors.As(err, &ve) {
 				t.Fatalf("error = %v, want a ValidationError on %s", err, tt.wantField)
 			}
 			if ve.Field != tt.wantField {
