@@ -4,8 +4,6 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -14,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evolution-todo/todo/internal/httpx"
 	"github.com/evolution-todo/todo/internal/task"
 )
 
@@ -116,7 +115,7 @@ func (s *Server) wrap(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		traceID := traceIDFrom(r)
+		traceID := httpx.TraceID(r)
 		sw.Header().Set("X-Trace-Id", traceID)
 		log := s.log.With("trace_id", traceID)
 		defer func() {
@@ -166,16 +165,6 @@ func (s *Server) authenticate(r *http.Request) (string, error) {
 		return "", errors.New("invalid or expired token")
 	}
 	return uid, nil
-}
-
-// traceIDFrom takes the trace id of a W3C traceparent header, or makes one.
-func traceIDFrom(r *http.Request) string {
-	if tp := r.Header.Get("traceparent"); len(tp) == 55 && tp[2] == '-' && tp[35] == '-' {
-		return tp[3:35]
-	}
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 type statusWriter struct {

@@ -1,10 +1,10 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 
+	"github.com/evolution-todo/todo/internal/httpx"
 	"github.com/evolution-todo/todo/internal/task"
 )
 
@@ -28,10 +28,10 @@ const (
 
 // apiError is an error with its HTTP answer.
 type apiError struct {
-	Status  int    `json:"-"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
+	Status  int
+	Code    string
+	Message string
+	Field   string
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
@@ -58,14 +58,8 @@ func toAPIError(err error) (*apiError, bool) {
 	return errorf(http.StatusInternalServerError, CodeInternal, "", "internal error; it has been logged"), false
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { httpx.WriteJSON(w, status, v) }
 
 func writeAPIError(w http.ResponseWriter, e *apiError) {
-	writeJSON(w, e.Status, map[string]*apiError{"error": e})
+	httpx.WriteJSON(w, e.Status, httpx.ErrorBody{Error: httpx.ErrorDetail{Code: e.Code, Message: e.Message, Field: e.Field}})
 }

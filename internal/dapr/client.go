@@ -67,6 +67,12 @@ func (c *Client) Healthz(ctx context.Context) error {
 	return c.do(ctx, "healthz", http.MethodGet, c.base+"/v1.0/healthz", "", nil)
 }
 
+func (c *Client) auth(req *http.Request) {
+	if c.token != "" {
+		req.Header.Set("dapr-api-token", c.token)
+	}
+}
+
 func (c *Client) do(ctx context.Context, op, method, u, contentType string, body []byte) error {
 	var rd io.Reader
 	if body != nil {
@@ -79,9 +85,7 @@ func (c *Client) do(ctx context.Context, op, method, u, contentType string, body
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	if c.token != "" {
-		req.Header.Set("dapr-api-token", c.token)
-	}
+	c.auth(req)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("dapr: %s: %w", op, err)

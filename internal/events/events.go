@@ -12,6 +12,7 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+	"github.com/google/uuid"
 
 	"github.com/evolution-todo/todo/internal/task"
 )
@@ -22,6 +23,9 @@ const (
 	TopicTaskEvents = "task-events"
 	TopicReminders  = "reminders"
 )
+
+// ReminderDue is the event type on the reminders topic.
+const ReminderDue = "ReminderDue"
 
 // Event types on the task-events topic.
 const (
@@ -54,6 +58,11 @@ type TaskEvent struct {
 	Timezone    string     `json:"timezone"`
 	Completed   bool       `json:"completed"`
 	CompletedAt *time.Time `json:"completed_at"`
+	// Version is the task's version after this change: a task's events
+	// have increasing versions.
+	Version          int        `json:"version"`
+	SeriesID         *int64     `json:"series_id"`
+	RecurrenceAnchor *time.Time `json:"recurrence_anchor"`
 }
 
 // NewTaskEvent describes a change of t that happened at `at`.
@@ -77,6 +86,10 @@ func NewTaskEvent(eventType string, t task.Task, at time.Time) TaskEvent {
 		Timezone:    t.Timezone,
 		Completed:   t.Completed,
 		CompletedAt: t.CompletedAt,
+
+		Version:          t.Version,
+		SeriesID:         t.SeriesID,
+		RecurrenceAnchor: t.RecurrenceAnchor,
 	}
 }
 
@@ -96,6 +109,58 @@ func (e TaskEvent) Validate() error {
 		return errors.New("timestamp is required")
 	}
 	return nil
+}
+
+// ReminderEvent is the data of a ReminderDue event: the spec's schema plus
+// the reminder time it is for.
+type ReminderEvent struct {
+	EventType  string     `json:"event_type"`
+	TaskID     int64      `json:"task_id"`
+	UserID     string     `json:"user_id"`
+	Title      string     `json:"title"`
+	DueAt      *time.Time `json:"due_at"` // the task's due time; null when it has none
+	ReminderAt time.Time  `json:"reminder_at"`
+}
+
+// Validate checks the fields the notification service relies on.
+func (e ReminderEvent) Validate() error {
+	switch {
+	case e.EventType != ReminderDue:
+		return fmt.Errorf("event_type %q is not %s", e.EventType, ReminderDue)
+	case e.TaskID <= 0:
+		return errors.New("task_id must be a positive integer")
+	case e.UserID == "":
+		return errors.New("user_id is required")
+	case e.ReminderAt.IsZero():
+		return errors.New("reminder_at is required")
+	}
+	return nil
+}
+
+// ReminderEventID is the CloudEvent id of the reminder of task taskID for
+// reminderAt: the same on every sweep, replica and retry, so that the
+// notification service delivers it once.
+func ReminderEventID(taskID int64, reminderAt time.Time) string {
+	name := strconv.FormatInt(taskID, 10) + "/" + reminderAt.UTC().Format(time.RFC3339Nano)
+	return uuid.NewSHA1(reminderNamespace, []byte(name)).String()
+}
+
+var reminderNamespace = uuid.MustParse("6f1d4c1e-2b9a-4f0e-9a57-5c0de1e7a001")
+
+// DecodeReminderEvent reads a ReminderDue out of a delivered CloudEvent.
+func DecodeReminderEvent(body []byte) (cloudevents.Event, ReminderEvent, error) {
+	var ce cloudevents.Event
+	if err := json.Unmarshal(body, &ce); err != nil {
+		return ce, ReminderEvent{}, fmt.Errorf("events: not a cloud event: %w", err)
+	}
+	var re ReminderEvent
+	if err := json.Unmarshal(ce.Data(), &re); err != nil {
+		return ce, re, fmt.Errorf("events: bad reminder data: %w", err)
+	}
+	if err := re.Validate(); err != nil {
+		return ce, re, fmt.Errorf("events: %w", err)
+	}
+	return ce, re, nil
 }
 
 // NewCloudEvent wraps data in a CloudEvents 1.0 envelope whose id is id.

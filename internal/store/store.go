@@ -45,13 +45,14 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 const taskColumns = `id, user_id, title, description, priority, tags, due_at, reminder_at,
-	recurrence, timezone, completed_at, created_at, updated_at`
+	recurrence, timezone, completed_at, created_at, updated_at, version, series_id, recurrence_anchor`
 
 func scanTask(row pgx.Row) (task.Task, error) {
 	var t task.Task
 	var rec string
 	err := row.Scan(&t.ID, &t.UserID, &t.Title, &t.Description, &t.Priority, &t.Tags,
-		&t.DueAt, &t.ReminderAt, &rec, &t.Timezone, &t.CompletedAt, &t.CreatedAt, &t.UpdatedAt)
+		&t.DueAt, &t.ReminderAt, &rec, &t.Timezone, &t.CompletedAt, &t.CreatedAt, &t.UpdatedAt,
+		&t.Version, &t.SeriesID, &t.RecurrenceAnchor)
 	if err != nil {
 		return t, err
 	}
@@ -63,6 +64,7 @@ func scanTask(row pgx.Row) (task.Task, error) {
 	utcPtr(&t.DueAt)
 	utcPtr(&t.ReminderAt)
 	utcPtr(&t.CompletedAt)
+	utcPtr(&t.RecurrenceAnchor)
 	t.CreatedAt = t.CreatedAt.UTC()
 	t.UpdatedAt = t.UpdatedAt.UTC()
 	return t, nil
@@ -87,11 +89,11 @@ func (s *Store) CreateTask(ctx context.Context, userID string, p task.Patch) (ta
 	var out task.Task
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		row := tx.QueryRow(ctx, `INSERT INTO tasks (user_id, title, description, priority, tags, due_at,
-			reminder_at, recurrence, timezone, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+			reminder_at, recurrence, timezone, recurrence_anchor, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
 			RETURNING `+taskColumns,
 			userID, t.Title, t.Description, int16(t.Priority), t.Tags, t.DueAt, t.ReminderAt,
-			string(t.Recurrence), t.Timezone, now)
+			string(t.Recurrence), t.Timezone, t.RecurrenceAnchor, now)
 		var err error
 		if out, err = scanTask(row); err != nil {
 			return fmt.Errorf("insert task: %w", err)
@@ -157,7 +159,7 @@ func (s *Store) ReopenTask(ctx context.Context, userID string, id int64) (task.T
 func (s *Store) DeleteTask(ctx context.Context, userID string, id int64) error {
 	now := s.clock()
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		t, err := scanTask(tx.QueryRow(ctx, `UPDATE tasks SET deleted_at = $3
+		t, err := scanTask(tx.QueryRow(ctx, `UPDATE tasks SET deleted_at = $3, version = version + 1
 			WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL
 			RETURNING `+taskColumns, id, userID, now))
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -197,10 +199,10 @@ func (s *Store) mutate(ctx context.Context, userID string, id int64,
 		}
 		out, err = scanTask(tx.QueryRow(ctx, `UPDATE tasks SET title = $2, description = $3, priority = $4,
 			tags = $5, due_at = $6, reminder_at = $7, recurrence = $8, timezone = $9,
-			completed_at = $10, updated_at = $11
+			completed_at = $10, updated_at = $11, recurrence_anchor = $12, version = version + 1
 			WHERE id = $1 RETURNING `+taskColumns,
 			id, next.Title, next.Description, int16(next.Priority), next.Tags, next.DueAt, next.ReminderAt,
-			string(next.Recurrence), next.Timezone, next.CompletedAt, now))
+			string(next.Recurrence), next.Timezone, next.CompletedAt, now, next.RecurrenceAnchor))
 		if err != nil {
 			return fmt.Errorf("update task: %w", err)
 		}

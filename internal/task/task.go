@@ -88,4 +88,12 @@ type Task struct {
 	CompletedAt *time.Time `json:"completed_at"`
 	CreatedAt   time.Time  `json:"created_at"`
 	UpdatedAt   time.Time  `json:"updated_at"`
+	// Version counts the task's changes, starting at 1.
+	Version int `json:"version"`
+	// SeriesID is the id of the first task of the recurring series this task
+	// was created in, or nil for a task created by a client.
+	SeriesID *int64 `json:"series_id"`
+	// RecurrenceAnchor is the due time the series' day of month and day of
+	// year come from. It follows due_at when a client sets due_at.
+	RecurrenceAnchor *time.Time `json:"-"`
 }

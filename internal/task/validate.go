@@ -82,6 +82,7 @@ func (p Patch) Apply(t Task) (Task, error) {
 	}
 	if p.DueAt.Set {
 		t.DueAt = p.DueAt.Value
+		t.RecurrenceAnchor = p.DueAt.Value
 	}
 	if p.ReminderAt.Set {
 		t.ReminderAt = p.ReminderAt.Value
@@ -123,6 +124,7 @@ func Normalize(t Task) (Task, error) {
 	}
 	t.DueAt = utc(t.DueAt)
 	t.ReminderAt = utc(t.ReminderAt)
+	t.RecurrenceAnchor = utc(t.RecurrenceAnchor)
 	return t, nil
 }
 

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,6 +15,7 @@ import (
 	"github.com/evolution-todo/todo/internal/auth"
 	"github.com/evolution-todo/todo/internal/config"
 	"github.com/evolution-todo/todo/internal/dapr"
+	"github.com/evolution-todo/todo/internal/httpx"
 	"github.com/evolution-todo/todo/internal/outbox"
 	"github.com/evolution-todo/todo/internal/store"
 )
@@ -127,44 +126,14 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	relay := outbox.New(pool, dapr.New(cfg.DaprHTTP, cfg.DaprAPIToken), log.With("component", "outbox"), outbox.Config{
 		PubSub: cfg.PubSub, BatchSize: cfg.OutboxBatch, PollInterval: cfg.OutboxPoll,
 	})
-	srv := &http.Server{
-		Addr:              cfg.HTTPAddr,
-		Handler:           api.New(st, verifier, log).Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
-	}
-
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	relayDone := make(chan struct{})
 	go func() {
 		defer close(relayDone)
 		_ = relay.Run(relayCtx)
 	}()
-
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("todo-api listening", "addr", ln.Addr().String())
-
-	select {
-	case err = <-serveErr:
-	case <-ctx.Done():
-		log.Info("shutting down")
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		err = srv.Shutdown(sctx)
-		cancel()
-	}
+	err = httpx.Serve(ctx, log, cfg.HTTPAddr, api.New(st, verifier, log).Handler())
 	stopRelay()
 	<-relayDone
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
 	return err
 }

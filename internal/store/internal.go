@@ -1,0 +1,139 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/evolution-todo/todo/internal/events"
+	"github.com/evolution-todo/todo/internal/task"
+)
+
+// ErrConflict is returned when a request contradicts the stored state, such
+// as a next occurrence for a task of another user.
+var ErrConflict = errors.New("conflict")
+
+// CreateNextOccurrence creates the task that follows the completed task
+// prevID in its recurring series, with the content of next, and records
+// TaskCreated. It creates at most one task per prevID, whatever the number
+// of calls (a unique key, not a read-then-write): a repeated call returns
+// the task made the first time, with created false.
+func (s *Store) CreateNextOccurrence(ctx context.Context, userID string, prevID int64, next task.Task) (task.Task, bool, error) {
+	t, err := task.Normalize(next)
+	if err != nil {
+		return t, false, err
+	}
+	now := s.clock()
+	var out task.Task
+	created := false
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		var owner string
+		var seriesID *int64
+		err := tx.QueryRow(ctx, `SELECT user_id, series_id FROM tasks WHERE id = $1`, prevID).Scan(&owner, &seriesID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return task.ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("read previous task: %w", err)
+		}
+		if owner != userID {
+			return fmt.Errorf("%w: task %d does not belong to user %q", ErrConflict, prevID, userID)
+		}
+		series := prevID
+		if seriesID != nil {
+			series = *seriesID
+		}
+		row := tx.QueryRow(ctx, `INSERT INTO tasks (user_id, title, description, priority, tags, due_at,
+			reminder_at, recurrence, timezone, recurrence_anchor, series_id, previous_id, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+			ON CONFLICT (previous_id) DO NOTHING
+			RETURNING `+taskColumns,
+			userID, t.Title, t.Description, int16(t.Priority), t.Tags, t.DueAt, t.ReminderAt,
+			string(t.Recurrence), t.Timezone, t.RecurrenceAnchor, series, prevID, now)
+		out, err = scanTask(row)
+		if errors.Is(err, pgx.ErrNoRows) {
+			// Already created by an earlier delivery.
+			out, err = scanTask(tx.QueryRow(ctx, `SELECT `+taskColumns+` FROM tasks WHERE previous_id = $1`, prevID))
+			if err != nil {
+				return fmt.Errorf("read existing next occurrence: %w", err)
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("insert next occurrence: %w", err)
+		}
+		created = true
+		return writeEvent(ctx, tx, events.TaskCreated, out, now)
+	})
+	if errors.Is(err, ErrConflict) {
+		return out, false, err
+	}
+	return out, created, err
+}
+
+// DueReminder is a task whose reminder time has passed and whose reminder
+// has not been sent for that time.
+type DueReminder struct {
+	TaskID     int64      `json:"task_id"`
+	UserID     string     `json:"user_id"`
+	Title      string     `json:"title"`
+	DueAt      *time.Time `json:"due_at"`
+	ReminderAt time.Time  `json:"reminder_at"`
+}
+
+// DueReminders returns up to limit reminders due at `now`, oldest first,
+// after the (reminder_at, id) position `after` (nil for the start). Only open,
+// undeleted tasks are returned. The query is served by the partial index
+// tasks_reminder_pending.
+func (s *Store) DueReminders(ctx context.Context, now time.Time, after *DueReminder, limit int) ([]DueReminder, error) {
+	afterAt, afterID := time.Time{}, int64(0)
+	if after != nil {
+		afterAt, afterID = after.ReminderAt, after.TaskID
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, user_id, title, due_at, reminder_at FROM tasks
+		WHERE reminder_at <= $1 AND reminder_at IS NOT NULL AND completed_at IS NULL AND deleted_at IS NULL
+		  AND reminded_for IS DISTINCT FROM reminder_at
+		  AND (reminder_at, id) > ($2, $3)
+		ORDER BY reminder_at, id LIMIT $4`, now, afterAt, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: due reminders: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (DueReminder, error) {
+		var d DueReminder
+		err := r.Scan(&d.TaskID, &d.UserID, &d.Title, &d.DueAt, &d.ReminderAt)
+		utcPtr(&d.DueAt)
+		d.ReminderAt = d.ReminderAt.UTC()
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: due reminders: %w", err)
+	}
+	return list, nil
+}
+
+// MarkReminded records that the reminder of taskID for reminderAt was sent.
+// It reports false when the task's reminder_at has changed meanwhile (the new
+// one stays armed) or the task is gone. It is not a change of the task: no
+// event, no new version.
+func (s *Store) MarkReminded(ctx context.Context, taskID int64, reminderAt time.Time) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE tasks SET reminded_for = reminder_at
+		WHERE id = $1 AND reminder_at = $2`, taskID, reminderAt)
+	if err != nil {
+		return false, fmt.Errorf("store: mark reminded: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// OwnsTask reports whether userID owns task id, deleted or not (a deleted
+// task's history stays readable by its owner).
+func (s *Store) OwnsTask(ctx context.Context, userID string, id int64) (bool, error) {
+	var ok bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tasks WHERE id = $1 AND user_id = $2)`, id, userID).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("store: owns task: %w", err)
+	}
+	return ok, nil
+}
