@@ -5,12 +5,11 @@ package todoapi
 import (
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/evolution-todo/todo/internal/auth"
 	"github.com/evolution-todo/todo/internal/config"
-	"github.com/evolution-todo/todo/internal/events"
+	"github.com/evolution-todo/todo/internal/service"
 )
 
 // DefaultDatabaseURL is the local PostgreSQL server's todo database.
@@ -18,31 +17,26 @@ const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/todo?sslmode=disa
 
 // Config is todo-api's configuration, read from the environment once.
 type Config struct {
-	HTTPAddr       string        // HTTP_ADDR, default :8080
+	service.Common               // HTTP_ADDR (default :8080), DAPR_*, APP_API_TOKEN, PUBSUB_NAME
 	DatabaseURL    string        // DATABASE_URL
 	MigrateOnStart bool          // MIGRATE_ON_START, default true
-	DaprHTTP       string        // DAPR_HTTP_ENDPOINT, or http://127.0.0.1:$DAPR_HTTP_PORT (3500)
-	DaprAPIToken   string        // DAPR_API_TOKEN
-	PubSub         string        // PUBSUB_NAME, default kafka-pubsub
 	OutboxPoll     time.Duration // OUTBOX_POLL_INTERVAL, default 5s
 	OutboxBatch    int           // OUTBOX_BATCH_SIZE, default 100
+	AuditAppID     string        // AUDIT_APP_ID, default audit-service
+	NotifierAppID  string        // NOTIFIER_APP_ID, default notification-service
 	JWT            auth.Config   // JWT_SECRET, JWT_ISSUER, JWT_AUDIENCE, JWT_LEEWAY
 }
 
 // LoadConfig reads the configuration; the error lists every bad variable.
 func LoadConfig(r *config.Reader) (Config, error) {
 	c := Config{
-		HTTPAddr:       r.String("HTTP_ADDR", ":8080"),
+		Common:         service.LoadCommon(r, ":8080"),
 		DatabaseURL:    r.String("DATABASE_URL", DefaultDatabaseURL),
 		MigrateOnStart: r.Bool("MIGRATE_ON_START", true),
-		DaprHTTP:       r.String("DAPR_HTTP_ENDPOINT", ""),
-		DaprAPIToken:   r.String("DAPR_API_TOKEN", ""),
-		PubSub:         r.String("PUBSUB_NAME", events.PubSubName),
 		OutboxPoll:     r.Duration("OUTBOX_POLL_INTERVAL", 5*time.Second),
 		OutboxBatch:    r.Int("OUTBOX_BATCH_SIZE", 100, 1, 1000),
-	}
-	if c.DaprHTTP == "" {
-		c.DaprHTTP = "http://127.0.0.1:" + strconv.Itoa(r.Int("DAPR_HTTP_PORT", 3500, 1, 65535))
+		AuditAppID:     r.String("AUDIT_APP_ID", "audit-service"),
+		NotifierAppID:  r.String("NOTIFIER_APP_ID", "notification-service"),
 	}
 	c.JWT = JWTConfig(r)
 	if err := r.Err(); err != nil {
@@ -68,12 +62,11 @@ func JWTConfig(r *config.Reader) auth.Config {
 // LogValue logs the configuration with secrets masked.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("http_addr", c.HTTPAddr),
+		slog.Any("common", c.Common),
 		slog.String("database_url", config.MaskURL(c.DatabaseURL)),
 		slog.Bool("migrate_on_start", c.MigrateOnStart),
-		slog.String("dapr_http", c.DaprHTTP),
-		slog.String("dapr_api_token", config.Mask(c.DaprAPIToken)),
-		slog.String("pubsub", c.PubSub),
+		slog.String("audit_app_id", c.AuditAppID),
+		slog.String("notifier_app_id", c.NotifierAppID),
 		slog.Duration("outbox_poll", c.OutboxPoll),
 		slog.Int("outbox_batch", c.OutboxBatch),
 		slog.String("jwt_secret", config.Mask(string(c.JWT.Secret))),

@@ -1,0 +1,117 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/evolution-todo/todo/internal/dapr"
+	"github.com/evolution-todo/todo/internal/events"
+	"github.com/evolution-todo/todo/internal/httpx"
+)
+
+// Recorder stores events; Store is the implementation.
+type Recorder interface {
+	Record(ctx context.Context, id string, e events.TaskEvent, raw json.RawMessage) (bool, error)
+	History(ctx context.Context, taskID int64) ([]Entry, error)
+	Ping(ctx context.Context) error
+}
+
+// Handler serves the audit service's routes. Every route is for the Dapr
+// sidecar (subscription delivery, service invocation), so all require the
+// app API token.
+type Handler struct {
+	Store    Recorder
+	Log      *slog.Logger
+	PubSub   string
+	AppToken string
+}
+
+// DeadLetterTopic receives task events that could not be handled.
+const DeadLetterTopic = events.TopicTaskEvents + "-dlq"
+
+// maxEventBytes bounds one delivered event.
+const maxEventBytes = 1 << 20
+
+// Routes returns the HTTP handler.
+func (h *Handler) Routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := h.Store.Ping(ctx); err != nil {
+			httpx.WriteError(w, http.StatusServiceUnavailable, "unavailable", "database unreachable")
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	sidecar := http.NewServeMux()
+	sidecar.HandleFunc("GET /dapr/subscribe", h.subscribe)
+	sidecar.HandleFunc("POST /events/task-events", h.taskEvent)
+	sidecar.HandleFunc("GET /tasks/{id}/history", h.history)
+	mux.Handle("/", httpx.RequireAppToken(h.AppToken, sidecar))
+	return mux
+}
+
+func (h *Handler) subscribe(w http.ResponseWriter, _ *http.Request) {
+	httpx.WriteJSON(w, http.StatusOK, []dapr.Subscription{{
+		PubSubName:      h.PubSub,
+		Topic:           events.TopicTaskEvents,
+		Routes:          dapr.Routes{Default: "/events/task-events"},
+		DeadLetterTopic: DeadLetterTopic,
+	}})
+}
+
+// taskEvent handles one delivery: malformed events are dropped to the
+// dead-letter topic, storage failures are retried, duplicates succeed.
+func (h *Handler) taskEvent(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxEventBytes))
+	if err != nil {
+		h.Log.Warn("audit: unreadable event, dropping", "err", err)
+		dapr.WriteStatus(w, dapr.Drop)
+		return
+	}
+	ce, e, err := events.DecodeTaskEvent(body)
+	if err != nil {
+		h.Log.Warn("audit: malformed event, dropping to dead-letter topic", "event_id", ce.ID(), "err", err)
+		dapr.WriteStatus(w, dapr.Drop)
+		return
+	}
+	inserted, err := h.Store.Record(r.Context(), ce.ID(), e, ce.Data())
+	if err != nil {
+		h.Log.Error("audit: cannot store event, asking for redelivery", "event_id", ce.ID(), "err", err)
+		dapr.WriteStatus(w, dapr.Retry)
+		return
+	}
+	h.Log.Info("audit event",
+		"event_id", ce.ID(), "event_type", e.EventType, "task_id", e.TaskID, "user_id", e.UserID,
+		"version", e.Version, "title", e.Title, "timestamp", e.Timestamp, "duplicate", !inserted,
+		"trace_id", httpx.TraceID(r), "duration_ms", float64(time.Since(start).Microseconds())/1000)
+	dapr.WriteStatus(w, dapr.Success)
+}
+
+func (h *Handler) history(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		httpx.WriteError(w, http.StatusBadRequest, "invalid_id", "task id must be a positive integer")
+		return
+	}
+	list, err := h.Store.History(r.Context(), id)
+	if err != nil {
+		h.Log.Error("audit: history failed", "task_id", id, "err", err)
+		httpx.WriteError(w, http.StatusInternalServerError, "internal", "history unavailable")
+		return
+	}
+	if list == nil {
+		list = []Entry{}
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"task_id": id, "events": list})
+}

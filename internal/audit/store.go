@@ -1,0 +1,104 @@
+// Package audit is the audit service: it logs every task event to the
+// console, stores it once per CloudEvent id, and serves a task's history.
+package audit
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/evolution-todo/todo/internal/events"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store keeps audit events in PostgreSQL (table audit_events).
+type Store struct{ pool *pgxpool.Pool }
+
+// NewStore returns a Store on pool.
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Migrate creates or updates the audit schema. Its version table is its own,
+// so it can share a database with todo-api.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(0x61756469)) // "audi"
+	if err != nil {
+		return fmt.Errorf("audit: migration lock: %w", err)
+	}
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("audit: migrations: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithSessionLocker(locker),
+		goose.WithDisableGlobalRegistry(true), goose.WithTableName("audit_schema_migrations"))
+	if err != nil {
+		return fmt.Errorf("audit: migrations: %w", err)
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("audit: migrate: %w", err)
+	}
+	for _, r := range results {
+		log.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path)
+	}
+	return nil
+}
+
+// Record stores the event with id once; inserted is false for a duplicate.
+func (s *Store) Record(ctx context.Context, id string, e events.TaskEvent, raw json.RawMessage) (inserted bool, err error) {
+	tag, err := s.pool.Exec(ctx, `INSERT INTO audit_events (event_id, task_id, user_id, event_type, version, occurred_at, data)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING`,
+		id, e.TaskID, e.UserID, e.EventType, e.Version, e.Timestamp, raw)
+	if err != nil {
+		return false, fmt.Errorf("audit: record event %s: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// Entry is one event of a task's history.
+type Entry struct {
+	EventID    string          `json:"event_id"`
+	EventType  string          `json:"event_type"`
+	Version    int             `json:"version"`
+	Timestamp  time.Time       `json:"timestamp"`
+	ReceivedAt time.Time       `json:"received_at"`
+	Data       json.RawMessage `json:"data"`
+}
+
+// MaxHistory bounds one history answer.
+const MaxHistory = 1000
+
+// History returns the events of task taskID in the order they happened.
+func (s *Store) History(ctx context.Context, taskID int64) ([]Entry, error) {
+	rows, err := s.pool.Query(ctx, `SELECT event_id, event_type, version, occurred_at, received_at, data
+		FROM audit_events WHERE task_id = $1 ORDER BY version, occurred_at, event_id LIMIT $2`, taskID, MaxHistory)
+	if err != nil {
+		return nil, fmt.Errorf("audit: history: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Entry, error) {
+		var e Entry
+		err := r.Scan(&e.EventID, &e.EventType, &e.Version, &e.Timestamp, &e.ReceivedAt, &e.Data)
+		e.Timestamp, e.ReceivedAt = e.Timestamp.UTC(), e.ReceivedAt.UTC()
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit: history: %w", err)
+	}
+	return list, nil
+}
+
+// Ping checks the database.
+func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }

@@ -1,0 +1,251 @@
+// Package notifier is the notification service: it delivers every
+// ReminderDue once per event id, as a log line and an entry in the user's
+// inbox, kept in the Dapr state store.
+package notifier
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/evolution-todo/todo/internal/dapr"
+	"github.com/evolution-todo/todo/internal/events"
+	"github.com/evolution-todo/todo/internal/httpx"
+)
+
+// StateStore is the part of the Dapr state API the inboxes need.
+type StateStore interface {
+	GetState(ctx context.Context, store, key string) ([]byte, string, bool, error)
+	SaveState(ctx context.Context, store, key string, value any, etag string) error
+}
+
+// Notification is one inbox entry. Its id is the ReminderDue event id.
+type Notification struct {
+	ID         string     `json:"id"`
+	TaskID     int64      `json:"task_id"`
+	Title      string     `json:"title"`
+	DueAt      *time.Time `json:"due_at"`
+	ReminderAt time.Time  `json:"reminder_at"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ReadAt     *time.Time `json:"read_at"`
+}
+
+// Inbox is a user's notifications, newest first, as stored under one key.
+type Inbox struct {
+	Items []Notification `json:"items"`
+}
+
+// MaxInbox bounds an inbox: beyond it the oldest entries are dropped.
+const MaxInbox = 500
+
+// Handler serves the notification service's routes (all for the sidecar).
+type Handler struct {
+	State     StateStore
+	StoreName string
+	Log       *slog.Logger
+	PubSub    string
+	AppToken  string
+	Now       func() time.Time
+}
+
+// DeadLetterTopic receives reminders that could not be handled.
+const DeadLetterTopic = events.TopicReminders + "-dlq"
+
+// Routes returns the HTTP handler.
+func (h *Handler) Routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	sidecar := http.NewServeMux()
+	sidecar.HandleFunc("GET /dapr/subscribe", h.subscribe)
+	sidecar.HandleFunc("POST /events/reminders", h.reminder)
+	sidecar.HandleFunc("GET /inbox/{user}", h.list)
+	sidecar.HandleFunc("POST /inbox/{user}/{id}/read", h.markRead)
+	mux.Handle("/", httpx.RequireAppToken(h.AppToken, sidecar))
+	return mux
+}
+
+func (h *Handler) subscribe(w http.ResponseWriter, _ *http.Request) {
+	httpx.WriteJSON(w, http.StatusOK, []dapr.Subscription{{
+		PubSubName:      h.PubSub,
+		Topic:           events.TopicReminders,
+		Routes:          dapr.Routes{Default: "/events/reminders"},
+		DeadLetterTopic: DeadLetterTopic,
+	}})
+}
+
+func inboxKey(user string) string { return "inbox||" + user }
+
+// update applies change to user's inbox with optimistic concurrency (the
+// state store's ETag), retrying when another writer got there first.
+func (h *Handler) update(ctx context.Context, user string, change func(*Inbox) (bool, error)) error {
+	for attempt := 0; ; attempt++ {
+		raw, etag, found, err := h.State.GetState(ctx, h.StoreName, inboxKey(user))
+		if err != nil {
+			return err
+		}
+		var inbox Inbox
+		if found {
+			if err := json.Unmarshal(raw, &inbox); err != nil {
+				return fmt.Errorf("inbox of %s is corrupt: %w", user, err)
+			}
+		}
+		write, err := change(&inbox)
+		if err != nil || !write {
+			return err
+		}
+		err = h.State.SaveState(ctx, h.StoreName, inboxKey(user), inbox, etag)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, dapr.ErrStateConflict) || attempt >= 10 {
+			return err
+		}
+		time.Sleep(time.Duration(attempt+1) * 20 * time.Millisecond)
+	}
+}
+
+func (h *Handler) reminder(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		dapr.WriteStatus(w, dapr.Drop)
+		return
+	}
+	ce, e, err := events.DecodeReminderEvent(body)
+	if err != nil {
+		h.Log.Warn("notifier: malformed reminder, dropping to dead-letter topic", "event_id", ce.ID(), "err", err)
+		dapr.WriteStatus(w, dapr.Drop)
+		return
+	}
+	duplicate := false
+	err = h.update(r.Context(), e.UserID, func(in *Inbox) (bool, error) {
+		for _, n := range in.Items {
+			if n.ID == ce.ID() {
+				duplicate = true
+				return false, nil
+			}
+		}
+		n := Notification{ID: ce.ID(), TaskID: e.TaskID, Title: e.Title, DueAt: e.DueAt, ReminderAt: e.ReminderAt,
+			CreatedAt: h.Now().UTC()}
+		in.Items = append([]Notification{n}, in.Items...)
+		if len(in.Items) > MaxInbox {
+			in.Items = in.Items[:MaxInbox]
+		}
+		return true, nil
+	})
+	if err != nil {
+		h.Log.Error("notifier: cannot store notification, asking for redelivery", "event_id", ce.ID(), "err", err)
+		dapr.WriteStatus(w, dapr.Retry)
+		return
+	}
+	h.Log.Info("notification delivered", "event_id", ce.ID(), "user_id", e.UserID, "task_id", e.TaskID,
+		"title", e.Title, "due_at", e.DueAt, "reminder_at", e.ReminderAt, "duplicate", duplicate,
+		"trace_id", httpx.TraceID(r))
+	dapr.WriteStatus(w, dapr.Success)
+}
+
+// Page size bounds of GET /inbox/{user}.
+const (
+	DefaultLimit = 20
+	MaxLimit     = 100
+)
+
+func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
+	limit := DefaultLimit
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxLimit {
+			httpx.WriteError(w, http.StatusBadRequest, "invalid_query", fmt.Sprintf("limit: must be an integer from 1 to %d", MaxLimit))
+			return
+		}
+		limit = n
+	}
+	raw, _, found, err := h.State.GetState(r.Context(), h.StoreName, inboxKey(r.PathValue("user")))
+	if err != nil {
+		h.Log.Error("notifier: read inbox", "err", err)
+		httpx.WriteError(w, http.StatusServiceUnavailable, "unavailable", "inbox unavailable")
+		return
+	}
+	var inbox Inbox
+	if found {
+		if err := json.Unmarshal(raw, &inbox); err != nil {
+			httpx.WriteError(w, http.StatusInternalServerError, "internal", "inbox unreadable")
+			return
+		}
+	}
+	// The cursor is the id of the last notification of the previous page.
+	items := inbox.Items
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		i := indexOf(items, c)
+		if i < 0 {
+			httpx.WriteError(w, http.StatusBadRequest, "invalid_cursor", "cursor: unknown or expired; start again without cursor")
+			return
+		}
+		items = items[i+1:]
+	}
+	var next *string
+	if len(items) > limit {
+		items = items[:limit]
+		id := items[limit-1].ID
+		next = &id
+	}
+	unread := 0
+	for _, n := range inbox.Items {
+		if n.ReadAt == nil {
+			unread++
+		}
+	}
+	if items == nil {
+		items = []Notification{}
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"notifications": items, "next_cursor": next, "unread": unread})
+}
+
+func indexOf(items []Notification, id string) int {
+	for i, n := range items {
+		if n.ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+func (h *Handler) markRead(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var out Notification
+	found := false
+	err := h.update(r.Context(), r.PathValue("user"), func(in *Inbox) (bool, error) {
+		i := indexOf(in.Items, id)
+		if i < 0 {
+			return false, nil
+		}
+		found = true
+		if in.Items[i].ReadAt == nil {
+			now := h.Now().UTC()
+			in.Items[i].ReadAt = &now
+			out = in.Items[i]
+			return true, nil
+		}
+		out = in.Items[i]
+		return false, nil
+	})
+	switch {
+	case err != nil:
+		h.Log.Error("notifier: mark read", "err", err)
+		httpx.WriteError(w, http.StatusServiceUnavailable, "unavailable", "inbox unavailable")
+	case !found:
+		httpx.WriteError(w, http.StatusNotFound, "not_found", "notification not found")
+	default:
+		httpx.WriteJSON(w, http.StatusOK, out)
+	}
+}

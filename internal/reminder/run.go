@@ -1,0 +1,27 @@
+package reminder
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/evolution-todo/todo/internal/config"
+	"github.com/evolution-todo/todo/internal/httpx"
+	"github.com/evolution-todo/todo/internal/service"
+)
+
+// Run runs the reminder service until ctx ends.
+func Run(ctx context.Context, log *slog.Logger, _ []string) error {
+	r := config.FromEnv()
+	common := service.LoadCommon(r, ":8083")
+	todoApp := r.String("TODO_APP_ID", "todo-api")
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	log.Info("starting reminder-service", "config", common, "todo_app_id", todoApp)
+	common.WarnIfOpen(log)
+	s := &Service{Dapr: common.Dapr(), Log: log, PubSub: common.PubSub, AppToken: common.AppAPIToken,
+		TodoAppID: todoApp, Now: time.Now}
+	return httpx.Serve(ctx, log, common.HTTPAddr, s.Routes())
+}

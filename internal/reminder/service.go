@@ -1,0 +1,188 @@
+// Package reminder is the reminder service: on every tick of the
+// reminder-cron input binding it asks todo-api for the tasks whose reminder
+// time has passed, publishes one ReminderDue per task to the reminders topic
+// and then marks it sent.
+//
+// Exactly once: the event id is derived from (task, reminder_at), so a sweep
+// that crashes after publishing, two overlapping sweeps or two replicas
+// publish the same id again and the notification service keeps one. A
+// reminder is marked sent only after its publish succeeded, so none is lost.
+package reminder
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/evolution-todo/todo/internal/dapr"
+	"github.com/evolution-todo/todo/internal/events"
+	"github.com/evolution-todo/todo/internal/httpx"
+)
+
+// Sidecar is what the service needs from its Dapr sidecar.
+type Sidecar interface {
+	Invoke(ctx context.Context, appID, httpMethod, method string, query url.Values, body any) (dapr.Response, error)
+	PublishCloudEvent(ctx context.Context, pubsub, topic string, body []byte, metadata map[string]string) error
+}
+
+// BindingName is the name of the cron input binding component; the sidecar
+// POSTs to /<name> on every tick.
+const BindingName = "reminder-cron"
+
+// PageSize is how many due reminders are asked for at once.
+const PageSize = 200
+
+// Service sweeps due reminders.
+type Service struct {
+	Dapr      Sidecar
+	Log       *slog.Logger
+	PubSub    string
+	AppToken  string
+	TodoAppID string
+	Now       func() time.Time
+
+	sweeping sync.Mutex
+}
+
+// due is one reminder as todo-api lists it.
+type due struct {
+	TaskID     int64      `json:"task_id"`
+	UserID     string     `json:"user_id"`
+	Title      string     `json:"title"`
+	DueAt      *time.Time `json:"due_at"`
+	ReminderAt time.Time  `json:"reminder_at"`
+}
+
+// Routes returns the HTTP handler.
+func (s *Service) Routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	sidecar := http.NewServeMux()
+	// The sidecar probes with OPTIONS whether the app handles the binding.
+	sidecar.HandleFunc("OPTIONS /"+BindingName, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	sidecar.HandleFunc("POST /"+BindingName, s.tick)
+	mux.Handle("/", httpx.RequireAppToken(s.AppToken, sidecar))
+	return mux
+}
+
+func (s *Service) tick(w http.ResponseWriter, r *http.Request) {
+	if !s.sweeping.TryLock() {
+		s.Log.Info("reminder sweep: previous sweep still running; skipping this tick")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	defer s.sweeping.Unlock()
+	res, err := s.Sweep(r.Context())
+	log := s.Log.With("found", res.Found, "published", res.Published, "marked", res.Marked,
+		"duration_ms", float64(res.Duration.Microseconds())/1000, "trace_id", httpx.TraceID(r))
+	if err != nil {
+		log.Error("reminder sweep failed; unsent reminders stay due for the next tick", "err", err)
+		httpx.WriteError(w, http.StatusInternalServerError, "sweep_failed", err.Error())
+		return
+	}
+	log.Info("reminder sweep")
+	w.WriteHeader(http.StatusOK)
+}
+
+// Result counts what one sweep did.
+type Result struct {
+	Found, Published, Marked int
+	Duration                 time.Duration
+}
+
+// Sweep publishes every reminder due now and marks each one sent after its
+// publish succeeded. It stops at the first failure: what is left stays due.
+func (s *Service) Sweep(ctx context.Context) (res Result, err error) {
+	start := time.Now()
+	defer func() { res.Duration = time.Since(start) }()
+	now := s.Now().UTC()
+	var after *due
+	for {
+		var page []due
+		page, err = s.list(ctx, now, after)
+		if err != nil {
+			return res, err
+		}
+		res.Found += len(page)
+		for i := range page {
+			d := page[i]
+			if err := s.publish(ctx, d); err != nil {
+					return res, fmt.Errorf("publish reminder of task %d: %w", d.TaskID, err)
+			}
+			res.Published++
+			s.Log.Info("reminder published", "task_id", d.TaskID, "user_id", d.UserID, "reminder_at", d.ReminderAt,
+				"event_id", events.ReminderEventID(d.TaskID, d.ReminderAt))
+			if err := s.markSent(ctx, d); err != nil {
+					return res, fmt.Errorf("mark reminder of task %d sent: %w", d.TaskID, err)
+			}
+			res.Marked++
+		}
+		if len(page) < PageSize {
+			return res, nil
+		}
+		after = &page[len(page)-1]
+	}
+}
+
+func (s *Service) list(ctx context.Context, now time.Time, after *due) ([]due, error) {
+	q := url.Values{"before": {now.Format(time.RFC3339Nano)}, "limit": {strconv.Itoa(PageSize)}}
+	if after != nil {
+		q.Set("after_at", after.ReminderAt.Format(time.RFC3339Nano))
+		q.Set("after_id", strconv.FormatInt(after.TaskID, 10))
+	}
+	resp, err := s.Dapr.Invoke(ctx, s.TodoAppID, http.MethodGet, "internal/reminders/due", q, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list due reminders: %w", err)
+	}
+	if resp.Status != http.StatusOK {
+		return nil, fmt.Errorf("list due reminders: todo-api answered %d: %s", resp.Status, resp.Body)
+	}
+	var out struct {
+		Reminders []due `json:"reminders"`
+	}
+	if err := json.Unmarshal(resp.Body, &out); err != nil {
+		return nil, fmt.Errorf("list due reminders: %w", err)
+	}
+	return out.Reminders, nil
+}
+
+func (s *Service) publish(ctx context.Context, d due) error {
+	data := events.ReminderEvent{
+		EventType: events.ReminderDue, TaskID: d.TaskID, UserID: d.UserID, Title: d.Title,
+		DueAt: d.DueAt, ReminderAt: d.ReminderAt,
+	}
+	ce, err := events.NewCloudEvent(events.ReminderEventID(d.TaskID, d.ReminderAt), "reminder-service",
+		events.ReminderDue, d.TaskID, d.ReminderAt, data)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(ce)
+	if err != nil {
+		return err
+	}
+	return s.Dapr.PublishCloudEvent(ctx, s.PubSub, events.TopicReminders, body,
+		map[string]string{"partitionKey": strconv.FormatInt(d.TaskID, 10)})
+}
+
+func (s *Service) markSent(ctx context.Context, d due) error {
+	resp, err := s.Dapr.Invoke(ctx, s.TodoAppID, http.MethodPost, "internal/reminders/sent", nil,
+		map[string]any{"task_id": d.TaskID, "reminder_at": d.ReminderAt})
+	if err != nil {
+		return err
+	}
+	if resp.Status != http.StatusOK {
+		return fmt.Errorf("todo-api answered %d: %s", resp.Status, resp.Body)
+	}
+	return nil
+}
