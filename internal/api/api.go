@@ -34,16 +34,27 @@ type TokenVerifier interface {
 	Verify(token string) (string, error)
 }
 
-// Server serves the API.
-type Server struct {
-	store  TaskStore
-	tokens TokenVerifier
-	log    *slog.Logger
+// Config names the other apps todo-api calls and the app API token its
+// sidecar sends.
+type Config struct {
+	AppToken      string // required on sidecar-only routes when not empty
+	AuditAppID    string
+	NotifierAppID string
 }
 
-// New returns a Server.
-func New(store TaskStore, tokens TokenVerifier, log *slog.Logger) *Server {
-	return &Server{store: store, tokens: tokens, log: log}
+// Server serves the API.
+type Server struct {
+	store    TaskStore
+	internal InternalStore
+	tokens   TokenVerifier
+	invoker  Invoker
+	log      *slog.Logger
+	cfg      Config
+}
+
+// New returns a Server. store usually implements InternalStore too.
+func New(store TaskStore, internal InternalStore, tokens TokenVerifier, invoker Invoker, log *slog.Logger, cfg Config) *Server {
+	return &Server{store: store, internal: internal, tokens: tokens, invoker: invoker, log: log, cfg: cfg}
 }
 
 // Route is one entry of the route table.
@@ -51,7 +62,7 @@ type Route struct {
 	Method   string
 	Path     string // http.ServeMux pattern path
 	Auth     bool   // requires a bearer token
-	Internal bool   // part of the Dapr app contract, not of the public API
+	Internal bool   // only for the Dapr sidecar (app API token), not in the public API
 	handler  func(w http.ResponseWriter, r *http.Request) error
 }
 
@@ -70,6 +81,13 @@ func (s *Server) Routes() []Route {
 		{Method: "DELETE", Path: "/api/tasks/{id}", Auth: true, handler: s.deleteTask},
 		{Method: "POST", Path: "/api/tasks/{id}/complete", Auth: true, handler: s.completeTask},
 		{Method: "POST", Path: "/api/tasks/{id}/reopen", Auth: true, handler: s.reopenTask},
+		{Method: "GET", Path: "/api/tasks/{id}/history", Auth: true, handler: s.history},
+		{Method: "GET", Path: "/api/notifications", Auth: true, handler: s.notifications},
+		{Method: "POST", Path: "/api/notifications/{id}/read", Auth: true, handler: s.readNotification},
+		// Called by the other services through Dapr service invocation.
+		{Method: "POST", Path: "/internal/tasks/{id}/next-occurrence", Internal: true, handler: s.nextOccurrence},
+		{Method: "GET", Path: "/internal/reminders/due", Internal: true, handler: s.dueReminders},
+		{Method: "POST", Path: "/internal/reminders/sent", Internal: true, handler: s.remindersSent},
 		// The sidecar asks every app for its configuration and programmatic
 		// subscriptions at start; todo-api has none.
 		{Method: "GET", Path: "/dapr/config", handler: jsonConst(`{}`), Internal: true},
@@ -83,6 +101,9 @@ func (s *Server) Handler() http.Handler {
 	methods := map[string][]string{}
 	for _, rt := range s.Routes() {
 		h := s.wrap(rt)
+		if rt.Internal {
+			h = httpx.RequireAppToken(s.cfg.AppToken, h)
+		}
 		mux.Handle(rt.Method+" "+rt.Path, h)
 		if rt.Method == http.MethodGet {
 			methods[rt.Path] = append(methods[rt.Path], http.MethodHead)

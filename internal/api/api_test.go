@@ -33,7 +33,8 @@ func newServer(t *testing.T) *client {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(api.New(store.New(pgtest.NewPool(t)), v, log).Handler())
+	st := store.New(pgtest.NewPool(t))
+	srv := httptest.NewServer(api.New(st, st, v, nil, log, api.Config{}).Handler())
 	t.Cleanup(srv.Close)
 	return &client{t: t, url: srv.URL}
 }

@@ -52,6 +52,8 @@ func toAPIError(err error) (*apiError, bool) {
 		return errorf(http.StatusBadRequest, CodeInvalidField, ve.Field, ve.Error()), true
 	case errors.Is(err, task.ErrNotFound):
 		return errorf(http.StatusNotFound, CodeNotFound, "", "task not found"), true
+	case errors.Is(err, task.ErrConflict):
+		return errorf(http.StatusConflict, "conflict", "", err.Error()), true
 	case errors.Is(err, task.ErrBadCursor):
 		return errorf(http.StatusBadRequest, CodeInvalidCursor, "cursor", err.Error()), true
 	}

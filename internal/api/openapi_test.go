@@ -35,7 +35,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 	served := map[string]bool{}
-	for _, rt := range api.New(nil, nil, nil).Routes() {
+	for _, rt := range api.New(nil, nil, nil, nil, nil, api.Config{}).Routes() {
 		if !rt.Internal {
 			served[rt.Method+" "+rt.Path] = true
 		}
@@ -51,7 +51,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 	// Auth in the description agrees with the routes.
-	for _, rt := range api.New(nil, nil, nil).Routes() {
+	for _, rt := range api.New(nil, nil, nil, nil, nil, api.Config{}).Routes() {
 		if rt.Internal {
 			continue
 		}

@@ -72,6 +72,7 @@ type Sidecar struct {
 	AppPort       int // 0: no app channel
 	HTTPPort      int
 	GRPCPort      int
+	InternalPort  int // sidecar-to-sidecar gRPC; kept across restarts so peers' name resolution stays right
 	MetricsPort   int
 	ResourcesPath string
 	ConfigFile    string // optional Dapr Configuration
@@ -80,12 +81,12 @@ type Sidecar struct {
 
 // NewSidecar picks free ports for a sidecar of appID.
 func NewSidecar(appID string, appPort int, resourcesPath string) (Sidecar, error) {
-	ports, err := FreePorts(3)
+	ports, err := FreePorts(4)
 	if err != nil {
 		return Sidecar{}, err
 	}
 	return Sidecar{AppID: appID, AppPort: appPort, HTTPPort: ports[0], GRPCPort: ports[1], MetricsPort: ports[2],
-		ResourcesPath: resourcesPath}, nil
+		InternalPort: ports[3], ResourcesPath: resourcesPath}, nil
 }
 
 // Args are daprd's command-line arguments.
@@ -99,6 +100,7 @@ func (s Sidecar) Args() []string {
 		"--dapr-http-port", strconv.Itoa(s.HTTPPort),
 		"--dapr-grpc-port", strconv.Itoa(s.GRPCPort),
 		"--metrics-port", strconv.Itoa(s.MetricsPort),
+		"--dapr-internal-grpc-port", strconv.Itoa(s.InternalPort),
 		"--dapr-listen-addresses", "127.0.0.1",
 		"--metrics-listen-address", "127.0.0.1",
 		"--resources-path", s.ResourcesPath,

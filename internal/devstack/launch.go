@@ -21,13 +21,11 @@ import (
 // where it is and a token, streams logs, and stops everything when ctx ends.
 func Launch(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
-	apiPort := fs.Int("api-port", 8080, "todo-api port")
-	daprPort := fs.Int("dapr-http-port", 3500, "todo-api sidecar's HTTP port")
-	brokerPort := fs.Int("broker-port", 9092, "dev broker port")
 	dbName := fs.String("db", "todo", "database name (ignored when DATABASE_URL is set)")
 	user := fs.String("user", "demo", "user id of the printed token")
 	cron := fs.String("cron", "@every 30s", "reminder sweep period (production: @every 5m)")
 	persistBroker := fs.Bool("persist-broker", true, "keep broker data in .cache/broker across runs")
+	daprLog := fs.String("dapr-log-level", "warn", "daprd log level (debug, info, warn, error)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -79,11 +77,11 @@ func Launch(ctx context.Context, args []string, out io.Writer) error {
 	if *persistBroker {
 		brokerData = filepath.Join(cache, "broker")
 	}
-	say("4/5 starting broker, todo-api and its Dapr sidecar")
+	say("4/5 starting the broker, then each service with its Dapr sidecar")
 	sys, err := Up(ctx, Config{
 		Root: root, WorkDir: filepath.Join(cache, "run"), Out: out, Daprd: daprd, BinDir: binDir,
-		DatabaseURL: dbURL, APIPort: *apiPort, DaprHTTPPort: *daprPort, BrokerPort: *brokerPort,
-		BrokerDataDir: brokerData, CronSchedule: *cron, JWTSecret: secret, LogFormat: "text",
+		DatabaseURL: dbURL, FixedPorts: true, BrokerDataDir: brokerData, CronSchedule: *cron,
+		JWTSecret: secret, LogFormat: "text", DaprLogLevel: *daprLog,
 	})
 	if err != nil {
 		return err
@@ -100,29 +98,40 @@ func Launch(ctx context.Context, args []string, out io.Writer) error {
 	}
 	api := sys.APIURL()
 	say("5/5 ready in %s", time.Since(start).Round(100*time.Millisecond))
+	var apps strings.Builder
+	for _, a := range Apps {
+		if inst := sys.Instances[a.ID]; inst != nil {
+			fmt.Fprintf(&apps, "   %-21s %s   sidecar %s\n", a.ID, inst.URL(), inst.Sidecar.HTTPEndpoint())
+		}
+	}
 	fmt.Fprintf(out, `
 ================================================================================
  The todo system is running.
 
    API            %[1]s   (OpenAPI: %[1]s/api/openapi.json)
-   Dapr sidecar   %[2]s (todo-api)
-   Broker         %[3]s
-   Database       %[4]s
+   Broker         %[2]s
+   Database       %[3]s
+   Reminder sweep %[7]s
 
- A token for user %[5]q, valid 24h:
+%[8]s
+ A token for user %[4]q, valid 24h:
 
-   export TOKEN=%[6]s
+   export TOKEN=%[5]s
 
  Try:
    curl -s -X POST %[1]s/api/tasks -H "Authorization: Bearer $TOKEN" \
-        -H 'Content-Type: application/json' -d '{"title":"Buy groceries","priority":"high"}'
+        -H 'Content-Type: application/json' \
+        -d '{"title":"Water the plants","recurrence":"daily","due_at":"%[6]s","reminder_at":"%[6]s"}'
    curl -s %[1]s/api/tasks -H "Authorization: Bearer $TOKEN"
+   curl -s %[1]s/api/tasks/1/history -H "Authorization: Bearer $TOKEN"
+   curl -s %[1]s/api/notifications -H "Authorization: Bearer $TOKEN"
 
  Token for another user:  make token USER_ID=alice
  Ctrl-C stops everything.
 ================================================================================
 
-`, api, sys.Sidecars["todo-api"].HTTPEndpoint(), sys.BrokerAddr(), config.MaskURL(dbURL), *user, token)
+`, api, sys.BrokerAddr(), config.MaskURL(dbURL), *user, token,
+		time.Now().UTC().Add(time.Minute).Truncate(time.Second).Format(time.RFC3339), *cron, apps.String())
 
 	select {
 	case <-ctx.Done():
@@ -136,11 +145,8 @@ func Launch(ctx context.Context, args []string, out io.Writer) error {
 func firstExit(sys *System) <-chan struct{} {
 	ch := make(chan struct{})
 	procs := []*Process{sys.Broker}
-	for _, p := range sys.Apps {
-		procs = append(procs, p)
-	}
-	for _, p := range sys.Daprds {
-		procs = append(procs, p)
+	for _, inst := range sys.Instances {
+		procs = append(procs, inst.Proc, inst.Daprd)
 	}
 	for _, p := range procs {
 		go func() {

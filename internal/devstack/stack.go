@@ -12,9 +12,6 @@ import (
 	"time"
 )
 
-// Binaries of this repository that the stack runs.
-var Binaries = []string{"todo-api", "devbroker"}
-
 // BuildBinaries compiles ./cmd/<name> for each name into dir.
 func BuildBinaries(ctx context.Context, root, dir string, names ...string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -103,7 +100,7 @@ func (s *Stack) StartApp(ctx context.Context, name, binary string, env []string,
 // answers, which daprd does once its components are loaded and its app
 // (if any) is reachable.
 func (s *Stack) StartSidecar(ctx context.Context, sc Sidecar, env []string) (*Process, error) {
-	p, err := Start("daprd "+sc.AppID, s.Out, env, s.Daprd, sc.Args()...)
+	p, err := Start("daprd "+sc.AppID+"#"+strconv.Itoa(sc.AppPort), s.Out, env, s.Daprd, sc.Args()...)
 	if err != nil {
 		return nil, err
 	}

@@ -2,13 +2,49 @@ package devstack
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"path/filepath"
 	"strconv"
 )
 
-// Config describes one local system. Zero ports are picked free.
+// App is one service of the system and how to run it.
+type App struct {
+	ID          string // Dapr app id
+	Binary      string // ./cmd/<Binary>
+	Port        int    // app port with fixed ports
+	DaprPort    int    // sidecar HTTP port with fixed ports
+	NeedsDB     bool   // gets DATABASE_URL
+	ExtraEnvFor func(sys *System) []string
+}
+
+// Apps are the services, in start order.
+var Apps = []App{
+	{ID: "todo-api", Binary: "todo-api", Port: 8080, DaprPort: 3500, NeedsDB: true, ExtraEnvFor: func(sys *System) []string {
+		return []string{"JWT_SECRET=" + sys.Cfg.JWTSecret, "OUTBOX_POLL_INTERVAL=2s"}
+	}},
+	{ID: "audit-service", Binary: "audit", Port: 8081, DaprPort: 3501, NeedsDB: true},
+	{ID: "recurring-service", Binary: "recurring", Port: 8082, DaprPort: 3502},
+	{ID: "reminder-service", Binary: "reminder", Port: 8083, DaprPort: 3503},
+	{ID: "notification-service", Binary: "notifier", Port: 8084, DaprPort: 3504},
+}
+
+// AppByID returns the app with Dapr app id id.
+func AppByID(id string) (App, bool) {
+	for _, a := range Apps {
+		if a.ID == id {
+			return a, true
+		}
+	}
+	return App{}, false
+}
+
+// Binaries of this repository that the stack runs.
+var Binaries = []string{"todo-api", "audit", "recurring", "reminder", "notifier", "devbroker"}
+
+// Config describes one local system.
 type Config struct {
 	Root          string    // repository root (components/ is read from here)
 	WorkDir       string    // per-run folder: rendered components
@@ -16,56 +52,76 @@ type Config struct {
 	Daprd         string    // daprd binary
 	BinDir        string    // this repository's binaries (BuildBinaries)
 	DatabaseURL   string    // the todo database (it must exist)
-	APIPort       int       // todo-api's port
-	DaprHTTPPort  int       // todo-api sidecar's HTTP port
-	BrokerPort    int       // dev broker's port
+	FixedPorts    bool      // the documented ports (8080.., 3500.., 9092) instead of free ones
 	BrokerDataDir string    // keep broker data here across restarts ("" = memory)
 	CronSchedule  string    // reminder-cron schedule ("" = the file's)
 	JWTSecret     string    // HS256 secret shared by todo-api and token minting
 	LogLevel      string    // LOG_LEVEL of the services
 	LogFormat     string    // LOG_FORMAT of the services (json or text)
+	DaprLogLevel  string    // daprd --log-level (default info)
+	OnlyApps      []string  // start only these app ids (default: all)
 }
+
+// Instance is one running copy of an app and its sidecar.
+type Instance struct {
+	App     App
+	Name    string // app id, or app id plus a replica suffix
+	Port    int
+	Sidecar Sidecar
+	Proc    *Process
+	Daprd   *Process
+}
+
+// URL is the app's own base URL.
+func (i *Instance) URL() string { return "http://127.0.0.1:" + strconv.Itoa(i.Port) }
 
 // System is a running local system.
 type System struct {
 	*Stack
 	Cfg           Config
-	ComponentsDir string             // rendered components used by every sidecar
-	Sidecars      map[string]Sidecar // by app id
+	ComponentsDir string // rendered components used by every sidecar
+	BrokerPort    int
 	Broker        *Process
-	Apps          map[string]*Process // by app id
-	Daprds        map[string]*Process // by app id
+	Instances     map[string]*Instance // by Name
+	// AppToken and DaprToken secure the app <-> sidecar calls: every sidecar
+	// requires DaprToken from its app, every app requires AppToken from its
+	// sidecar.
+	AppToken, DaprToken string
 }
 
 // APIURL is todo-api's base URL.
-func (s *System) APIURL() string { return "http://127.0.0.1:" + strconv.Itoa(s.Cfg.APIPort) }
+func (s *System) APIURL() string { return s.Instances["todo-api"].URL() }
 
 // BrokerAddr is the dev broker's address.
-func (s *System) BrokerAddr() string { return "127.0.0.1:" + strconv.Itoa(s.Cfg.BrokerPort) }
+func (s *System) BrokerAddr() string { return "127.0.0.1:" + strconv.Itoa(s.BrokerPort) }
+
+func randomToken() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
 
 // Up starts the broker and every app with its sidecar, and waits until all
 // are ready. On error, whatever was started is stopped.
 func Up(ctx context.Context, cfg Config) (sys *System, err error) {
 	sys = &System{
-		Stack:    &Stack{Out: cfg.Out, Daprd: cfg.Daprd, BinDir: cfg.BinDir},
-		Sidecars: map[string]Sidecar{},
-		Apps:     map[string]*Process{},
-		Daprds:   map[string]*Process{},
+		Stack:     &Stack{Out: cfg.Out, Daprd: cfg.Daprd, BinDir: cfg.BinDir},
+		Cfg:       cfg,
+		Instances: map[string]*Instance{},
+		AppToken:  randomToken(),
+		DaprToken: randomToken(),
 	}
 	defer func() {
 		if err != nil {
 			sys.Close()
 		}
 	}()
-	for _, p := range []*int{&cfg.APIPort, &cfg.DaprHTTPPort, &cfg.BrokerPort} {
-		if *p == 0 {
-			if *p, err = FreePort(); err != nil {
-				return nil, err
-			}
+	sys.BrokerPort = 9092
+	if !cfg.FixedPorts {
+		if sys.BrokerPort, err = FreePort(); err != nil {
+			return nil, err
 		}
 	}
-	sys.Cfg = cfg
-
 	sys.ComponentsDir = filepath.Join(cfg.WorkDir, "components")
 	if err := RenderComponents(filepath.Join(cfg.Root, "components"), sys.ComponentsDir, Overrides{
 		Brokers:         sys.BrokerAddr(),
@@ -74,36 +130,68 @@ func Up(ctx context.Context, cfg Config) (sys *System, err error) {
 	}); err != nil {
 		return nil, fmt.Errorf("render components: %w", err)
 	}
-
-	if sys.Broker, err = sys.StartBroker(ctx, cfg.BrokerPort, cfg.BrokerDataDir); err != nil {
+	if sys.Broker, err = sys.StartBroker(ctx, sys.BrokerPort, cfg.BrokerDataDir); err != nil {
 		return nil, err
 	}
-
-	sc, err := NewSidecar("todo-api", cfg.APIPort, sys.ComponentsDir)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.DaprHTTPPort != 0 {
-		sc.HTTPPort = cfg.DaprHTTPPort
-	}
-	sys.Sidecars["todo-api"] = sc
-	if err := sys.StartTodoAPI(ctx); err != nil {
-		return nil, err
-	}
-	if err := sys.StartDaprd(ctx, "todo-api"); err != nil {
-		return nil, err
+	for _, app := range Apps {
+		if len(cfg.OnlyApps) > 0 && !contains(cfg.OnlyApps, app.ID) {
+			continue
+		}
+		if _, err := sys.StartInstance(ctx, app, app.ID); err != nil {
+			return nil, err
+		}
 	}
 	return sys, nil
 }
 
-// StartTodoAPI (re)starts todo-api and waits for /readyz.
-func (s *System) StartTodoAPI(ctx context.Context) error {
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// StartInstance starts a copy of app named name (the app id for the first,
+// something like "reminder-service#2" for a replica) with its own sidecar,
+// and waits until both are ready.
+func (s *System) StartInstance(ctx context.Context, app App, name string) (*Instance, error) {
+	port, daprPort := app.Port, app.DaprPort
+	if !s.Cfg.FixedPorts || name != app.ID {
+		ports, err := FreePorts(2)
+		if err != nil {
+			return nil, err
+		}
+		port, daprPort = ports[0], ports[1]
+	}
+	sc, err := NewSidecar(app.ID, port, s.ComponentsDir)
+	if err != nil {
+		return nil, err
+	}
+	sc.HTTPPort = daprPort
+	sc.LogLevel = s.Cfg.DaprLogLevel
+	inst := &Instance{App: app, Name: name, Port: port, Sidecar: sc}
+	s.Instances[name] = inst
+	if err := s.StartAppProcess(ctx, inst); err != nil {
+		return inst, err
+	}
+	if err := s.StartDaprd(ctx, inst); err != nil {
+		return inst, err
+	}
+	return inst, nil
+}
+
+// StartAppProcess (re)starts an instance's app process and waits for /readyz.
+func (s *System) StartAppProcess(ctx context.Context, inst *Instance) error {
 	env := []string{
-		"HTTP_ADDR=127.0.0.1:" + strconv.Itoa(s.Cfg.APIPort),
-		"DATABASE_URL=" + s.Cfg.DatabaseURL,
-		"DAPR_HTTP_PORT=" + strconv.Itoa(s.Sidecars["todo-api"].HTTPPort),
-		"JWT_SECRET=" + s.Cfg.JWTSecret,
-		"OUTBOX_POLL_INTERVAL=2s",
+		"HTTP_ADDR=127.0.0.1:" + strconv.Itoa(inst.Port),
+		"DAPR_HTTP_PORT=" + strconv.Itoa(inst.Sidecar.HTTPPort),
+		"DAPR_API_TOKEN=" + s.DaprToken,
+		"APP_API_TOKEN=" + s.AppToken,
+	}
+	if inst.App.NeedsDB {
+		env = append(env, "DATABASE_URL="+s.Cfg.DatabaseURL)
 	}
 	if s.Cfg.LogLevel != "" {
 		env = append(env, "LOG_LEVEL="+s.Cfg.LogLevel)
@@ -111,14 +199,18 @@ func (s *System) StartTodoAPI(ctx context.Context) error {
 	if s.Cfg.LogFormat != "" {
 		env = append(env, "LOG_FORMAT="+s.Cfg.LogFormat)
 	}
-	p, err := s.StartApp(ctx, "todo-api", "todo-api", env, s.APIURL()+"/readyz")
-	s.Apps["todo-api"] = p
+	if inst.App.ExtraEnvFor != nil {
+		env = append(env, inst.App.ExtraEnvFor(s)...)
+	}
+	p, err := s.StartApp(ctx, inst.Name, inst.App.Binary, env, inst.URL()+"/readyz")
+	inst.Proc = p
 	return err
 }
 
-// StartDaprd (re)starts the sidecar of appID and waits until it is healthy.
-func (s *System) StartDaprd(ctx context.Context, appID string) error {
-	p, err := s.StartSidecar(ctx, s.Sidecars[appID], nil)
-	s.Daprds[appID] = p
+// StartDaprd (re)starts an instance's sidecar, on the same ports, and waits
+// until it is healthy.
+func (s *System) StartDaprd(ctx context.Context, inst *Instance) error {
+	p, err := s.StartSidecar(ctx, inst.Sidecar, []string{"DAPR_API_TOKEN=" + s.DaprToken, "APP_API_TOKEN=" + s.AppToken})
+	inst.Daprd = p
 	return err
 }

@@ -104,9 +104,9 @@ type env struct {
 	token string
 }
 
-// startSystem starts broker, todo-api and its sidecar on free ports with a
-// fresh database.
-func startSystem(t *testing.T) *env {
+// startSystem starts the broker and the apps (all when none are named) with
+// their sidecars on free ports, with a fresh database.
+func startSystem(t *testing.T, apps ...string) *env {
 	t.Helper()
 	bin := needDaprd(t)
 	logs := &logBuffer{}
@@ -115,7 +115,7 @@ func startSystem(t *testing.T) *env {
 	defer cancel()
 	sys, err := devstack.Up(ctx, devstack.Config{
 		Root: repoRoot, WorkDir: t.TempDir(), Out: logs, Daprd: bin, BinDir: binDir,
-		DatabaseURL: dbURL, JWTSecret: jwtSecret, CronSchedule: "@every 2s", LogFormat: "json",
+		DatabaseURL: dbURL, JWTSecret: jwtSecret, CronSchedule: "@every 2s", LogFormat: "json", OnlyApps: apps,
 	})
 	t.Cleanup(func() {
 		if sys != nil {
@@ -221,7 +221,7 @@ func (e *env) startSubscriber(appID, topic string) *subscriber {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := e.sys.StartSidecar(ctx, sc, nil); err != nil {
+	if _, err := e.sys.StartSidecar(ctx, sc, []string{"DAPR_API_TOKEN=" + e.sys.DaprToken}); err != nil {
 		e.t.Fatal(err)
 	}
 	return s

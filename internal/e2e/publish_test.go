@@ -39,7 +39,7 @@ func outboxIDs(t *testing.T, dbURL string, taskID int64) []string {
 // task, in order, as CloudEvents whose id is the outbox id and whose data
 // holds the spec's fields.
 func TestTaskChangesReachSubscriberInOrder(t *testing.T) {
-	e := startSystem(t)
+	e := startSystem(t, "todo-api")
 	sub := e.startSubscriber("e2e-subscriber", "task-events")
 
 	var tk apiTask
@@ -93,14 +93,14 @@ func TestTaskChangesReachSubscriberInOrder(t *testing.T) {
 // when it is back, every pending event is delivered and none is published
 // twice in the outbox's view.
 func TestWritesSurviveSidecarOutage(t *testing.T) {
-	e := startSystem(t)
+	e := startSystem(t, "todo-api")
 	sub := e.startSubscriber("e2e-subscriber", "task-events")
 
 	var first apiTask
 	e.api("POST", "/api/tasks", `{"title":"before the outage"}`, 201, &first)
 	eventually(t, 60*time.Second, "the first event arrives", func() bool { return len(sub.forTask(first.ID)) == 1 })
 
-	e.sys.Daprds["todo-api"].Kill()
+	e.sys.Instances["todo-api"].Daprd.Kill()
 	var during []apiTask
 	for i := range 5 {
 		var tk apiTask
@@ -126,7 +126,7 @@ func TestWritesSurviveSidecarOutage(t *testing.T) {
 
 	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := e.sys.StartDaprd(startCtx, "todo-api"); err != nil {
+	if err := e.sys.StartDaprd(startCtx, e.sys.Instances["todo-api"]); err != nil {
 		t.Fatal(err)
 	}
 	for _, tk := range during {

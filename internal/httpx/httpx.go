@@ -68,7 +68,8 @@ func RequireAppToken(token string, next http.Handler) http.Handler {
 
 // TraceID takes the trace id of a W3C traceparent header, or makes one.
 func TraceID(r *http.Request) string {
-	if tp := r.Header.Get("traceparent"); len(tp) == 55 && tp[2] == '-' && tp[35] == '-' {
+	if tp := r.Header.Get("traceparent"); len(tp) == 55 && tp[2] == '-' && tp[35] == '-' &&
+		tp[3:35] != "00000000000000000000000000000000" {
 		return tp[3:35]
 	}
 	var b [16]byte

@@ -5,6 +5,7 @@ package notifier
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -84,7 +85,9 @@ func (h *Handler) subscribe(w http.ResponseWriter, _ *http.Request) {
 	}})
 }
 
-func inboxKey(user string) string { return "inbox||" + user }
+// inboxKey is the state key of user's inbox. Dapr refuses keys containing
+// "||", so the user id is encoded.
+func inboxKey(user string) string { return "inbox-" + base64.RawURLEncoding.EncodeToString([]byte(user)) }
 
 // update applies change to user's inbox with optimistic concurrency (the
 // state store's ETag), retrying when another writer got there first.

@@ -12,10 +12,6 @@ import (
 	"github.com/evolution-todo/todo/internal/task"
 )
 
-// ErrConflict is returned when a request contradicts the stored state, such
-// as a next occurrence for a task of another user.
-var ErrConflict = errors.New("conflict")
-
 // CreateNextOccurrence creates the task that follows the completed task
 // prevID in its recurring series, with the content of next, and records
 // TaskCreated. It creates at most one task per prevID, whatever the number
@@ -40,7 +36,7 @@ func (s *Store) CreateNextOccurrence(ctx context.Context, userID string, prevID 
 			return fmt.Errorf("read previous task: %w", err)
 		}
 		if owner != userID {
-			return fmt.Errorf("%w: task %d does not belong to user %q", ErrConflict, prevID, userID)
+			return fmt.Errorf("%w: task %d does not belong to user %q", task.ErrConflict, prevID, userID)
 		}
 		series := prevID
 		if seriesID != nil {
@@ -68,27 +64,14 @@ func (s *Store) CreateNextOccurrence(ctx context.Context, userID string, prevID 
 		created = true
 		return writeEvent(ctx, tx, events.TaskCreated, out, now)
 	})
-	if errors.Is(err, ErrConflict) {
-		return out, false, err
-	}
 	return out, created, err
-}
-
-// DueReminder is a task whose reminder time has passed and whose reminder
-// has not been sent for that time.
-type DueReminder struct {
-	TaskID     int64      `json:"task_id"`
-	UserID     string     `json:"user_id"`
-	Title      string     `json:"title"`
-	DueAt      *time.Time `json:"due_at"`
-	ReminderAt time.Time  `json:"reminder_at"`
 }
 
 // DueReminders returns up to limit reminders due at `now`, oldest first,
 // after the (reminder_at, id) position `after` (nil for the start). Only open,
 // undeleted tasks are returned. The query is served by the partial index
 // tasks_reminder_pending.
-func (s *Store) DueReminders(ctx context.Context, now time.Time, after *DueReminder, limit int) ([]DueReminder, error) {
+func (s *Store) DueReminders(ctx context.Context, now time.Time, after *task.Reminder, limit int) ([]task.Reminder, error) {
 	afterAt, afterID := time.Time{}, int64(0)
 	if after != nil {
 		afterAt, afterID = after.ReminderAt, after.TaskID
@@ -101,8 +84,8 @@ func (s *Store) DueReminders(ctx context.Context, now time.Time, after *DueRemin
 	if err != nil {
 		return nil, fmt.Errorf("store: due reminders: %w", err)
 	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (DueReminder, error) {
-		var d DueReminder
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (task.Reminder, error) {
+		var d task.Reminder
 		err := r.Scan(&d.TaskID, &d.UserID, &d.Title, &d.DueAt, &d.ReminderAt)
 		utcPtr(&d.DueAt)
 		d.ReminderAt = d.ReminderAt.UTC()

@@ -12,6 +12,10 @@ import (
 // else: callers cannot tell the two apart, so task ids do not leak.
 var ErrNotFound = errors.New("task not found")
 
+// ErrConflict is returned when a request contradicts the stored state, such
+// as a next occurrence asked for another user's task.
+var ErrConflict = errors.New("conflict")
+
 // Status filters the task list.
 type Status string
 
@@ -137,4 +141,14 @@ func CursorAfter(t Task, sort string, desc bool) Cursor {
 		c.Value = t.CreatedAt.UTC().Format(time.RFC3339Nano)
 	}
 	return c
+}
+
+// Reminder is a task whose reminder time has passed and whose reminder has
+// not been sent for that time.
+type Reminder struct {
+	TaskID     int64      `json:"task_id"`
+	UserID     string     `json:"user_id"`
+	Title      string     `json:"title"`
+	DueAt      *time.Time `json:"due_at"`
+	ReminderAt time.Time  `json:"reminder_at"`
 }

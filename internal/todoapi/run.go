@@ -14,7 +14,6 @@ import (
 	"github.com/evolution-todo/todo/internal/api"
 	"github.com/evolution-todo/todo/internal/auth"
 	"github.com/evolution-todo/todo/internal/config"
-	"github.com/evolution-todo/todo/internal/dapr"
 	"github.com/evolution-todo/todo/internal/httpx"
 	"github.com/evolution-todo/todo/internal/outbox"
 	"github.com/evolution-todo/todo/internal/store"
@@ -123,7 +122,7 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	}
 
 	st := store.New(pool)
-	relay := outbox.New(pool, dapr.New(cfg.DaprHTTP, cfg.DaprAPIToken), log.With("component", "outbox"), outbox.Config{
+	relay := outbox.New(pool, cfg.Dapr(), log.With("component", "outbox"), outbox.Config{
 		PubSub: cfg.PubSub, BatchSize: cfg.OutboxBatch, PollInterval: cfg.OutboxPoll,
 	})
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
@@ -132,7 +131,11 @@ func serve(ctx context.Context, log *slog.Logger) error {
 		defer close(relayDone)
 		_ = relay.Run(relayCtx)
 	}()
-	err = httpx.Serve(ctx, log, cfg.HTTPAddr, api.New(st, verifier, log).Handler())
+	cfg.WarnIfOpen(log)
+	srv := api.New(st, st, verifier, cfg.Dapr(), log, api.Config{
+		AppToken: cfg.AppAPIToken, AuditAppID: cfg.AuditAppID, NotifierAppID: cfg.NotifierAppID,
+	})
+	err = httpx.Serve(ctx, log, cfg.HTTPAddr, srv.Handler())
 	stopRelay()
 	<-relayDone
 	return err

@@ -1,0 +1,193 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/evolution-todo/todo/internal/dapr"
+	"github.com/evolution-todo/todo/internal/task"
+)
+
+// InternalStore is what the routes for other services need from storage.
+type InternalStore interface {
+	CreateNextOccurrence(ctx context.Context, userID string, prevID int64, next task.Task) (task.Task, bool, error)
+	DueReminders(ctx context.Context, now time.Time, after *task.Reminder, limit int) ([]task.Reminder, error)
+	MarkReminded(ctx context.Context, taskID int64, reminderAt time.Time) (bool, error)
+	OwnsTask(ctx context.Context, userID string, id int64) (bool, error)
+}
+
+// Invoker calls other Dapr apps through todo-api's sidecar.
+type Invoker interface {
+	Invoke(ctx context.Context, appID, httpMethod, method string, query url.Values, body any) (dapr.Response, error)
+}
+
+// nextOccurrenceFields are the members of POST /internal/tasks/{id}/next-occurrence.
+var nextOccurrenceFields = []string{"user_id", "title", "description", "priority", "tags", "due_at",
+	"reminder_at", "recurrence", "timezone", "recurrence_anchor"}
+
+// nextOccurrence creates the task following completed task {id} in its
+// series: 201 when created, 200 with the same task when it already was.
+func (s *Server) nextOccurrence(w http.ResponseWriter, r *http.Request) error {
+	prev, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	members, err := readObject(w, r, nextOccurrenceFields...)
+	if err != nil {
+		return err
+	}
+	user, err := decodeValue[string]("user_id", members["user_id"], "must be a string")
+	if err != nil || user.Value == "" {
+		return badField("user_id", "is required")
+	}
+	anchor, err := decodeTime("recurrence_anchor", members["recurrence_anchor"], members["recurrence_anchor"] == nil)
+	if err != nil {
+		return err
+	}
+	delete(members, "user_id")
+	delete(members, "recurrence_anchor")
+	p, err := decodePatch(members)
+	if err != nil {
+		return err
+	}
+	next, err := p.Apply(task.Defaults())
+	if err != nil {
+		return err
+	}
+	if anchor.Value != nil {
+		next.RecurrenceAnchor = anchor.Value
+	}
+	t, created, err := s.internal.CreateNextOccurrence(r.Context(), user.Value, prev, next)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, t)
+	return nil
+}
+
+// dueReminders lists reminders due before ?before=, after the position
+// (?after_at=, ?after_id=), at most ?limit= (default and max 500).
+func (s *Server) dueReminders(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	before := time.Now()
+	if v := q.Get("before"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return badQuery("before", "before: must be an RFC 3339 time")
+		}
+		before = t
+	}
+	limit := 500
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			return badQuery("limit", "limit: must be an integer from 1 to 500")
+		}
+		limit = n
+	}
+	var after *task.Reminder
+	if v := q.Get("after_at"); v != "" {
+		at, err := time.Parse(time.RFC3339Nano, v)
+		id, err2 := strconv.ParseInt(q.Get("after_id"), 10, 64)
+		if err != nil || err2 != nil {
+			return badQuery("after_at", "after_at and after_id: must be an RFC 3339 time and a task id")
+		}
+		after = &task.Reminder{ReminderAt: at, TaskID: id}
+	}
+	list, err := s.internal.DueReminders(r.Context(), before, after, limit)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []task.Reminder{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"reminders": list})
+	return nil
+}
+
+// remindersSent records that the reminder of a task for a reminder time was
+// published. {"marked": false} when reminder_at changed meanwhile.
+func (s *Server) remindersSent(w http.ResponseWriter, r *http.Request) error {
+	members, err := readObject(w, r, "task_id", "reminder_at")
+	if err != nil {
+		return err
+	}
+	id, err := decodeValue[int64]("task_id", members["task_id"], "must be a task id")
+	if err != nil || id.Value <= 0 {
+		return badField("task_id", "must be a task id")
+	}
+	at, err := decodeTime("reminder_at", members["reminder_at"], members["reminder_at"] == nil)
+	if err != nil || at.Value == nil {
+		return badField("reminder_at", "must be an RFC 3339 time")
+	}
+	marked, err := s.internal.MarkReminded(r.Context(), id.Value, *at.Value)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"marked": marked})
+	return nil
+}
+
+// history answers the audit trail of one of the caller's tasks, deleted or
+// not, from audit-service.
+func (s *Server) history(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	ok, err := s.internal.OwnsTask(r.Context(), userID(r), id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return task.ErrNotFound
+	}
+	return s.relay(w, r, s.cfg.AuditAppID, http.MethodGet, "tasks/"+strconv.FormatInt(id, 10)+"/history", nil)
+}
+
+// notifications answers the caller's inbox from notification-service.
+func (s *Server) notifications(w http.ResponseWriter, r *http.Request) error {
+	q := url.Values{}
+	for name, vals := range r.URL.Query() {
+		if name != "limit" && name != "cursor" {
+			return badQuery(name, "unknown query parameter "+strconv.Quote(name)+"; allowed: limit, cursor")
+		}
+		q[name] = vals
+	}
+	return s.relay(w, r, s.cfg.NotifierAppID, http.MethodGet, "inbox/"+url.PathEscape(userID(r)), q)
+}
+
+func (s *Server) readNotification(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if len(id) == 0 || len(id) > 64 {
+		return errorf(http.StatusBadRequest, CodeInvalidID, "id", "notification id must be 1-64 characters")
+	}
+	return s.relay(w, r, s.cfg.NotifierAppID, http.MethodPost,
+		"inbox/"+url.PathEscape(userID(r))+"/"+url.PathEscape(id)+"/read", nil)
+}
+
+// relay forwards a call to another app through the sidecar and answers its
+// JSON answer as it is (its 4xx are the caller's mistakes); an unreachable
+// or failing app is a 503.
+func (s *Server) relay(w http.ResponseWriter, r *http.Request, appID, method, path string, q url.Values) error {
+	resp, err := s.invoker.Invoke(r.Context(), appID, method, path, q, nil)
+	if err != nil || resp.Status >= 500 {
+		status := 0
+		if err == nil {
+			status = resp.Status
+		}
+		s.log.Warn("dependency unavailable", "app_id", appID, "status", status, "err", err)
+		return errorf(http.StatusServiceUnavailable, CodeUnavailable, "", appID+" is unavailable; try again shortly")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(resp.Status)
+	_, _ = w.Write(resp.Body)
+	return nil
+}
