@@ -87,7 +87,9 @@ func (h *Handler) subscribe(w http.ResponseWriter, _ *http.Request) {
 
 // inboxKey is the state key of user's inbox. Dapr refuses keys containing
 // "||", so the user id is encoded.
-func inboxKey(user string) string { return "inbox-" + base64.RawURLEncoding.EncodeToString([]byte(user)) }
+func inboxKey(user string) string {
+	return "inbox-" + base64.RawURLEncoding.EncodeToString([]byte(user))
+}
 
 // update applies change to user's inbox with optimistic concurrency (the
 // state store's ETag), retrying when another writer got there first.

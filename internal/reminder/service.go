@@ -118,13 +118,13 @@ func (s *Service) Sweep(ctx context.Context) (res Result, err error) {
 		for i := range page {
 			d := page[i]
 			if err := s.publish(ctx, d); err != nil {
-					return res, fmt.Errorf("publish reminder of task %d: %w", d.TaskID, err)
+				return res, fmt.Errorf("publish reminder of task %d: %w", d.TaskID, err)
 			}
 			res.Published++
 			s.Log.Info("reminder published", "task_id", d.TaskID, "user_id", d.UserID, "reminder_at", d.ReminderAt,
 				"event_id", events.ReminderEventID(d.TaskID, d.ReminderAt))
 			if err := s.markSent(ctx, d); err != nil {
-					return res, fmt.Errorf("mark reminder of task %d sent: %w", d.TaskID, err)
+				return res, fmt.Errorf("mark reminder of task %d sent: %w", d.TaskID, err)
 			}
 			res.Marked++
 		}
