@@ -53,7 +53,7 @@ func (e *env) logLines(name, msg string) []map[string]any {
 func (e *env) publishRaw(topic string, body []byte) {
 	e.t.Helper()
 	sc := e.sys.Instances["todo-api"].Sidecar
-	req, _ := http.NewRequest("POST", sc.HTTPEndpoint()+"/v1.0/publish/kafka-pubsub/"+topic, strings.NewReader(string(body)))
+	req, _ := http.NewRequest(http.MethodPost, sc.HTTPEndpoint()+"/v1.0/publish/kafka-pubsub/"+topic, strings.NewReader(string(body)))
 	req.Header.Set("Content-Type", "application/cloudevents+json")
 	req.Header.Set("dapr-api-token", e.sys.DaprToken)
 	resp, err := http.DefaultClient.Do(req)
@@ -65,14 +65,6 @@ func (e *env) publishRaw(topic string, body []byte) {
 		b, _ := io.ReadAll(resp.Body)
 		e.t.Fatalf("publish: %d %s", resp.StatusCode, b)
 	}
-}
-
-func (e *env) listTasks(query string) []fullTask {
-	var out struct {
-		Tasks []fullTask `json:"tasks"`
-	}
-	e.api("GET", "/api/tasks?limit=100&"+query, "", 200, &out)
-	return out.Tasks
 }
 
 // nextOf returns the tasks created as next occurrence of task id.
@@ -179,7 +171,7 @@ func TestAuditKeepsEveryEventOnceInOrder(t *testing.T) {
 	}
 	// Only the owner sees the history.
 	bob, _ := auth.Mint(auth.Config{Secret: []byte(jwtSecret)}, "bob", time.Hour, time.Now())
-	req, _ := http.NewRequest("GET", fmt.Sprintf("%s/api/tasks/%d/history", e.sys.APIURL(), tk.ID), nil)
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/api/tasks/%d/history", e.sys.APIURL(), tk.ID), nil)
 	req.Header.Set("Authorization", "Bearer "+bob)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
