@@ -16,7 +16,7 @@ import (
 func Run(ctx context.Context, log *slog.Logger, _ []string) error {
 	r := config.FromEnv()
 	common := service.LoadCommon(r, ":8081")
-	dbURL := r.String("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/todo?sslmode=disable")
+	dbURL := r.String("DATABASE_URL", service.DefaultDatabaseURL)
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}

@@ -29,6 +29,10 @@ func Main(name string, run func(ctx context.Context, log *slog.Logger, args []st
 	}
 }
 
+// DefaultDatabaseURL is the local PostgreSQL server's todo database, the
+// default DATABASE_URL of the services that use one.
+const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/todo?sslmode=disable"
+
 // Common is the configuration every Dapr app reads.
 type Common struct {
 	HTTPAddr     string // HTTP_ADDR

@@ -12,9 +12,6 @@ import (
 	"github.com/evolution-todo/todo/internal/service"
 )
 
-// DefaultDatabaseURL is the local PostgreSQL server's todo database.
-const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/todo?sslmode=disable"
-
 // Config is todo-api's configuration, read from the environment once.
 type Config struct {
 	service.Common               // HTTP_ADDR (default :8080), DAPR_*, APP_API_TOKEN, PUBSUB_NAME
@@ -31,7 +28,7 @@ type Config struct {
 func LoadConfig(r *config.Reader) (Config, error) {
 	c := Config{
 		Common:         service.LoadCommon(r, ":8080"),
-		DatabaseURL:    r.String("DATABASE_URL", DefaultDatabaseURL),
+		DatabaseURL:    r.String("DATABASE_URL", service.DefaultDatabaseURL),
 		MigrateOnStart: r.Bool("MIGRATE_ON_START", true),
 		OutboxPoll:     r.Duration("OUTBOX_POLL_INTERVAL", 5*time.Second),
 		OutboxBatch:    r.Int("OUTBOX_BATCH_SIZE", 100, 1, 1000),

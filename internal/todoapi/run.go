@@ -16,6 +16,7 @@ import (
 	"github.com/evolution-todo/todo/internal/config"
 	"github.com/evolution-todo/todo/internal/httpx"
 	"github.com/evolution-todo/todo/internal/outbox"
+	"github.com/evolution-todo/todo/internal/service"
 	"github.com/evolution-todo/todo/internal/store"
 )
 
@@ -90,7 +91,7 @@ func openDB(ctx context.Context, url string) (*pgxpool.Pool, error) {
 }
 
 func migrate(ctx context.Context, log *slog.Logger) error {
-	url := config.FromEnv().String("DATABASE_URL", DefaultDatabaseURL)
+	url := config.FromEnv().String("DATABASE_URL", service.DefaultDatabaseURL)
 	pool, err := openDB(ctx, url)
 	if err != nil {
 		return err
