@@ -59,7 +59,7 @@ func JWTConfig(r *config.Reader) auth.Config {
 // LogValue logs the configuration with secrets masked.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
-		{Key: "common", Value: c.Common.LogValue()},
+		slog.Attr{Key: "common", Value: c.Common.LogValue()},
 		slog.String("database_url", config.MaskURL(c.DatabaseURL)),
 		slog.Bool("migrate_on_start", c.MigrateOnStart),
 		slog.String("audit_app_id", c.AuditAppID),
