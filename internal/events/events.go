@@ -147,11 +147,25 @@ func ReminderEventID(taskID int64, reminderAt time.Time) string {
 
 var reminderNamespace = uuid.MustParse("6f1d4c1e-2b9a-4f0e-9a57-5c0de1e7a001")
 
-// DecodeReminderEvent reads a ReminderDue out of a delivered CloudEvent.
-func DecodeReminderEvent(body []byte) (cloudevents.Event, ReminderEvent, error) {
+// decodeEnvelope parses a delivered CloudEvent and checks its required
+// attributes: consumers deduplicate on the id, so an event without one must
+// be refused, not stored under "".
+func decodeEnvelope(body []byte) (cloudevents.Event, error) {
 	var ce cloudevents.Event
 	if err := json.Unmarshal(body, &ce); err != nil {
-		return ce, ReminderEvent{}, fmt.Errorf("events: not a cloud event: %w", err)
+		return ce, fmt.Errorf("events: not a cloud event: %w", err)
+	}
+	if err := ce.Validate(); err != nil {
+		return ce, fmt.Errorf("events: invalid cloud event: %w", err)
+	}
+	return ce, nil
+}
+
+// DecodeReminderEvent reads a ReminderDue out of a delivered CloudEvent.
+func DecodeReminderEvent(body []byte) (cloudevents.Event, ReminderEvent, error) {
+	ce, err := decodeEnvelope(body)
+	if err != nil {
+		return ce, ReminderEvent{}, err
 	}
 	var re ReminderEvent
 	if err := json.Unmarshal(ce.Data(), &re); err != nil {
@@ -184,9 +198,9 @@ func NewCloudEvent(id, source, eventType string, taskID int64, at time.Time, dat
 // DecodeTaskEvent reads a task event out of a CloudEvent as Dapr delivers it
 // (the spec's fields are under "data", never at the top level).
 func DecodeTaskEvent(body []byte) (cloudevents.Event, TaskEvent, error) {
-	var ce cloudevents.Event
-	if err := json.Unmarshal(body, &ce); err != nil {
-		return ce, TaskEvent{}, fmt.Errorf("events: not a cloud event: %w", err)
+	ce, err := decodeEnvelope(body)
+	if err != nil {
+		return ce, TaskEvent{}, err
 	}
 	var te TaskEvent
 	if err := json.Unmarshal(ce.Data(), &te); err != nil {

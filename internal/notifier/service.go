@@ -116,7 +116,11 @@ func (h *Handler) update(ctx context.Context, user string, change func(*Inbox) (
 		if !errors.Is(err, dapr.ErrStateConflict) || attempt >= 10 {
 			return err
 		}
-		time.Sleep(time.Duration(attempt+1) * 20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 20 * time.Millisecond):
+		}
 	}
 }
 
@@ -134,6 +138,7 @@ func (h *Handler) reminder(w http.ResponseWriter, r *http.Request) {
 	}
 	duplicate := false
 	err = h.update(r.Context(), e.UserID, func(in *Inbox) (bool, error) {
+		duplicate = false
 		for _, n := range in.Items {
 			if n.ID == ce.ID() {
 				duplicate = true
@@ -230,6 +235,7 @@ func (h *Handler) markRead(w http.ResponseWriter, r *http.Request) {
 	var out Notification
 	found := false
 	err := h.update(r.Context(), r.PathValue("user"), func(in *Inbox) (bool, error) {
+		found, out = false, Notification{} // this may run more than once
 		i := indexOf(in.Items, id)
 		if i < 0 {
 			return false, nil

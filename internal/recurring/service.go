@@ -118,7 +118,7 @@ func (h *Handler) handle(ctx context.Context, log *slog.Logger, e events.TaskEve
 		return dapr.Drop
 	}
 	loc, err := time.LoadLocation(e.Timezone)
-	if err != nil || e.Timezone == "" {
+	if err != nil || e.Timezone == "" || e.Timezone == "Local" {
 		log.Warn("recurring: unknown time zone, dropping", "timezone", e.Timezone, "outcome", "dropped")
 		return dapr.Drop
 	}

@@ -1,0 +1,670 @@
+package notifier_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/evolution-todo/todo/internal/dapr"
+	"github.com/evolution-todo/todo/internal/events"
+	"github.com/evolution-todo/todo/internal/notifier"
+)
+
+const (
+	appToken  = "app-secret"
+	storeName = "statestore"
+)
+
+var now = time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+
+// memStore is a notifier.StateStore in memory with the ETag semantics of
+// Dapr's first-write concurrency: every save increments the item's ETag; a
+// save with a stale ETag, or with no ETag on an existing key, is a conflict.
+type memStore struct {
+	mu    sync.Mutex
+	items map[string]memItem
+
+	getErr  error // returned by every GetState
+	saveErr error // returned by every SaveState (a non-conflict failure)
+	// interfere, when set, runs once inside the next SaveState before the
+	// ETag check: another writer changing the item between the handler's
+	// GetState and its SaveState.
+	interfere func(s *memStore, key string)
+	// conflictAlways makes every save a conflict.
+	conflictAlways bool
+
+	gets, saves, conflicts int
+}
+
+type memItem struct {
+	value []byte
+	etag  int
+}
+
+func newMemStore() *memStore { return &memStore{items: map[string]memItem{}} }
+
+func (s *memStore) GetState(_ context.Context, store, key string) ([]byte, string, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gets++
+	if store != storeName {
+		return nil, "", false, fmt.Errorf("unknown state store %q", store)
+	}
+	if s.getErr != nil {
+		return nil, "", false, s.getErr
+	}
+	it, ok := s.items[key]
+	if !ok {
+		return nil, "", false, nil
+	}
+	return append([]byte(nil), it.value...), strconv.Itoa(it.etag), true, nil
+}
+
+func (s *memStore) SaveState(_ context.Context, store, key string, value any, etag string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.saves++
+	if store != storeName {
+		return fmt.Errorf("unknown state store %q", store)
+	}
+	if s.saveErr != nil {
+		return s.saveErr
+	}
+	if f := s.interfere; f != nil {
+		s.interfere = nil
+		f(s, key)
+	}
+	cur, exists := s.items[key]
+	if s.conflictAlways || (exists && etag != strconv.Itoa(cur.etag)) || (!exists && etag != "") {
+		s.conflicts++
+		return fmt.Errorf("save %s with etag %q: %w", key, etag, dapr.ErrStateConflict)
+	}
+	b, err := json.Marshal(value)
+	if err != nil {
+		return err
+	}
+	s.put(key, b)
+	return nil
+}
+
+// put stores value under key and bumps its ETag; s.mu must be held.
+func (s *memStore) put(key string, value []byte) {
+	s.items[key] = memItem{value: value, etag: s.items[key].etag + 1}
+}
+
+// inbox returns the stored inbox under key (the only key, when there is one).
+func (s *memStore) inbox(t *testing.T) notifier.Inbox {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var in notifier.Inbox
+	for _, it := range s.items {
+		if err := json.Unmarshal(it.value, &in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(s.items) > 1 {
+		t.Fatalf("%d keys in the store, want at most 1", len(s.items))
+	}
+	return in
+}
+
+func (s *memStore) counts() (gets, saves, conflicts int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gets, s.saves, s.conflicts
+}
+
+func newHandler(st notifier.StateStore) http.Handler {
+	h := &notifier.Handler{
+		State:     st,
+		StoreName: storeName,
+		Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		PubSub:    events.PubSubName,
+		AppToken:  appToken,
+		Now:       func() time.Time { return now },
+	}
+	return h.Routes()
+}
+
+// reminderData is the data of a ReminderDue for task taskID of alice.
+func reminderData(taskID int64) map[string]any {
+	return map[string]any{
+		"event_type":  "ReminderDue",
+		"task_id":     taskID,
+		"user_id":     "alice",
+		"title":       "task " + strconv.FormatInt(taskID, 10),
+		"due_at":      "2026-03-10T10:00:00Z",
+		"reminder_at": "2026-03-10T08:30:00Z",
+	}
+}
+
+// deliveredEvent is a CloudEvent as the Dapr sidecar delivers it.
+func deliveredEvent(t *testing.T, id string, data any) []byte {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{
+		"specversion":     "1.0",
+		"id":              id,
+		"source":          "reminder-service",
+		"type":            "todo.ReminderDue.v1",
+		"subject":         "7",
+		"time":            "2026-03-10T08:30:00Z",
+		"datacontenttype": "application/json",
+		"topic":           events.TopicReminders,
+		"pubsubname":      events.PubSubName,
+		"traceparent":     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"data":            data,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func deliver(t *testing.T, h http.Handler, body []byte) dapr.Status {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/events/reminders", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/cloudevents+json")
+	req.Header.Set("dapr-api-token", appToken)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != http.StatusOK {
+		t.Fatalf("HTTP status = %d, want 200 (body %s)", w.Code, w.Body)
+	}
+	var out struct {
+		Status dapr.Status `json:"status"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
+		t.Fatalf("answer %q: %v", w.Body, err)
+	}
+	return out.Status
+}
+
+func call(t *testing.T, h http.Handler, method, path string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(method, path, nil)
+	req.Header.Set("dapr-api-token", appToken)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w
+}
+
+func ids(items []notifier.Notification) []string {
+	out := []string{}
+	for _, n := range items {
+		out = append(out, n.ID)
+	}
+	return out
+}
+
+func errorCode(t *testing.T, w *httptest.ResponseRecorder) string {
+	t.Helper()
+	var e struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil {
+		t.Fatalf("error body %s: %v", w.Body, err)
+	}
+	return e.Error.Code
+}
+
+func TestReminderIsDeliveredOnce(t *testing.T) {
+	st := newMemStore()
+	h := newHandler(st)
+	body := deliveredEvent(t, "ev-1", reminderData(7))
+
+	for i := range 2 {
+		if got := deliver(t, h, body); got != dapr.Success {
+			t.Fatalf("delivery #%d: status = %q, want %q", i+1, got, dapr.Success)
+		}
+		in := st.inbox(t)
+		if len(in.Items) != 1 {
+			t.Fatalf("after delivery #%d the inbox has %d entries, want 1", i+1, len(in.Items))
+		}
+		due := time.Date(2026, 3, 10, 10, 0, 0, 0, time.UTC)
+		want := notifier.Notification{ID: "ev-1", TaskID: 7, Title: "task 7", DueAt: &due,
+			ReminderAt: time.Date(2026, 3, 10, 8, 30, 0, 0, time.UTC), CreatedAt: now}
+		got := in.Items[0]
+		if got.ID != want.ID || got.TaskID != want.TaskID || got.Title != want.Title || got.DueAt == nil ||
+			!got.DueAt.Equal(*want.DueAt) || !got.ReminderAt.Equal(want.ReminderAt) || !got.CreatedAt.Equal(want.CreatedAt) ||
+			got.ReadAt != nil {
+			t.Errorf("entry = %+v, want %+v", got, want)
+		}
+	}
+	// The duplicate is recognised without writing.
+	if _, saves, _ := st.counts(); saves != 1 {
+		t.Errorf("SaveState called %d times, want 1", saves)
+	}
+
+	// Another event for the same task (e.g. a later reminder) is a new entry,
+	// newest first.
+	if got := deliver(t, h, deliveredEvent(t, "ev-2", reminderData(7))); got != dapr.Success {
+		t.Fatalf("status = %q", got)
+	}
+	if got := ids(st.inbox(t).Items); !reflect.DeepEqual(got, []string{"ev-2", "ev-1"}) {
+		t.Errorf("inbox = %v, want [ev-2 ev-1]", got)
+	}
+}
+
+// A writer that gets between the handler's read and write makes the save a
+// conflict; the handler reads again, keeps the other writer's change and
+// succeeds.
+func TestConcurrentWriter(t *testing.T) {
+	// prepend returns an interference that adds n to the stored inbox, as
+	// another replica would.
+	prepend := func(n notifier.Notification) func(s *memStore, key string) {
+		return func(s *memStore, key string) {
+			var in notifier.Inbox
+			if it, ok := s.items[key]; ok {
+				_ = json.Unmarshal(it.value, &in)
+			}
+			in.Items = append([]notifier.Notification{n}, in.Items...)
+			b, _ := json.Marshal(in)
+			s.put(key, b)
+		}
+	}
+	other := notifier.Notification{ID: "other", TaskID: 99, Title: "from another replica"}
+	tests := []struct {
+		name       string
+		existing   bool // whether the inbox exists before the delivery
+		interfere  func(s *memStore, key string)
+		want       []string
+		wantWrites int // successful saves by the handler
+	}{
+		{"stale etag on an existing inbox", true, prepend(other), []string{"ev-new", "other", "ev-old"}, 1},
+		{"inbox created meanwhile (empty etag)", false, prepend(other), []string{"ev-new", "other"}, 1},
+		// The same event handled by another replica at the same time: after
+		// the conflict the handler sees it and does not add it again.
+		{"same event stored meanwhile", true, prepend(notifier.Notification{ID: "ev-new", TaskID: 2}), []string{"ev-new", "ev-old"}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := newMemStore()
+			h := newHandler(st)
+			if tt.existing {
+				if got := deliver(t, h, deliveredEvent(t, "ev-old", reminderData(1))); got != dapr.Success {
+					t.Fatalf("setup: %q", got)
+				}
+			}
+			g0, s0, _ := st.counts()
+			st.mu.Lock()
+			st.interfere = tt.interfere
+			st.mu.Unlock()
+
+			if got := deliver(t, h, deliveredEvent(t, "ev-new", reminderData(2))); got != dapr.Success {
+				t.Errorf("status = %q, want %q", got, dapr.Success)
+			}
+			if got := ids(st.inbox(t).Items); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("inbox = %v, want %v", got, tt.want)
+			}
+			g, s, c := st.counts()
+			if g-g0 != 2 || c != 1 || s-s0-c != tt.wantWrites {
+				t.Errorf("gets %d, saves %d, conflicts %d; want 2 gets, 1 conflict, %d successful saves", g-g0, s-s0, c, tt.wantWrites)
+			}
+		})
+	}
+}
+
+func TestStoreFailuresAskForRedelivery(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(s *memStore)
+	}{
+		{"GetState fails", func(s *memStore) { s.getErr = errors.New("sidecar unavailable") }},
+		{"SaveState fails", func(s *memStore) { s.saveErr = errors.New("sidecar unavailable") }},
+		{"inbox is corrupt", func(s *memStore) { s.items["inbox-YWxpY2U"] = memItem{value: []byte("{nope"), etag: 1} }},
+		// Bounded: gives up after a number of attempts rather than looping.
+		{"conflicts never end", func(s *memStore) { s.conflictAlways = true }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := newMemStore()
+			tt.setup(st)
+			if got := deliver(t, newHandler(st), deliveredEvent(t, "ev-1", reminderData(7))); got != dapr.Retry {
+				t.Errorf("status = %q, want %q", got, dapr.Retry)
+			}
+			if _, _, c := st.counts(); st.conflictAlways && c < 2 {
+				t.Errorf("%d conflicts, want the handler to try again", c)
+			}
+		})
+	}
+}
+
+func TestMalformedRemindersAreDropped(t *testing.T) {
+	with := func(change func(d map[string]any)) any {
+		d := reminderData(7)
+		change(d)
+		return d
+	}
+	tests := []struct {
+		name string
+		body func(t *testing.T) []byte
+	}{
+		{"not JSON", func(*testing.T) []byte { return []byte("reminder!") }},
+		{"missing reminder_at", func(t *testing.T) []byte {
+			return deliveredEvent(t, "ev", with(func(d map[string]any) { delete(d, "reminder_at") }))
+		}},
+		{"null reminder_at", func(t *testing.T) []byte {
+			return deliveredEvent(t, "ev", with(func(d map[string]any) { d["reminder_at"] = nil }))
+		}},
+		{"wrong event_type", func(t *testing.T) []byte {
+			return deliveredEvent(t, "ev", with(func(d map[string]any) { d["event_type"] = "TaskCreated" }))
+		}},
+		{"missing user_id", func(t *testing.T) []byte {
+			return deliveredEvent(t, "ev", with(func(d map[string]any) { delete(d, "user_id") }))
+		}},
+		{"task_id as a string", func(t *testing.T) []byte {
+			return deliveredEvent(t, "ev", with(func(d map[string]any) { d["task_id"] = "7" }))
+		}},
+		{"task_id zero", func(t *testing.T) []byte {
+			return deliveredEvent(t, "ev", with(func(d map[string]any) { d["task_id"] = 0 }))
+		}},
+		{"no data", func(t *testing.T) []byte { return deliveredEvent(t, "ev", nil) }},
+		{"over 1 MiB", func(t *testing.T) []byte {
+			return deliveredEvent(t, "ev", with(func(d map[string]any) { d["title"] = strings.Repeat("x", 1<<20) }))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := newMemStore()
+			if got := deliver(t, newHandler(st), tt.body(t)); got != dapr.Drop {
+				t.Errorf("status = %q, want %q", got, dapr.Drop)
+			}
+			if g, s, _ := st.counts(); g != 0 || s != 0 {
+				t.Errorf("state store used (%d gets, %d saves) for a malformed event", g, s)
+			}
+		})
+	}
+}
+
+// See the audit service's test of the same name: an id-less event would be
+// stored under id "" and every later id-less reminder discarded as its
+// duplicate.
+func TestReminderWithoutIDIsDropped(t *testing.T) {
+	st := newMemStore()
+	if got := deliver(t, newHandler(st), deliveredEvent(t, "", reminderData(7))); got != dapr.Drop {
+		t.Errorf("status = %q, want %q", got, dapr.Drop)
+	}
+	if n := len(st.inbox(t).Items); n != 0 {
+		t.Errorf("inbox has %d entries, want 0", n)
+	}
+}
+
+func TestInboxIsBounded(t *testing.T) {
+	st := newMemStore()
+	full := notifier.Inbox{}
+	for i := range notifier.MaxInbox {
+		full.Items = append(full.Items, notifier.Notification{ID: "old-" + strconv.Itoa(i), TaskID: int64(i + 1)})
+	}
+	b, _ := json.Marshal(full)
+	st.put("inbox-YWxpY2U", b) // base64url("alice")
+
+	if got := deliver(t, newHandler(st), deliveredEvent(t, "ev-new", reminderData(7))); got != dapr.Success {
+		t.Fatalf("status = %q", got)
+	}
+	items := st.inbox(t).Items
+	if len(items) != notifier.MaxInbox {
+		t.Fatalf("inbox has %d entries, want %d", len(items), notifier.MaxInbox)
+	}
+	// The oldest entry is the one dropped.
+	if items[0].ID != "ev-new" || items[1].ID != "old-0" || items[len(items)-1].ID != fmt.Sprintf("old-%d", notifier.MaxInbox-2) {
+		t.Errorf("inbox = [%s %s ... %s], want [ev-new old-0 ... old-%d]",
+			items[0].ID, items[1].ID, items[len(items)-1].ID, notifier.MaxInbox-2)
+	}
+}
+
+func TestListDefaultLimit(t *testing.T) {
+	st := newMemStore()
+	var in notifier.Inbox
+	for i := range notifier.DefaultLimit + 5 {
+		in.Items = append(in.Items, notifier.Notification{ID: "n" + strconv.Itoa(i), TaskID: int64(i + 1)})
+	}
+	b, _ := json.Marshal(in)
+	st.put("inbox-YWxpY2U", b)
+	w := call(t, newHandler(st), http.MethodGet, "/inbox/alice")
+	var out listAnswer
+	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil || w.Code != http.StatusOK {
+		t.Fatalf("answer %d %s (%v)", w.Code, w.Body, err)
+	}
+	wantNext := "n" + strconv.Itoa(notifier.DefaultLimit-1)
+	if len(out.Notifications) != notifier.DefaultLimit || out.Notifications[0].ID != "n0" ||
+		out.NextCursor == nil || *out.NextCursor != wantNext || out.Unread != notifier.DefaultLimit+5 {
+		t.Errorf("answer = %d items %v, next %v, unread %d; want %d items from n0, next %s, unread %d",
+			len(out.Notifications), ids(out.Notifications), out.NextCursor, out.Unread,
+			notifier.DefaultLimit, wantNext, notifier.DefaultLimit+5)
+	}
+}
+
+// fiveInbox is alice's inbox after ev-1 ... ev-5 were delivered in order.
+func fiveInbox(t *testing.T) (*memStore, http.Handler) {
+	t.Helper()
+	st := newMemStore()
+	h := newHandler(st)
+	for i := 1; i <= 5; i++ {
+		if got := deliver(t, h, deliveredEvent(t, "ev-"+strconv.Itoa(i), reminderData(int64(i)))); got != dapr.Success {
+			t.Fatalf("setup delivery %d: %q", i, got)
+		}
+	}
+	return st, h
+}
+
+type listAnswer struct {
+	Notifications []notifier.Notification `json:"notifications"`
+	NextCursor    *string                 `json:"next_cursor"`
+	Unread        int                     `json:"unread"`
+}
+
+func TestListInbox(t *testing.T) {
+	_, h := fiveInbox(t)
+	tests := []struct {
+		name       string
+		path       string
+		wantStatus int
+		wantIDs    []string
+		wantNext   string // "" = null
+		wantCode   string
+	}{
+		{"first page newest first", "/inbox/alice?limit=2", 200, []string{"ev-5", "ev-4"}, "ev-4", ""},
+		{"second page", "/inbox/alice?limit=2&cursor=ev-4", 200, []string{"ev-3", "ev-2"}, "ev-2", ""},
+		{"last page", "/inbox/alice?limit=2&cursor=ev-2", 200, []string{"ev-1"}, "", ""},
+		{"page exactly to the end has no next", "/inbox/alice?limit=3&cursor=ev-4", 200, []string{"ev-3", "ev-2", "ev-1"}, "", ""},
+		{"past the end", "/inbox/alice?cursor=ev-1", 200, []string{}, "", ""},
+		{"default limit", "/inbox/alice", 200, []string{"ev-5", "ev-4", "ev-3", "ev-2", "ev-1"}, "", ""},
+		{"max limit", "/inbox/alice?limit=100", 200, []string{"ev-5", "ev-4", "ev-3", "ev-2", "ev-1"}, "", ""},
+		{"another user's inbox is empty", "/inbox/bob", 200, []string{}, "", ""},
+		{"limit zero", "/inbox/alice?limit=0", 400, nil, "", "invalid_query"},
+		{"limit negative", "/inbox/alice?limit=-1", 400, nil, "", "invalid_query"},
+		{"limit over the maximum", "/inbox/alice?limit=101", 400, nil, "", "invalid_query"},
+		{"limit not a number", "/inbox/alice?limit=two", 400, nil, "", "invalid_query"},
+		{"unknown cursor", "/inbox/alice?cursor=ev-404", 400, nil, "", "invalid_cursor"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := call(t, h, http.MethodGet, tt.path)
+			if w.Code != tt.wantStatus {
+				t.Fatalf("status = %d, want %d (body %s)", w.Code, tt.wantStatus, w.Body)
+			}
+			if tt.wantCode != "" {
+				if got := errorCode(t, w); got != tt.wantCode {
+					t.Errorf("error code = %q, want %q", got, tt.wantCode)
+				}
+				return
+			}
+			var out listAnswer
+			if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
+				t.Fatalf("body %s: %v", w.Body, err)
+			}
+			if got := ids(out.Notifications); !reflect.DeepEqual(got, tt.wantIDs) {
+				t.Errorf("ids = %v, want %v", got, tt.wantIDs)
+			}
+			if !strings.Contains(w.Body.String(), `"notifications":[`) {
+				t.Errorf("notifications is not an array: %s", w.Body)
+			}
+			switch {
+			case tt.wantNext == "" && out.NextCursor != nil:
+				t.Errorf("next_cursor = %q, want null", *out.NextCursor)
+			case tt.wantNext != "" && (out.NextCursor == nil || *out.NextCursor != tt.wantNext):
+				t.Errorf("next_cursor = %v, want %q", out.NextCursor, tt.wantNext)
+			}
+			wantUnread := 5
+			if strings.HasPrefix(tt.path, "/inbox/bob") {
+				wantUnread = 0
+			}
+			if out.Unread != wantUnread {
+				t.Errorf("unread = %d, want %d", out.Unread, wantUnread)
+			}
+		})
+	}
+}
+
+func TestListInboxStoreDown(t *testing.T) {
+	st, h := fiveInbox(t)
+	st.mu.Lock()
+	st.getErr = errors.New("sidecar unavailable")
+	st.mu.Unlock()
+	w := call(t, h, http.MethodGet, "/inbox/alice")
+	if w.Code != http.StatusServiceUnavailable || errorCode(t, w) != "unavailable" {
+		t.Errorf("answer = %d %s, want 503 unavailable", w.Code, w.Body)
+	}
+}
+
+func TestMarkRead(t *testing.T) {
+	st, h := fiveInbox(t)
+
+	w := call(t, h, http.MethodPost, "/inbox/alice/ev-3/read")
+	if w.Code != http.StatusOK {
+		t.Fatalf("status = %d, want 200 (body %s)", w.Code, w.Body)
+	}
+	var n notifier.Notification
+	if err := json.Unmarshal(w.Body.Bytes(), &n); err != nil {
+		t.Fatalf("body %s: %v", w.Body, err)
+	}
+	if n.ID != "ev-3" || n.TaskID != 3 || n.ReadAt == nil || !n.ReadAt.Equal(now) {
+		t.Errorf("answer = %+v, want ev-3 read at %s", n, now)
+	}
+	for _, it := range st.inbox(t).Items {
+		if read := it.ReadAt != nil; read != (it.ID == "ev-3") {
+			t.Errorf("stored %s read_at = %v", it.ID, it.ReadAt)
+		}
+	}
+	var list listAnswer
+	if err := json.Unmarshal(call(t, h, http.MethodGet, "/inbox/alice").Body.Bytes(), &list); err != nil || list.Unread != 4 {
+		t.Errorf("unread after one read = %d (%v), want 4", list.Unread, err)
+	}
+
+	// Reading it again keeps the first read time and writes nothing.
+	_, saves, _ := st.counts()
+	h2 := newHandler(st) // a later clock must not move read_at
+	later := call(t, h2, http.MethodPost, "/inbox/alice/ev-3/read")
+	var again notifier.Notification
+	if err := json.Unmarshal(later.Body.Bytes(), &again); err != nil || later.Code != http.StatusOK ||
+		again.ReadAt == nil || !again.ReadAt.Equal(now) {
+		t.Errorf("second read answer = %d %s", later.Code, later.Body)
+	}
+	if _, s, _ := st.counts(); s != saves {
+		t.Errorf("second read saved the inbox (%d saves, was %d)", s, saves)
+	}
+
+	for _, path := range []string{"/inbox/alice/ev-404/read", "/inbox/bob/ev-3/read"} {
+		w := call(t, h, http.MethodPost, path)
+		if w.Code != http.StatusNotFound || errorCode(t, w) != "not_found" {
+			t.Errorf("POST %s = %d %s, want 404 not_found", path, w.Code, w.Body)
+		}
+	}
+
+	st.mu.Lock()
+	st.getErr = errors.New("sidecar unavailable")
+	st.mu.Unlock()
+	if w := call(t, h, http.MethodPost, "/inbox/alice/ev-2/read"); w.Code != http.StatusServiceUnavailable {
+		t.Errorf("mark read with the store down = %d, want 503", w.Code)
+	}
+}
+
+// When the notification disappears between the read and the write of
+// POST .../read (another writer evicted it: the inbox is bounded), the retry
+// no longer finds it, and the answer must say so.
+func TestMarkReadOfANotificationRemovedMeanwhile(t *testing.T) {
+	st, h := fiveInbox(t)
+	st.mu.Lock()
+	st.interfere = func(s *memStore, key string) {
+		var in notifier.Inbox
+		_ = json.Unmarshal(s.items[key].value, &in)
+		kept := in.Items[:0]
+		for _, n := range in.Items {
+			if n.ID != "ev-3" {
+				kept = append(kept, n)
+			}
+		}
+		in.Items = kept
+		b, _ := json.Marshal(in)
+		s.put(key, b)
+	}
+	st.mu.Unlock()
+	w := call(t, h, http.MethodPost, "/inbox/alice/ev-3/read")
+	if w.Code != http.StatusNotFound {
+		t.Errorf("status = %d (body %s), want 404: ev-3 is no longer in the inbox", w.Code, w.Body)
+	}
+}
+
+func TestSubscribe(t *testing.T) {
+	w := call(t, newHandler(newMemStore()), http.MethodGet, "/dapr/subscribe")
+	if w.Code != http.StatusOK {
+		t.Fatalf("status = %d", w.Code)
+	}
+	var got []dapr.Subscription
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+		t.Fatalf("body %s: %v", w.Body, err)
+	}
+	want := []dapr.Subscription{{
+		PubSubName:      "kafka-pubsub",
+		Topic:           "reminders",
+		Routes:          dapr.Routes{Default: "/events/reminders"},
+		DeadLetterTopic: "reminders-dlq",
+	}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("subscriptions = %+v, want %+v", got, want)
+	}
+}
+
+func TestAppToken(t *testing.T) {
+	tests := []struct {
+		name, method, path, token string
+		want                      int
+	}{
+		{"delivery without token", http.MethodPost, "/events/reminders", "", http.StatusUnauthorized},
+		{"delivery with wrong token", http.MethodPost, "/events/reminders", "wrong", http.StatusUnauthorized},
+		{"inbox without token", http.MethodGet, "/inbox/alice", "", http.StatusUnauthorized},
+		{"mark read without token", http.MethodPost, "/inbox/alice/ev-1/read", "", http.StatusUnauthorized},
+		{"subscribe without token", http.MethodGet, "/dapr/subscribe", "", http.StatusUnauthorized},
+		{"inbox with token", http.MethodGet, "/inbox/alice", appToken, http.StatusOK},
+		{"healthz is open", http.MethodGet, "/healthz", "", http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := newMemStore()
+			req := httptest.NewRequest(tt.method, tt.path, strings.NewReader(string(deliveredEvent(t, "ev-1", reminderData(7)))))
+			if tt.token != "" {
+				req.Header.Set("dapr-api-token", tt.token)
+			}
+			w := httptest.NewRecorder()
+			newHandler(st).ServeHTTP(w, req)
+			if w.Code != tt.want {
+				t.Fatalf("status = %d, want %d (body %s)", w.Code, tt.want, w.Body)
+			}
+			if g, s, _ := st.counts(); tt.want == http.StatusUnauthorized && (g != 0 || s != 0) {
+				t.Errorf("an unauthorized request used the state store (%d gets, %d saves)", g, s)
+			}
+		})
+	}
+}

@@ -1,0 +1,394 @@
+package recurring_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/evolution-todo/todo/internal/dapr"
+	"github.com/evolution-todo/todo/internal/events"
+	"github.com/evolution-todo/todo/internal/recurring"
+)
+
+const appToken = "app-secret"
+
+// fakeInvoker is a recurring.Invoker that records its calls and answers
+// resp (or err).
+type fakeInvoker struct {
+	mu    sync.Mutex
+	resp  dapr.Response
+	err   error
+	calls []invokeCall
+}
+
+type invokeCall struct {
+	appID, httpMethod, method string
+	query                     url.Values
+	body                      []byte // the body as it goes on the wire
+}
+
+func (f *fakeInvoker) Invoke(_ context.Context, appID, httpMethod, method string, query url.Values, body any) (dapr.Response, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, err := json.Marshal(body)
+	if err != nil {
+		return dapr.Response{}, err
+	}
+	f.calls = append(f.calls, invokeCall{appID, httpMethod, method, query, b})
+	return f.resp, f.err
+}
+
+func newHandler(inv recurring.Invoker) http.Handler {
+	h := &recurring.Handler{
+		Dapr:      inv,
+		Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		PubSub:    events.PubSubName,
+		AppToken:  appToken,
+		TodoAppID: "todo-api",
+	}
+	return h.Routes()
+}
+
+// completedData is the data of a TaskCompleted event of a daily task due
+// 2026-03-10 09:00 in Berlin (08:00 UTC) with a reminder 30 minutes before.
+func completedData() map[string]any {
+	return map[string]any{
+		"event_type":        "TaskCompleted",
+		"task_id":           17,
+		"user_id":           "user-1",
+		"title":             "Water the plants",
+		"timestamp":         "2026-03-10T10:00:00Z",
+		"recurrence":        "daily",
+		"description":       "all of them",
+		"priority":          "high",
+		"tags":              []string{"home", "garden"},
+		"due_at":            "2026-03-10T08:00:00Z",
+		"reminder_at":       "2026-03-10T07:30:00Z",
+		"timezone":          "Europe/Berlin",
+		"completed":         true,
+		"completed_at":      "2026-03-10T10:00:00Z",
+		"version":           4,
+		"series_id":         17,
+		"recurrence_anchor": nil,
+	}
+}
+
+// deliveredEvent is a CloudEvent as the Dapr sidecar delivers it.
+func deliveredEvent(id string, data map[string]any) map[string]any {
+	typ, _ := data["event_type"].(string)
+	return map[string]any{
+		"specversion":     "1.0",
+		"id":              id,
+		"source":          "todo-api",
+		"type":            events.CloudEventType(typ),
+		"subject":         "17",
+		"time":            "2026-03-10T10:00:00Z",
+		"datacontenttype": "application/json",
+		"topic":           events.TopicTaskEvents,
+		"pubsubname":      events.PubSubName,
+		"traceparent":     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"data":            data,
+	}
+}
+
+func post(t *testing.T, h http.Handler, path string, body []byte) dapr.Status {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/cloudevents+json")
+	req.Header.Set("dapr-api-token", appToken)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != http.StatusOK {
+		t.Fatalf("HTTP status = %d, want 200 (body %s)", w.Code, w.Body)
+	}
+	var out struct {
+		Status dapr.Status `json:"status"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
+		t.Fatalf("answer %q: %v", w.Body, err)
+	}
+	return out.Status
+}
+
+func deliverCompleted(t *testing.T, h http.Handler, data map[string]any) dapr.Status {
+	t.Helper()
+	b, err := json.Marshal(deliveredEvent("ce-1", data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return post(t, h, "/events/task-completed", b)
+}
+
+func TestNextOccurrenceRequest(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(d map[string]any)
+		// Expected members of the body sent to todo-api.
+		wantDue, wantAnchor string
+		wantReminder        any // string or nil
+	}{
+		{
+			name:    "daily: due one day later, reminder offset kept, anchor = due",
+			change:  func(map[string]any) {},
+			wantDue: "2026-03-11T08:00:00Z", wantReminder: "2026-03-11T07:30:00Z", wantAnchor: "2026-03-10T08:00:00Z",
+		},
+		{
+			name:    "daily keeps an existing anchor",
+			change:  func(d map[string]any) { d["recurrence_anchor"] = "2026-03-01T08:00:00Z" },
+			wantDue: "2026-03-11T08:00:00Z", wantReminder: "2026-03-11T07:30:00Z", wantAnchor: "2026-03-01T08:00:00Z",
+		},
+		{
+			// 09:00 CET on Mar 28 -> 09:00 CEST on Mar 29 (07:00 UTC).
+			name: "daily across the spring-forward change keeps local wall-clock time",
+			change: func(d map[string]any) {
+				d["due_at"], d["reminder_at"] = "2026-03-28T08:00:00Z", "2026-03-28T07:00:00Z"
+			},
+			wantDue: "2026-03-29T07:00:00Z", wantReminder: "2026-03-29T06:00:00Z", wantAnchor: "2026-03-28T08:00:00Z",
+		},
+		{
+			name:    "no reminder stays without reminder",
+			change:  func(d map[string]any) { d["reminder_at"] = nil },
+			wantDue: "2026-03-11T08:00:00Z", wantReminder: nil, wantAnchor: "2026-03-10T08:00:00Z",
+		},
+		{
+			name:    "no due date: next is one day after completion",
+			change:  func(d map[string]any) { d["due_at"], d["reminder_at"] = nil, nil },
+			wantDue: "2026-03-11T10:00:00Z", wantReminder: nil, wantAnchor: "2026-03-10T10:00:00Z",
+		},
+		{
+			name:    "weekly",
+			change:  func(d map[string]any) { d["recurrence"] = "weekly" },
+			wantDue: "2026-03-17T08:00:00Z", wantReminder: "2026-03-17T07:30:00Z", wantAnchor: "2026-03-10T08:00:00Z",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := &fakeInvoker{resp: dapr.Response{Status: http.StatusCreated, Body: []byte(`{"id":18}`)}}
+			data := completedData()
+			tt.change(data)
+			if got := deliverCompleted(t, newHandler(inv), data); got != dapr.Success {
+				t.Errorf("status = %q, want %q", got, dapr.Success)
+			}
+			if len(inv.calls) != 1 {
+				t.Fatalf("Invoke called %d times, want 1", len(inv.calls))
+			}
+			c := inv.calls[0]
+			if c.appID != "todo-api" || c.httpMethod != http.MethodPost || c.method != "internal/tasks/17/next-occurrence" {
+				t.Errorf("Invoke(%q, %q, %q), want (todo-api, POST, internal/tasks/17/next-occurrence)", c.appID, c.httpMethod, c.method)
+			}
+			if len(c.query) != 0 {
+				t.Errorf("query = %v, want none", c.query)
+			}
+			var body map[string]any
+			if err := json.Unmarshal(c.body, &body); err != nil {
+				t.Fatalf("body %s: %v", c.body, err)
+			}
+			want := map[string]any{
+				"user_id":           "user-1",
+				"title":             "Water the plants",
+				"description":       "all of them",
+				"priority":          "high",
+				"tags":              []any{"home", "garden"},
+				"due_at":            tt.wantDue,
+				"reminder_at":       tt.wantReminder,
+				"recurrence":        data["recurrence"],
+				"timezone":          "Europe/Berlin",
+				"recurrence_anchor": tt.wantAnchor,
+			}
+			if !reflect.DeepEqual(body, want) {
+				t.Errorf("body = %s\nwant    %v", c.body, want)
+			}
+		})
+	}
+}
+
+func TestTodoAPIAnswers(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		err    error
+		want   dapr.Status
+	}{
+		{"201 created", http.StatusCreated, nil, dapr.Success},
+		{"200 already created", http.StatusOK, nil, dapr.Success},
+		{"400 invalid content can never succeed", http.StatusBadRequest, nil, dapr.Drop},
+		{"404 task unknown", http.StatusNotFound, nil, dapr.Drop},
+		{"409 conflict", http.StatusConflict, nil, dapr.Drop},
+		{"422 unprocessable", http.StatusUnprocessableEntity, nil, dapr.Drop},
+		{"429 is transient", http.StatusTooManyRequests, nil, dapr.Retry},
+		{"401 is a configuration problem, not the event's", http.StatusUnauthorized, nil, dapr.Retry},
+		{"403 likewise", http.StatusForbidden, nil, dapr.Retry},
+		{"500", http.StatusInternalServerError, nil, dapr.Retry},
+		{"502", http.StatusBadGateway, nil, dapr.Retry},
+		{"503", http.StatusServiceUnavailable, nil, dapr.Retry},
+		{"transport error", 0, errors.New("connection refused"), dapr.Retry},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := &fakeInvoker{resp: dapr.Response{Status: tt.status, Body: []byte(`{"id":18}`)}, err: tt.err}
+			if got := deliverCompleted(t, newHandler(inv), completedData()); got != tt.want {
+				t.Errorf("status = %q, want %q", got, tt.want)
+			}
+			if len(inv.calls) != 1 {
+				t.Errorf("Invoke called %d times, want 1", len(inv.calls))
+			}
+		})
+	}
+}
+
+// Events that need no next occurrence, or can never get one, do not reach
+// todo-api.
+func TestNoInvoke(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(d map[string]any)
+		want   dapr.Status
+	}{
+		{"recurrence none", func(d map[string]any) { d["recurrence"] = "none" }, dapr.Success},
+		{"recurrence empty", func(d map[string]any) { d["recurrence"] = "" }, dapr.Success},
+		{"missing completed_at", func(d map[string]any) { delete(d, "completed_at") }, dapr.Drop},
+		{"null completed_at", func(d map[string]any) { d["completed_at"] = nil }, dapr.Drop},
+		{"unknown time zone", func(d map[string]any) { d["timezone"] = "Mars/Olympus_Mons" }, dapr.Drop},
+		{"empty time zone", func(d map[string]any) { d["timezone"] = "" }, dapr.Drop},
+		{"unknown rule", func(d map[string]any) { d["recurrence"] = "hourly" }, dapr.Drop},
+		{"routed a TaskUpdated", func(d map[string]any) { d["event_type"] = "TaskUpdated" }, dapr.Drop},
+		{"unknown event_type", func(d map[string]any) { d["event_type"] = "TaskArchived" }, dapr.Drop},
+		{"task_id as a string", func(d map[string]any) { d["task_id"] = "17" }, dapr.Drop},
+		{"missing user_id", func(d map[string]any) { delete(d, "user_id") }, dapr.Drop},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := &fakeInvoker{resp: dapr.Response{Status: http.StatusCreated}}
+			data := completedData()
+			tt.change(data)
+			if got := deliverCompleted(t, newHandler(inv), data); got != tt.want {
+				t.Errorf("status = %q, want %q", got, tt.want)
+			}
+			if len(inv.calls) != 0 {
+				t.Errorf("Invoke called %d times, want 0", len(inv.calls))
+			}
+		})
+	}
+}
+
+func TestMalformedBodies(t *testing.T) {
+	topLevel := deliveredEvent("ce-1", nil)
+	delete(topLevel, "data")
+	for k, v := range completedData() {
+		topLevel[k] = v
+	}
+	top, _ := json.Marshal(topLevel)
+	big := completedData()
+	big["description"] = strings.Repeat("x", 1<<20)
+	bigBody, _ := json.Marshal(deliveredEvent("ce-1", big))
+	for _, tt := range []struct {
+		name string
+		body []byte
+	}{
+		{"not JSON", []byte("{")},
+		{"fields at the top level", top},
+		{"over 1 MiB", bigBody},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := &fakeInvoker{resp: dapr.Response{Status: http.StatusCreated}}
+			if got := post(t, newHandler(inv), "/events/task-completed", tt.body); got != dapr.Drop {
+				t.Errorf("status = %q, want %q", got, dapr.Drop)
+			}
+			if len(inv.calls) != 0 {
+				t.Errorf("Invoke called %d times, want 0", len(inv.calls))
+			}
+		})
+	}
+}
+
+func TestSubscribe(t *testing.T) {
+	req := httptest.NewRequest(http.MethodGet, "/dapr/subscribe", nil)
+	req.Header.Set("dapr-api-token", appToken)
+	w := httptest.NewRecorder()
+	newHandler(&fakeInvoker{}).ServeHTTP(w, req)
+	if w.Code != http.StatusOK {
+		t.Fatalf("status = %d", w.Code)
+	}
+	var got []dapr.Subscription
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+		t.Fatalf("body %s: %v", w.Body, err)
+	}
+	want := []dapr.Subscription{{
+		PubSubName: "kafka-pubsub",
+		Topic:      "task-events",
+		Routes: dapr.Routes{
+			Rules:   []dapr.Rule{{Match: `event.data.event_type == "TaskCompleted"`, Path: "/events/task-completed"}},
+			Default: "/events/other",
+		},
+		DeadLetterTopic: "task-events-dlq",
+	}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("subscriptions = %+v\nwant %+v", got, want)
+	}
+}
+
+// The default route acknowledges every other event type without looking
+// at it, so that it is not dead-lettered.
+func TestOtherEventsAreAcknowledged(t *testing.T) {
+	created := completedData()
+	created["event_type"] = "TaskCreated"
+	body, _ := json.Marshal(deliveredEvent("ce-2", created))
+	for _, tt := range []struct {
+		name string
+		body []byte
+	}{
+		{"TaskCreated", body},
+		{"anything", []byte("not even json")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := &fakeInvoker{}
+			if got := post(t, newHandler(inv), "/events/other", tt.body); got != dapr.Success {
+				t.Errorf("status = %q, want %q", got, dapr.Success)
+			}
+			if len(inv.calls) != 0 {
+				t.Errorf("Invoke called %d times, want 0", len(inv.calls))
+			}
+		})
+	}
+}
+
+func TestAppToken(t *testing.T) {
+	body, _ := json.Marshal(deliveredEvent("ce-1", completedData()))
+	tests := []struct {
+		name, method, path, token string
+		want                      int
+	}{
+		{"delivery without token", http.MethodPost, "/events/task-completed", "", http.StatusUnauthorized},
+		{"delivery with wrong token", http.MethodPost, "/events/task-completed", "nope", http.StatusUnauthorized},
+		{"other without token", http.MethodPost, "/events/other", "", http.StatusUnauthorized},
+		{"subscribe without token", http.MethodGet, "/dapr/subscribe", "", http.StatusUnauthorized},
+		{"delivery with token", http.MethodPost, "/events/task-completed", appToken, http.StatusOK},
+		{"healthz is open", http.MethodGet, "/healthz", "", http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := &fakeInvoker{resp: dapr.Response{Status: http.StatusCreated}}
+			req := httptest.NewRequest(tt.method, tt.path, strings.NewReader(string(body)))
+			if tt.token != "" {
+				req.Header.Set("dapr-api-token", tt.token)
+			}
+			w := httptest.NewRecorder()
+			newHandler(inv).ServeHTTP(w, req)
+			if w.Code != tt.want {
+				t.Fatalf("status = %d, want %d (body %s)", w.Code, tt.want, w.Body)
+			}
+			if tt.want == http.StatusUnauthorized && len(inv.calls) != 0 {
+				t.Error("an unauthorized delivery reached todo-api")
+			}
+		})
+	}
+}
