@@ -67,6 +67,13 @@ func (s *Store) CreateNextOccurrence(ctx context.Context, userID string, prevID 
 	return out, created, err
 }
 
+// dueRemindersQuery matches the partial index tasks_reminder_pending.
+const dueRemindersQuery = `SELECT id, user_id, title, due_at, reminder_at FROM tasks
+	WHERE reminder_at <= $1 AND reminder_at IS NOT NULL AND completed_at IS NULL AND deleted_at IS NULL
+	  AND reminded_for IS DISTINCT FROM reminder_at
+	  AND (reminder_at, id) > ($2, $3)
+	ORDER BY reminder_at, id LIMIT $4`
+
 // DueReminders returns up to limit reminders due at `now`, oldest first,
 // after the (reminder_at, id) position `after` (nil for the start). Only open,
 // undeleted tasks are returned. The query is served by the partial index
@@ -76,11 +83,7 @@ func (s *Store) DueReminders(ctx context.Context, now time.Time, after *task.Rem
 	if after != nil {
 		afterAt, afterID = after.ReminderAt, after.TaskID
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id, user_id, title, due_at, reminder_at FROM tasks
-		WHERE reminder_at <= $1 AND reminder_at IS NOT NULL AND completed_at IS NULL AND deleted_at IS NULL
-		  AND reminded_for IS DISTINCT FROM reminder_at
-		  AND (reminder_at, id) > ($2, $3)
-		ORDER BY reminder_at, id LIMIT $4`, now, afterAt, afterID, limit)
+	rows, err := s.pool.Query(ctx, dueRemindersQuery, now, afterAt, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: due reminders: %w", err)
 	}

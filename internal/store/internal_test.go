@@ -1,0 +1,179 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/evolution-todo/todo/internal/pgtest"
+	"github.com/evolution-todo/todo/internal/store"
+	"github.com/evolution-todo/todo/internal/task"
+)
+
+// However often and however concurrently the next occurrence of one
+// completed task is asked for, one task is created.
+func TestNextOccurrenceIsCreatedOnce(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	s := store.New(pool)
+	prev, err := s.CreateTask(ctx, "alice", task.Patch{Title: task.Some("daily"), Recurrence: task.Some(task.RecurrenceDaily)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	due := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	next := task.Task{Title: "daily", Recurrence: task.RecurrenceDaily, Timezone: "UTC", Tags: []string{}, DueAt: &due, RecurrenceAnchor: &due}
+
+	var wg sync.WaitGroup
+	results := make(chan bool, 8)
+	ids := make(chan int64, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, created, err := s.CreateNextOccurrence(ctx, "alice", prev.ID, next)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			results <- created
+			ids <- got.ID
+		}()
+	}
+	wg.Wait()
+	close(results)
+	close(ids)
+	created := 0
+	for c := range results {
+		if c {
+			created++
+		}
+	}
+	seen := map[int64]bool{}
+	for id := range ids {
+		seen[id] = true
+	}
+	if created != 1 || len(seen) != 1 {
+		t.Fatalf("created %d times, %d distinct tasks; want 1 and 1", created, len(seen))
+	}
+	var n, events int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM tasks WHERE previous_id = $1`, prev.ID).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE event_type = 'TaskCreated'`).Scan(&events); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || events != 2 {
+		t.Errorf("%d next tasks and %d TaskCreated events, want 1 and 2", n, events)
+	}
+	for id := range seen {
+		got, err := s.GetTask(ctx, "alice", id)
+		if err != nil || got.SeriesID == nil || *got.SeriesID != prev.ID || !got.DueAt.Equal(due) {
+			t.Errorf("next occurrence %+v, %v", got, err)
+		}
+		// The series id carries on down the chain.
+		third, _, err := s.CreateNextOccurrence(ctx, "alice", id, next)
+		if err != nil || third.SeriesID == nil || *third.SeriesID != prev.ID {
+			t.Errorf("third occurrence %+v, %v: want series %d", third, err, prev.ID)
+		}
+	}
+	if _, _, err := s.CreateNextOccurrence(ctx, "mallory", prev.ID, next); !errors.Is(err, task.ErrConflict) {
+		t.Errorf("next occurrence for another user's task: %v, want ErrConflict", err)
+	}
+	if _, _, err := s.CreateNextOccurrence(ctx, "alice", 999999, next); !errors.Is(err, task.ErrNotFound) {
+		t.Errorf("next occurrence of a missing task: %v, want ErrNotFound", err)
+	}
+}
+
+func TestDueRemindersAndMarking(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	s := store.New(pool)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	past, future := now.Add(-time.Hour), now.Add(time.Hour)
+	mk := func(title string, at time.Time) task.Task {
+		tk, err := s.CreateTask(ctx, "alice", task.Patch{Title: task.Some(title), ReminderAt: task.Some(&at)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tk
+	}
+	due := mk("due", past)
+	mk("later", future)
+	done := mk("done", past)
+	gone := mk("gone", past)
+	if _, err := s.CompleteTask(ctx, "alice", done.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteTask(ctx, "alice", gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.DueReminders(ctx, now, nil, 10)
+	if err != nil || len(list) != 1 || list[0].TaskID != due.ID || !list[0].ReminderAt.Equal(past) || list[0].Title != "due" {
+		t.Fatalf("due reminders = %+v, %v; want only %d", list, err, due.ID)
+	}
+	// Marking for another reminder time does nothing; for this one it does.
+	if ok, err := s.MarkReminded(ctx, due.ID, past.Add(time.Second)); err != nil || ok {
+		t.Errorf("mark with a stale reminder time: %v, %v", ok, err)
+	}
+	if ok, err := s.MarkReminded(ctx, due.ID, past); err != nil || !ok {
+		t.Fatalf("mark: %v, %v", ok, err)
+	}
+	if list, _ := s.DueReminders(ctx, now, nil, 10); len(list) != 0 {
+		t.Errorf("reminded task still due: %+v", list)
+	}
+	// A new reminder time arms a new reminder.
+	newAt := now.Add(-time.Minute)
+	if _, err := s.UpdateTask(ctx, "alice", due.ID, task.Patch{ReminderAt: task.Some(&newAt)}); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := s.DueReminders(ctx, now, nil, 10); len(list) != 1 || !list[0].ReminderAt.Equal(newAt) {
+		t.Errorf("re-armed reminder = %+v", list)
+	}
+	// Paging by (reminder_at, id).
+	for i := range 5 {
+		mk("page", past.Add(time.Duration(i)*time.Second))
+	}
+	var all []task.Reminder
+	var after *task.Reminder
+	for range 10 {
+		page, err := s.DueReminders(ctx, now, after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, page...)
+		if len(page) < 2 {
+			break
+		}
+		after = &page[len(page)-1]
+	}
+	if len(all) != 6 {
+		t.Errorf("paged through %d due reminders, want 6", len(all))
+	}
+}
+
+// The reminder sweep's query is served by the partial index, not a scan of
+// the tasks table.
+func TestDueRemindersUseIndex(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	if _, err := pool.Exec(ctx, `INSERT INTO tasks (user_id, title, reminder_at, reminded_for, created_at, updated_at)
+		SELECT 'u' || (i % 100), 't', now() - interval '1 day' + (i || ' seconds')::interval,
+		       CASE WHEN i % 50 = 0 THEN NULL ELSE now() - interval '1 day' + (i || ' seconds')::interval END, now(), now()
+		FROM generate_series(1, 50000) AS i`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `ANALYZE tasks`); err != nil {
+		t.Fatal(err)
+	}
+	var plan string
+	if err := pool.QueryRow(ctx, `EXPLAIN (FORMAT JSON) `+store.DueRemindersQuery,
+		time.Now(), time.Time{}, 0, 200).Scan(&plan); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan, "tasks_reminder_pending") {
+		t.Errorf("the due-reminders query does not use tasks_reminder_pending:\n%s", plan)
+	}
+}
