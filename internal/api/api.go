@@ -40,6 +40,8 @@ type Config struct {
 	AppToken      string // required on sidecar-only routes when not empty
 	AuditAppID    string
 	NotifierAppID string
+	WriteRate     float64 // writes per second per user on /api routes; 0 disables the limit
+	WriteBurst    int     // writes a user may make at once
 }
 
 // Server serves the API.
@@ -50,11 +52,13 @@ type Server struct {
 	invoker  Invoker
 	log      *slog.Logger
 	cfg      Config
+	writes   *WriteLimiter // nil: no limit
 }
 
 // New returns a Server. store usually implements InternalStore too.
 func New(store TaskStore, internal InternalStore, tokens TokenVerifier, invoker Invoker, log *slog.Logger, cfg Config) *Server {
-	return &Server{store: store, internal: internal, tokens: tokens, invoker: invoker, log: log, cfg: cfg}
+	return &Server{store: store, internal: internal, tokens: tokens, invoker: invoker, log: log, cfg: cfg,
+		writes: NewWriteLimiter(WriteLimitConfig{PerSecond: cfg.WriteRate, Burst: cfg.WriteBurst})}
 }
 
 // Route is one entry of the route table.
@@ -131,7 +135,8 @@ const userKey ctxKey = 0
 
 func userID(r *http.Request) string { s, _ := r.Context().Value(userKey).(string); return s }
 
-// wrap adds auth, error mapping, panic recovery and one access-log line.
+// wrap adds auth, the per-user write limit, error mapping, panic recovery
+// and one access-log line.
 func (s *Server) wrap(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -160,6 +165,9 @@ func (s *Server) wrap(rt Route) http.Handler {
 				return
 			}
 			r = r.WithContext(context.WithValue(r.Context(), userKey, uid))
+			if s.limitWrites(sw, r, uid) {
+				return
+			}
 		}
 		if err := rt.handler(sw, r); err != nil {
 			ae, known := toAPIError(err)

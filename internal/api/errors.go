@@ -24,6 +24,7 @@ const (
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeInternal         = "internal"
 	CodeUnavailable      = "unavailable"
+	CodeRateLimited      = "rate_limited"
 )
 
 // apiError is an error with its HTTP answer.

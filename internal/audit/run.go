@@ -6,6 +6,9 @@ import (
 	"log/slog"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/evolution-todo/todo/internal/config"
 	"github.com/evolution-todo/todo/internal/httpx"
@@ -31,6 +34,9 @@ func Run(ctx context.Context, log *slog.Logger, _ []string) error {
 	if err := Migrate(ctx, pool, log); err != nil {
 		return err
 	}
-	h := &Handler{Store: NewStore(pool), Log: log, PubSub: common.PubSub, AppToken: common.AppAPIToken}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	h := &Handler{Store: NewStore(pool), Log: log, PubSub: common.PubSub, AppToken: common.AppAPIToken,
+		Metrics: NewMetrics(reg), Gatherer: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
 	return httpx.Serve(ctx, log, common.HTTPAddr, h.Routes())
 }

@@ -18,6 +18,8 @@ import (
 type Recorder interface {
 	Record(ctx context.Context, id string, e events.TaskEvent, raw json.RawMessage) (bool, error)
 	History(ctx context.Context, taskID int64) ([]Entry, error)
+	RecordDeadLetter(ctx context.Context, d DeadLetter) (bool, error)
+	DeadLetters(ctx context.Context, topic string, limit int) ([]DeadLetter, error)
 	Ping(ctx context.Context) error
 }
 
@@ -29,6 +31,8 @@ type Handler struct {
 	Log      *slog.Logger
 	PubSub   string
 	AppToken string
+	Metrics  *Metrics     // optional
+	Gatherer http.Handler // serves /metrics when not nil
 }
 
 // DeadLetterTopic receives task events that could not be handled.
@@ -52,21 +56,31 @@ func (h *Handler) Routes() http.Handler {
 		}
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
+	if h.Gatherer != nil {
+		mux.Handle("GET /metrics", h.Gatherer)
+	}
 	sidecar := http.NewServeMux()
 	sidecar.HandleFunc("GET /dapr/subscribe", h.subscribe)
 	sidecar.HandleFunc("POST /events/task-events", h.taskEvent)
+	sidecar.HandleFunc("POST /dead-letters/{topic}", h.deadLetter)
+	sidecar.HandleFunc("GET /dead-letters", h.listDeadLetters)
 	sidecar.HandleFunc("GET /tasks/{id}/history", h.history)
 	mux.Handle("/", httpx.RequireAppToken(h.AppToken, sidecar))
 	return mux
 }
 
 func (h *Handler) subscribe(w http.ResponseWriter, _ *http.Request) {
-	httpx.WriteJSON(w, http.StatusOK, []dapr.Subscription{{
+	subs := []dapr.Subscription{{
 		PubSubName:      h.PubSub,
 		Topic:           events.TopicTaskEvents,
 		Routes:          dapr.Routes{Default: "/events/task-events"},
 		DeadLetterTopic: DeadLetterTopic,
-	}})
+	}}
+	// The dead-letter topics of every subscription, kept for inspection.
+	for _, t := range DeadLetterTopics {
+		subs = append(subs, dapr.Subscription{PubSubName: h.PubSub, Topic: t, Routes: dapr.Routes{Default: "/dead-letters/" + t}})
+	}
+	httpx.WriteJSON(w, http.StatusOK, subs)
 }
 
 // taskEvent handles one delivery: malformed events are dropped to the
@@ -82,20 +96,33 @@ func (h *Handler) taskEvent(w http.ResponseWriter, r *http.Request) {
 	ce, e, err := events.DecodeTaskEvent(body)
 	if err != nil {
 		h.Log.Warn("audit: malformed event, dropping to dead-letter topic", "event_id", ce.ID(), "err", err)
+		h.count("malformed", "dropped")
 		dapr.WriteStatus(w, dapr.Drop)
 		return
 	}
 	inserted, err := h.Store.Record(r.Context(), ce.ID(), e, ce.Data())
 	if err != nil {
 		h.Log.Error("audit: cannot store event, asking for redelivery", "event_id", ce.ID(), "err", err)
+		h.count(e.EventType, "retry")
 		dapr.WriteStatus(w, dapr.Retry)
 		return
+	}
+	if inserted {
+		h.count(e.EventType, "stored")
+	} else {
+		h.count(e.EventType, "duplicate")
 	}
 	h.Log.Info("audit event",
 		"event_id", ce.ID(), "event_type", e.EventType, "task_id", e.TaskID, "user_id", e.UserID,
 		"version", e.Version, "title", e.Title, "timestamp", e.Timestamp, "duplicate", !inserted,
 		"trace_id", httpx.TraceID(r), "duration_ms", float64(time.Since(start).Microseconds())/1000)
 	dapr.WriteStatus(w, dapr.Success)
+}
+
+func (h *Handler) count(eventType, outcome string) {
+	if h.Metrics != nil {
+		h.Metrics.Events.WithLabelValues(eventType, outcome).Inc()
+	}
 }
 
 func (h *Handler) history(w http.ResponseWriter, r *http.Request) {

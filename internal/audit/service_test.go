@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/evolution-todo/todo/internal/audit"
 	"github.com/evolution-todo/todo/internal/dapr"
@@ -36,6 +38,9 @@ type fakeRecorder struct {
 	historyIDs []int64
 
 	pingErr error
+
+	deadLetters   []audit.DeadLetter
+	deadLetterErr error
 }
 
 type recordCall struct {
@@ -62,6 +67,33 @@ func (f *fakeRecorder) History(_ context.Context, taskID int64) ([]audit.Entry, 
 }
 
 func (f *fakeRecorder) Ping(context.Context) error { return f.pingErr }
+
+func (f *fakeRecorder) RecordDeadLetter(_ context.Context, d audit.DeadLetter) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.deadLetterErr != nil {
+		return false, f.deadLetterErr
+	}
+	for _, x := range f.deadLetters {
+		if x.Topic == d.Topic && x.EventID == d.EventID {
+			return false, nil
+		}
+	}
+	f.deadLetters = append(f.deadLetters, d)
+	return true, nil
+}
+
+func (f *fakeRecorder) DeadLetters(_ context.Context, topic string, limit int) ([]audit.DeadLetter, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []audit.DeadLetter
+	for _, d := range f.deadLetters {
+		if topic == "" || d.Topic == topic {
+			out = append(out, d)
+		}
+	}
+	return out, f.deadLetterErr
+}
 
 func newHandler(rec audit.Recorder, token string) http.Handler {
 	h := &audit.Handler{
@@ -336,6 +368,14 @@ func TestSubscribe(t *testing.T) {
 		Topic:           "task-events",
 		Routes:          dapr.Routes{Default: "/events/task-events"},
 		DeadLetterTopic: "task-events-dlq",
+	}, {
+		PubSubName: "kafka-pubsub",
+		Topic:      "task-events-dlq",
+		Routes:     dapr.Routes{Default: "/dead-letters/task-events-dlq"},
+	}, {
+		PubSubName: "kafka-pubsub",
+		Topic:      "reminders-dlq",
+		Routes:     dapr.Routes{Default: "/dead-letters/reminders-dlq"},
 	}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("subscriptions = %+v, want %+v", got, want)
@@ -541,4 +581,46 @@ func TestStore(t *testing.T) {
 			t.Errorf("History of an unknown task = %v, %v; want empty", none, err)
 		}
 	})
+}
+
+// Dead letters are stored once, counted and listed; a storage failure asks
+// for redelivery instead of losing them.
+func TestDeadLetters(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	rec := &fakeRecorder{}
+	h := &audit.Handler{Store: rec, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), PubSub: "kafka-pubsub",
+		AppToken: appToken, Metrics: audit.NewMetrics(reg)}
+	post := func(body string) string {
+		req := httptest.NewRequest(http.MethodPost, "/dead-letters/task-events-dlq", strings.NewReader(body))
+		req.Header.Set("dapr-api-token", appToken)
+		w := httptest.NewRecorder()
+		h.Routes().ServeHTTP(w, req)
+		return w.Body.String()
+	}
+	poison := `{"specversion":"1.0","id":"p1","source":"s","type":"t","data":{"event_type":"TaskCompleted","task_id":"x"}}`
+	for range 2 {
+		if got := post(poison); !strings.Contains(got, `"SUCCESS"`) {
+			t.Fatalf("dead letter answered %s", got)
+		}
+	}
+	if got := post(`not json at all`); !strings.Contains(got, `"SUCCESS"`) {
+		t.Fatalf("a non-JSON dead letter answered %s", got)
+	}
+	if len(rec.deadLetters) != 2 || rec.deadLetters[0].EventID != "p1" || rec.deadLetters[0].EventType != "TaskCompleted" {
+		t.Fatalf("stored %+v", rec.deadLetters)
+	}
+	if n := testutil.ToFloat64(h.Metrics.DeadLetters.WithLabelValues("task-events-dlq")); n != 2 {
+		t.Errorf("todo_dead_letters_total = %v, want 2", n)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/dead-letters?topic=task-events-dlq", nil)
+	req.Header.Set("dapr-api-token", appToken)
+	w := httptest.NewRecorder()
+	h.Routes().ServeHTTP(w, req)
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"event_id":"p1"`) {
+		t.Errorf("list: %d %s", w.Code, w.Body)
+	}
+	rec.deadLetterErr = errors.New("db down")
+	if got := post(`{"id":"p2"}`); !strings.Contains(got, `"RETRY"`) {
+		t.Errorf("storage failure answered %s, want RETRY", got)
+	}
 }

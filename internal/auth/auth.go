@@ -1,9 +1,20 @@
 // Package auth verifies and mints the bearer tokens (JWT) of the todo API.
+//
+// Two kinds of tokens are accepted, each enabled by its own setting:
+//
+//   - HS256 tokens signed with a shared secret (Config.Secret);
+//   - RS256 and EdDSA (Ed25519) tokens signed by an OIDC provider whose
+//     public keys are published as a JWK Set (Config.JWKSURL), see jwks.go.
+//
+// The claims are checked the same way for both: exp required, nbf and iat
+// honoured with Config.Leeway, iss and aud when configured, sub required.
 package auth
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -13,30 +24,63 @@ import (
 // MinSecretLen is the shortest HS256 secret accepted (256 bits).
 const MinSecretLen = 32
 
-// Config says which tokens are valid.
+// Config says which tokens are valid. At least one of Secret and JWKSURL
+// must be set.
 type Config struct {
-	Secret   []byte        // HS256 key, at least MinSecretLen bytes
+	Secret   []byte        // HS256 key, at least MinSecretLen bytes; empty: HS256 tokens are refused
+	JWKSURL  string        // JWK Set of the identity provider (RS256, EdDSA); empty: no JWKS
 	Issuer   string        // required "iss" when not empty
 	Audience string        // required in "aud" when not empty
 	Leeway   time.Duration // clock skew allowed on exp and nbf
+
+	// JWKS tuning; the zero values mean the defaults of jwks.go.
+	JWKSRefreshInterval time.Duration // periodic refresh, default 1h
+	JWKSUnknownKIDEvery time.Duration // refresh on an unknown kid at most once per this, default 5m
+	JWKSUnknownKIDBurst int           // ... with this burst, default 2
+	JWKSTimeout         time.Duration // bound of one JWKS fetch, default 10s
+	Logger              *slog.Logger  // JWKS fetch problems; nil: slog.Default()
 }
 
-// Verifier checks tokens. It is safe for concurrent use.
+// Verifier checks tokens. It is safe for concurrent use. Close it to stop
+// the background refresh of the JWK Set.
 type Verifier struct {
 	cfg    Config
 	parser *jwt.Parser
+	jwks   *jwksKeys // nil without JWKSURL
 }
 
 // ErrInvalidToken wraps every reason a token is refused.
 var ErrInvalidToken = errors.New("invalid token")
 
 // NewVerifier returns a Verifier, or an error when the configuration is unsafe.
+// It is NewVerifierContext with a background context; call Close when done.
 func NewVerifier(cfg Config) (*Verifier, error) {
-	if len(cfg.Secret) < MinSecretLen {
+	return NewVerifierContext(context.Background(), cfg)
+}
+
+// NewVerifierContext returns a Verifier whose JWKS refresh stops when ctx
+// ends or Close is called. With JWKSURL, the first fetch of the JWK Set is
+// bounded by JWKSTimeout; when it fails the Verifier is returned anyway: it
+// refuses JWKS tokens and keeps retrying in the background until the keys
+// arrive.
+func NewVerifierContext(ctx context.Context, cfg Config) (*Verifier, error) {
+	if len(cfg.Secret) == 0 && cfg.JWKSURL == "" {
+		return nil, errors.New("auth: one of the JWT secret (HS256) or the JWKS URL (RS256/EdDSA) is required")
+	}
+	if len(cfg.Secret) > 0 && len(cfg.Secret) < MinSecretLen {
 		return nil, fmt.Errorf("auth: JWT secret must be at least %d bytes, got %d", MinSecretLen, len(cfg.Secret))
 	}
+	// The algorithms are pinned: no "none", and each one needs its own kind
+	// of key (see keyFor), so no RS/HS confusion.
+	var methods []string
+	if len(cfg.Secret) > 0 {
+		methods = append(methods, jwt.SigningMethodHS256.Alg())
+	}
+	if cfg.JWKSURL != "" {
+		methods = append(methods, jwt.SigningMethodRS256.Alg(), jwt.SigningMethodEdDSA.Alg())
+	}
 	opts := []jwt.ParserOption{
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), // alg pinned: no "none", no RS/HS confusion
+		jwt.WithValidMethods(methods),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(cfg.Leeway),
@@ -47,13 +91,29 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if cfg.Audience != "" {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
-	return &Verifier{cfg: cfg, parser: jwt.NewParser(opts...)}, nil
+	v := &Verifier{cfg: cfg, parser: jwt.NewParser(opts...)}
+	if cfg.JWKSURL != "" {
+		keys, err := newJWKSKeys(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		v.jwks = keys
+	}
+	return v, nil
+}
+
+// Close stops the background refresh of the JWK Set. The Verifier still
+// verifies with the keys it has.
+func (v *Verifier) Close() {
+	if v != nil && v.jwks != nil {
+		v.jwks.close()
+	}
 }
 
 // Verify checks a compact JWT and returns its subject, the user id.
 func (v *Verifier) Verify(token string) (string, error) {
 	var claims jwt.RegisteredClaims
-	_, err := v.parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return v.cfg.Secret, nil })
+	_, err := v.parser.ParseWithClaims(token, &claims, v.keyFor)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
@@ -64,9 +124,29 @@ func (v *Verifier) Verify(token string) (string, error) {
 	return sub, nil
 }
 
+// keyFor picks the key by the token's algorithm, already limited by the
+// parser to the enabled ones: the shared secret for HS256, a JWKS key
+// chosen by kid for RS256 and EdDSA.
+func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
+	switch alg := t.Method.Alg(); alg {
+	case jwt.SigningMethodHS256.Alg():
+		if len(v.cfg.Secret) == 0 {
+			return nil, errors.New("HS256 tokens are not accepted")
+		}
+		return v.cfg.Secret, nil
+	case jwt.SigningMethodRS256.Alg(), jwt.SigningMethodEdDSA.Alg():
+		if v.jwks == nil {
+			return nil, fmt.Errorf("%s tokens are not accepted", alg)
+		}
+		return v.jwks.keyFor(t)
+	default:
+		return nil, fmt.Errorf("algorithm %q is not accepted", alg)
+	}
+}
+
 // Mint signs a token for userID valid for ttl, with the configured issuer
 // and audience. It exists for local runs and tests; production tokens come
-// from an identity provider sharing the secret.
+// from an identity provider sharing the secret or publishing a JWKS.
 func Mint(cfg Config, userID string, ttl time.Duration, now time.Time) (string, error) {
 	if userID == "" {
 		return "", errors.New("auth: user id is required")

@@ -48,22 +48,33 @@ func (e *env) logLines(name, msg string) []map[string]any {
 	return out
 }
 
-// publishRaw publishes a CloudEvent body through todo-api's sidecar, as a
-// third party with access to it would.
-func (e *env) publishRaw(topic string, body []byte) {
+// publishVia publishes a CloudEvent body through the sidecar of app appID
+// (the publisher the topic's scope allows), as a third party with access to
+// that sidecar would, and returns the sidecar's status code.
+func (e *env) publishVia(appID, topic string, body []byte, token string) (int, string) {
 	e.t.Helper()
-	sc := e.sys.Instances["todo-api"].Sidecar
+	sc := e.sys.Instances[appID].Sidecar
 	req, _ := http.NewRequest(http.MethodPost, sc.HTTPEndpoint()+"/v1.0/publish/kafka-pubsub/"+topic, strings.NewReader(string(body)))
 	req.Header.Set("Content-Type", "application/cloudevents+json")
-	req.Header.Set("dapr-api-token", e.sys.DaprToken)
+	if token != "" {
+		req.Header.Set("dapr-api-token", token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		b, _ := io.ReadAll(resp.Body)
-		e.t.Fatalf("publish: %d %s", resp.StatusCode, b)
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// publishRaw publishes through the allowed publisher's sidecar and fails the
+// test unless it succeeds.
+func (e *env) publishRaw(topic string, body []byte) {
+	e.t.Helper()
+	app := map[string]string{"task-events": "todo-api", "reminders": "reminder-service"}[topic]
+	if status, answer := e.publishVia(app, topic, body, e.sys.DaprToken); status/100 != 2 {
+		e.t.Fatalf("publish to %s via %s: %d %s", topic, app, status, answer)
 	}
 }
 
@@ -371,23 +382,14 @@ func TestRemindersAreDeliveredOnce(t *testing.T) {
 // A malformed event is dead-lettered and does not stop later events.
 func TestMalformedEventIsDeadLettered(t *testing.T) {
 	e := startSystem(t)
-	dlq := e.startSubscriber("e2e-dlq-reader", "task-events-dlq")
+	dlq := e.startViewer("task-events-dlq")
 	poison := `{"specversion":"1.0","id":"poison-1","source":"e2e","type":"todo.TaskCompleted.v1","datacontenttype":"application/json",` +
 		`"data":{"event_type":"TaskCompleted","task_id":"not-a-number","user_id":"alice","timestamp":"2026-01-01T00:00:00Z"}}`
 	e.publishRaw("task-events", []byte(poison))
 	var tk fullTask
 	e.api("POST", "/api/tasks", `{"title":"after the poison"}`, 201, &tk)
 	eventually(t, 60*time.Second, "the later event is audited", func() bool { return len(e.history(tk.ID)) == 1 })
-	eventually(t, 60*time.Second, "the poison event reaches the dead-letter topic", func() bool {
-		dlq.mu.Lock()
-		defer dlq.mu.Unlock()
-		for _, d := range dlq.got {
-			if d.Envelope["id"] == "poison-1" {
-				return true
-			}
-		}
-		return false
-	})
+	eventually(t, 60*time.Second, "the poison event reaches the dead-letter topic", func() bool { return len(dlq.withID("poison-1")) > 0 })
 	if len(e.logLines("audit-service", "audit: malformed event, dropping to dead-letter topic")) == 0 {
 		t.Error("audit-service did not log the drop")
 	}

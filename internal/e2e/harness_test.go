@@ -173,38 +173,68 @@ func (e *env) api(method, path, body string, wantStatus int, out any) {
 
 // delivery is one event as a subscriber app received it from its sidecar.
 type delivery struct {
+	Topic       string
+	At          time.Time
 	ContentType string
 	Raw         []byte
 	Envelope    map[string]any
 	Data        map[string]any
 }
 
-// subscriber is a test app with its own daprd sidecar, subscribed to topic
-// through the programmatic subscription endpoint, the way a third-party Dapr
-// consumer would be.
+// viewerAppID is the read-only app id that components/pubsub.yaml lets
+// subscribe to every topic (dashboards, tools, these tests).
+const viewerAppID = "event-viewer"
+
+// subscriber is a test app with its own daprd sidecar, subscribed through
+// the programmatic subscription endpoint, the way a third-party Dapr consumer
+// would be.
 type subscriber struct {
-	mu    sync.Mutex
-	got   []delivery
-	appID string
+	mu  sync.Mutex
+	got []delivery
 }
 
-func (e *env) startSubscriber(appID, topic string) *subscriber {
+// startViewer starts the event-viewer app and its sidecar, subscribed to
+// topics.
+func (e *env) startViewer(topics ...string) *subscriber {
 	e.t.Helper()
-	s := &subscriber{appID: appID}
+	return e.startViewerWith(viewerOpts{}, topics...)
+}
+
+// viewerOpts change how the viewer answers.
+type viewerOpts struct {
+	retryIDs        map[string]bool // answer RETRY for these CloudEvent ids
+	deadLetterTopic map[string]string
+}
+
+func (e *env) startViewerWith(opts viewerOpts, topics ...string) *subscriber {
+	e.t.Helper()
+	s := &subscriber{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /dapr/subscribe", func(w http.ResponseWriter, _ *http.Request) {
+		var subs []map[string]string
+		for _, t := range topics {
+			sub := map[string]string{"pubsubname": "kafka-pubsub", "topic": t, "route": "/events/" + t}
+			if dlq := opts.deadLetterTopic[t]; dlq != "" {
+				sub["deadLetterTopic"] = dlq
+			}
+			subs = append(subs, sub)
+		}
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `[{"pubsubname":"kafka-pubsub","topic":%q,"route":"/events"}]`, topic)
+		_ = json.NewEncoder(w).Encode(subs)
 	})
-	mux.HandleFunc("POST /events", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /events/{topic}", func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		d := delivery{ContentType: r.Header.Get("Content-Type"), Raw: b}
+		d := delivery{ContentType: r.Header.Get("Content-Type"), Raw: b, Topic: r.PathValue("topic"), At: time.Now()}
 		_ = json.Unmarshal(b, &d.Envelope)
 		d.Data, _ = d.Envelope["data"].(map[string]any)
 		s.mu.Lock()
 		s.got = append(s.got, d)
 		s.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
+		if id, _ := d.Envelope["id"].(string); opts.retryIDs[id] && d.Topic != opts.deadLetterTopic[d.Topic] {
+			_, _ = io.WriteString(w, `{"status":"RETRY"}`)
+			return
+		}
 		_, _ = io.WriteString(w, `{"status":"SUCCESS"}`)
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -215,7 +245,7 @@ func (e *env) startSubscriber(appID, topic string) *subscriber {
 	go func() { _ = srv.Serve(ln) }()
 	e.t.Cleanup(func() { _ = srv.Close() })
 
-	sc, err := devstack.NewSidecar(appID, ln.Addr().(*net.TCPAddr).Port, e.sys.ComponentsDir)
+	sc, err := devstack.NewSidecar(viewerAppID, ln.Addr().(*net.TCPAddr).Port, e.sys.ComponentsDir)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -225,6 +255,19 @@ func (e *env) startSubscriber(appID, topic string) *subscriber {
 		e.t.Fatal(err)
 	}
 	return s
+}
+
+// withID returns the deliveries whose CloudEvent id is id.
+func (s *subscriber) withID(id string) []delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []delivery
+	for _, d := range s.got {
+		if d.Envelope["id"] == id {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // forTask returns the deliveries whose data.task_id is id, in arrival order.

@@ -40,7 +40,7 @@ func outboxIDs(t *testing.T, dbURL string, taskID int64) []string {
 // holds the spec's fields.
 func TestTaskChangesReachSubscriberInOrder(t *testing.T) {
 	e := startSystem(t, "todo-api")
-	sub := e.startSubscriber("e2e-subscriber", "task-events")
+	sub := e.startViewer("task-events")
 
 	var tk apiTask
 	e.api("POST", "/api/tasks", `{"title":"Buy groceries","recurrence":"daily"}`, 201, &tk)
@@ -94,7 +94,7 @@ func TestTaskChangesReachSubscriberInOrder(t *testing.T) {
 // twice in the outbox's view.
 func TestWritesSurviveSidecarOutage(t *testing.T) {
 	e := startSystem(t, "todo-api")
-	sub := e.startSubscriber("e2e-subscriber", "task-events")
+	sub := e.startViewer("task-events")
 
 	var first apiTask
 	e.api("POST", "/api/tasks", `{"title":"before the outage"}`, 201, &first)

@@ -64,6 +64,10 @@ func token(args []string, stdout io.Writer) error {
 	if err := r.Err(); err != nil {
 		return err
 	}
+	if len(cfg.Secret) == 0 {
+		return errors.New("token: JWT_SECRET is required: this command signs HS256 tokens with it " +
+			"(with only JWT_JWKS_URL set, tokens come from your identity provider)")
+	}
 	tok, err := auth.Mint(cfg, *user, *ttl, time.Now())
 	if err != nil {
 		return err
@@ -117,10 +121,14 @@ func serve(ctx context.Context, log *slog.Logger) error {
 			return err
 		}
 	}
-	verifier, err := auth.NewVerifier(cfg.JWT)
+	// With JWT_JWKS_URL, the first fetch of the keys is bounded; when it
+	// fails the server starts anyway, refuses those tokens and keeps trying.
+	cfg.JWT.Logger = log.With("component", "auth")
+	verifier, err := auth.NewVerifierContext(ctx, cfg.JWT)
 	if err != nil {
 		return err
 	}
+	defer verifier.Close()
 
 	st := store.New(pool)
 	relay := outbox.New(pool, cfg.Dapr(), log.With("component", "outbox"), outbox.Config{
@@ -135,6 +143,7 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	cfg.WarnIfOpen(log)
 	srv := api.New(st, st, verifier, cfg.Dapr(), log, api.Config{
 		AppToken: cfg.AppAPIToken, AuditAppID: cfg.AuditAppID, NotifierAppID: cfg.NotifierAppID,
+		WriteRate: cfg.WriteRate, WriteBurst: cfg.WriteBurst,
 	})
 	err = httpx.Serve(ctx, log, cfg.HTTPAddr, srv.Handler())
 	stopRelay()
