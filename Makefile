@@ -6,13 +6,15 @@ SHELL := bash
 GO    ?= go
 LINT  := $(GO) tool -modfile=tools/go.mod golangci-lint
 
-.PHONY: run test check-fmt vet lint unit daprd token migrate build clean help
+.PHONY: run test check-fmt vet lint daprd token dead-letters chaos migrate build clean help
 
 help:
 	@echo "make run               start broker, PostgreSQL, every service and its Dapr sidecar"
 	@echo "make test              formatting, vet, lint, and every test (builds daprd once)"
 	@echo "make daprd             build the pinned daprd into .cache/dapr/"
 	@echo "make token USER_ID=bob print a bearer token for a user of the local system"
+	@echo "make dead-letters      list the events that reached a dead-letter topic (make run must be up)"
+	@echo "make chaos             the fault-injection suite at full size (20,000 changes, ~6 min)"
 	@echo "make lint              golangci-lint"
 	@echo "make build             build all binaries into bin/"
 
@@ -39,6 +41,17 @@ USER_ID ?= demo
 token:
 	@test -f .cache/dev/jwt-secret || { echo "start the system once with 'make run' first"; exit 1; }
 	@JWT_SECRET=$$(cat .cache/dev/jwt-secret) $(GO) run ./cmd/todo-api token -user "$(USER_ID)"
+
+dead-letters:
+	@test -f .cache/dev/dapr-api-token || { echo "start the system with 'make run' first"; exit 1; }
+	@curl -s -H "dapr-api-token: $$(cat .cache/dev/dapr-api-token)" \
+		"http://127.0.0.1:3501/v1.0/invoke/audit-service/method/dead-letters?limit=$${LIMIT:-100}"; echo
+
+# Full size: every fault injected, in rounds, under 20,000 task changes.
+# The report is written to .cache/chaos-report.md (copy it into docs/reliability.md).
+chaos: daprd
+	CHAOS_CHANGES=$${CHAOS_CHANGES:-20000} CHAOS_RATE=$${CHAOS_RATE:-100} CHAOS_REPORT=$(CURDIR)/.cache/chaos-report.md \
+		$(GO) test ./internal/chaos -run TestChaos -count=1 -v -timeout 60m
 
 migrate:
 	$(GO) run ./cmd/todo-api migrate

@@ -76,6 +76,7 @@ type Sidecar struct {
 	MetricsPort   int
 	ResourcesPath string
 	ConfigFile    string // optional Dapr Configuration
+	AppHealthPath string // enables the sidecar's app health checks on this path
 	LogLevel      string // default info
 }
 
@@ -109,6 +110,13 @@ func (s Sidecar) Args() []string {
 	if s.AppPort > 0 {
 		args = append(args, "--app-port", strconv.Itoa(s.AppPort), "--app-protocol", "http",
 			"--app-channel-address", "127.0.0.1")
+	}
+	if s.AppHealthPath != "" {
+		// While the app is unhealthy the sidecar pauses its subscriptions and
+		// bindings, so events wait on the broker instead of burning their
+		// bounded retries and landing on the dead-letter topic.
+		args = append(args, "--enable-app-health-check", "--app-health-check-path", s.AppHealthPath,
+			"--app-health-probe-interval", "1", "--app-health-probe-timeout", "500", "--app-health-threshold", "2")
 	}
 	if s.ConfigFile != "" {
 		args = append(args, "--config", s.ConfigFile)

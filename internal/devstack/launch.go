@@ -91,6 +91,10 @@ func Launch(ctx context.Context, args []string, out io.Writer) error {
 		sys.Close()
 		say("stopped")
 	}()
+	// Operators' commands (make dead-letters) call the sidecars with it.
+	if err := os.WriteFile(filepath.Join(cache, "dev", "dapr-api-token"), []byte(sys.DaprToken+"\n"), 0o600); err != nil {
+		return err
+	}
 
 	token, err := auth.Mint(auth.Config{Secret: []byte(secret)}, *user, 24*time.Hour, time.Now())
 	if err != nil {
@@ -127,6 +131,7 @@ func Launch(ctx context.Context, args []string, out io.Writer) error {
    curl -s %[1]s/api/notifications -H "Authorization: Bearer $TOKEN"
 
  Token for another user:  make token USER_ID=alice
+ Dead-lettered events:    make dead-letters
  Ctrl-C stops everything.
 ================================================================================
 

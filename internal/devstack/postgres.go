@@ -25,6 +25,25 @@ type Postgres struct {
 	AdminURL string // a superuser connection to the "postgres" database
 	Source   string // where it came from, for messages
 	stop     func()
+	crash    func(ctx context.Context) error // private clusters only
+	start    func(ctx context.Context) error
+}
+
+// Crash stops a private cluster the way a power cut would (pg_ctl stop -m
+// immediate: no checkpoint, recovery at the next start). Tests use it.
+func (p *Postgres) Crash(ctx context.Context) error {
+	if p.crash == nil {
+		return errors.New("only a private cluster can be crashed")
+	}
+	return p.crash(ctx)
+}
+
+// Start starts a private cluster again on the same port.
+func (p *Postgres) Start(ctx context.Context) error {
+	if p.start == nil {
+		return errors.New("only a private cluster can be started")
+	}
+	return p.start(ctx)
 }
 
 // Close stops the server if this process started it.
@@ -98,6 +117,12 @@ func findPGBin(name string) (string, error) {
 	return "", fmt.Errorf("%s not found on PATH or in /usr/lib/postgresql/*/bin", name)
 }
 
+// StartPrivateCluster makes (once) and starts a cluster of its own in dir,
+// whatever else runs; for tests that crash and restart PostgreSQL.
+func StartPrivateCluster(ctx context.Context, dir string, log io.Writer) (*Postgres, error) {
+	return startCluster(ctx, dir, log)
+}
+
 // startCluster makes (once) and starts a cluster in dir on a free port.
 // PostgreSQL refuses to run as root, so as root it runs as user postgres.
 func startCluster(ctx context.Context, dir string, log io.Writer) (*Postgres, error) {
@@ -142,13 +167,23 @@ func startCluster(ctx context.Context, dir string, log io.Writer) (*Postgres, er
 	if err != nil {
 		return nil, err
 	}
-	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -k %s -c fsync=off", port, dir)
-	if err := run(ctx, pgctl, "-D", data, "-o", opts, "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60", "start"); err != nil {
-		return nil, fmt.Errorf("pg_ctl start (log in %s): %w", filepath.Join(dir, "server.log"), err)
+	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -k %s -c max_connections=200", port, dir)
+	start := func(ctx context.Context) error {
+		if err := run(ctx, pgctl, "-D", data, "-o", opts, "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60", "start"); err != nil {
+			return fmt.Errorf("pg_ctl start (log in %s): %w", filepath.Join(dir, "server.log"), err)
+		}
+		return nil
 	}
-	adminURL := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
-	stop := func() { _ = run(context.WithoutCancel(ctx), pgctl, "-D", data, "-m", "fast", "-w", "stop") }
-	return &Postgres{AdminURL: adminURL, Source: "private cluster in " + dir, stop: stop}, nil
+	if err := start(ctx); err != nil {
+		return nil, err
+	}
+	return &Postgres{
+		AdminURL: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port),
+		Source:   "private cluster in " + dir,
+		stop:     func() { _ = run(context.WithoutCancel(ctx), pgctl, "-D", data, "-m", "fast", "-w", "stop") },
+		crash:    func(ctx context.Context) error { return run(ctx, pgctl, "-D", data, "-m", "immediate", "-w", "stop") },
+		start:    start,
+	}, nil
 }
 
 // CreateDatabase creates database name on the server (no error if it exists).

@@ -40,6 +40,20 @@ func TestPrivateCluster(t *testing.T) {
 	if err := ping(ctx, pg.DatabaseURL("todo")); err != nil {
 		t.Fatalf("private cluster unreachable: %v", err)
 	}
+	// A crash and a restart on the same address, as the fault-injection
+	// suite does.
+	if err := pg.Crash(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := ping(ctx, pg.AdminURL); err == nil {
+		t.Fatal("cluster still answers after Crash")
+	}
+	if err := pg.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := ping(ctx, pg.DatabaseURL("todo")); err != nil {
+		t.Fatalf("cluster unreachable after restart: %v", err)
+	}
 	pg.Close()
 	stopped = true
 	if err := ping(ctx, pg.AdminURL); err == nil {

@@ -60,6 +60,7 @@ type Config struct {
 	LogFormat     string    // LOG_FORMAT of the services (json or text)
 	DaprLogLevel  string    // daprd --log-level (default info)
 	OnlyApps      []string  // start only these app ids (default: all)
+	AppEnv        []string  // added to every app's environment
 }
 
 // Instance is one running copy of an app and its sidecar.
@@ -171,6 +172,7 @@ func (s *System) StartInstance(ctx context.Context, app App, name string) (*Inst
 	}
 	sc.HTTPPort = daprPort
 	sc.LogLevel = s.Cfg.DaprLogLevel
+	sc.AppHealthPath = "/healthz"
 	inst := &Instance{App: app, Name: name, Port: port, Sidecar: sc}
 	s.Instances[name] = inst
 	if err := s.StartAppProcess(ctx, inst); err != nil {
@@ -202,6 +204,7 @@ func (s *System) StartAppProcess(ctx context.Context, inst *Instance) error {
 	if inst.App.ExtraEnvFor != nil {
 		env = append(env, inst.App.ExtraEnvFor(s)...)
 	}
+	env = append(env, s.Cfg.AppEnv...)
 	p, err := s.StartApp(ctx, inst.Name, inst.App.Binary, env, inst.URL()+"/readyz")
 	inst.Proc = p
 	return err

@@ -1,0 +1,585 @@
+// Package chaos is the fault-injection suite: the whole system as separate
+// processes under a steady load through the public API, while every kind of
+// process is killed with SIGKILL (PostgreSQL is crashed) and restarted, one
+// at a time. When the load stops and the system settles, it checks from the
+// outside that nothing was lost and nothing was done twice.
+//
+//	go test ./internal/chaos -run TestChaos -v                       # CI size
+//	CHAOS_CHANGES=20000 go test ./internal/chaos -run TestChaos -v -timeout 60m
+//
+// `make chaos` runs the full size and writes the report to CHAOS_REPORT.
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/evolution-todo/todo/internal/auth"
+	"github.com/evolution-todo/todo/internal/devstack"
+	"github.com/evolution-todo/todo/internal/events"
+)
+
+const jwtSecret = "chaos-secret-chaos-secret-chaos-secret"
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// logFile collects every process's output in a file, so a long run does not
+// hold it in memory; the tail is shown when the test fails.
+type logFile struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+func (l *logFile) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Write(b)
+}
+
+// fault is one injected failure and how long the system took to recover.
+type fault struct {
+	Name     string
+	Round    int
+	At       time.Duration // since the load started
+	Recovery time.Duration
+	Note     string
+}
+
+type harness struct {
+	t      *testing.T
+	sys    *devstack.System
+	pg     *devstack.Postgres
+	dbURL  string
+	tokens map[string]string
+	client *http.Client
+}
+
+func TestChaos(t *testing.T) {
+	root, err := devstack.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	daprd, ok := devstack.FindDaprd(root)
+	if !ok {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("daprd is not built (%s); make test builds it first", daprd)
+		}
+		t.Skip("daprd is not built; run make daprd")
+	}
+	changes := envInt("CHAOS_CHANGES", 1500)
+	rate := envInt("CHAOS_RATE", 60) // writes per second
+	users := envInt("CHAOS_USERS", 60)
+
+	// Not t.TempDir: as root the PostgreSQL server runs as user postgres,
+	// which must be able to reach its data directory.
+	work, err := os.MkdirTemp("", "todo-chaos-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(work) })
+	if err := os.Chmod(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lf, err := os.Create(filepath.Join(work, "processes.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logFile{f: lf}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Minute)
+	defer cancel()
+
+	binDir := filepath.Join(work, "bin")
+	if err := devstack.BuildBinaries(ctx, root, binDir, devstack.Binaries...); err != nil {
+		t.Fatal(err)
+	}
+	pgDir := filepath.Join(work, "pg")
+	if err := os.MkdirAll(pgDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pg, err := devstack.StartPrivateCluster(ctx, pgDir, logs)
+	if err != nil {
+		t.Fatalf("this suite crashes PostgreSQL, so it needs its own cluster (initdb, pg_ctl): %v", err)
+	}
+	t.Cleanup(pg.Close)
+	if err := devstack.CreateDatabase(ctx, pg.AdminURL, "todo"); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, pg: pg, dbURL: pg.DatabaseURL("todo"), tokens: map[string]string{},
+		client: &http.Client{Timeout: 10 * time.Second}}
+	h.sys, err = devstack.Up(ctx, devstack.Config{
+		Root: root, WorkDir: work, Out: logs, Daprd: daprd, BinDir: binDir, DatabaseURL: h.dbURL,
+		BrokerDataDir: filepath.Join(work, "broker"), CronSchedule: "@every 2s", JWTSecret: jwtSecret,
+		LogFormat: "json", DaprLogLevel: "warn", AppEnv: []string{"RATE_LIMIT_WRITES_PER_SECOND=0"},
+	})
+	t.Cleanup(func() {
+		if h.sys != nil {
+			h.sys.Close()
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(lf.Name())
+			lines := strings.Split(string(b), "\n")
+			if len(lines) > 200 {
+				lines = lines[len(lines)-200:]
+			}
+			t.Logf("last process output:\n%s", strings.Join(lines, "\n"))
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range users {
+		u := "user" + strconv.Itoa(i)
+		tok, err := auth.Mint(auth.Config{Secret: []byte(jwtSecret)}, u, 2*time.Hour, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.tokens[u] = tok
+	}
+
+	// Load and faults run together; the load goes on until it has made
+	// `changes` changes and every fault has been injected.
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	ld := &load{h: h, rate: rate, target: int64(changes), rng: rand.New(rand.NewPCG(1, 2)), open: map[string][]int64{}}
+	loadDone := make(chan struct{})
+	start := time.Now()
+	go func() { defer close(loadDone); ld.run(loadCtx) }()
+
+	faults := h.injectFaults(ctx, start, func() bool { return ld.done.Load() >= ld.target })
+	stopLoad()
+	<-loadDone
+	loadTime := time.Since(start)
+
+	settleStart := time.Now()
+	res := h.settleAndCheck(ctx, 5*time.Minute)
+	settle := time.Since(settleStart)
+
+	report := h.report(changes, rate, users, ld, loadTime, settle, faults, res)
+	t.Log("\n" + report)
+	if path := os.Getenv("CHAOS_REPORT"); path != "" {
+		if err := os.WriteFile(path, []byte(report), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+	for _, c := range res {
+		if c.Bad != 0 {
+			t.Errorf("%s: %d (want 0)", c.Name, c.Bad)
+		}
+	}
+	if len(faults) < 13 {
+		t.Errorf("only %d faults injected", len(faults))
+	}
+}
+
+// --- load -----------------------------------------------------------------
+
+type load struct {
+	h      *harness
+	rate   int
+	target int64
+	done   atomic.Int64 // successful changes
+	failed atomic.Int64 // attempts that failed and were retried
+
+	mu   sync.Mutex
+	rng  *rand.Rand
+	open map[string][]int64 // user -> open task ids
+}
+
+func (l *load) pick() (user string, op string, id int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	user = "user" + strconv.Itoa(l.rng.IntN(len(l.h.tokens)))
+	ids := l.open[user]
+	r := l.rng.IntN(100)
+	switch {
+	case len(ids) < 2 || r < 40:
+		return user, "create", 0
+	case r < 65:
+		op = "update"
+	case r < 88:
+		op = "complete"
+	default:
+		op = "delete"
+	}
+	i := l.rng.IntN(len(ids))
+	id = ids[i]
+	if op != "update" {
+		l.open[user] = append(ids[:i:i], ids[i+1:]...)
+	}
+	return user, op, id
+}
+
+func (l *load) createBody() string {
+	l.mu.Lock()
+	r := l.rng.IntN(100)
+	n := l.rng.IntN(1 << 30)
+	l.mu.Unlock()
+	now := time.Now().UTC()
+	body := map[string]any{"title": "chaos task " + strconv.Itoa(n)}
+	if r < 30 { // recurring, so completions create next occurrences
+		body["recurrence"] = []string{"daily", "weekly", "monthly", "yearly"}[n%4]
+		body["due_at"] = now.Add(24 * time.Hour).Format(time.RFC3339)
+	}
+	switch {
+	case r%10 < 2: // a reminder already due
+		body["reminder_at"] = now.Add(-time.Minute).Format(time.RFC3339)
+	case r%10 < 3: // a reminder falling due during the run
+		body["reminder_at"] = now.Add(time.Duration(5+n%20) * time.Second).Format(time.RFC3339)
+	}
+	b, _ := json.Marshal(body)
+	return string(b)
+}
+
+func (l *load) run(ctx context.Context) {
+	const workers = 8
+	tick := time.NewTicker(time.Second / time.Duration(l.rate))
+	defer tick.Stop()
+	jobs := make(chan struct{})
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range jobs {
+				l.one(ctx)
+			}
+		}()
+	}
+	defer func() { close(jobs); wg.Wait() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			select {
+			case jobs <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// one makes one change, retrying through outages until it is answered.
+func (l *load) one(ctx context.Context) {
+	user, op, id := l.pick()
+	var method, path, body string
+	switch op {
+	case "create":
+		method, path, body = "POST", "/api/tasks", l.createBody()
+	case "update": // always a real change, so always an event
+		method, path, body = "PATCH", fmt.Sprintf("/api/tasks/%d", id), fmt.Sprintf(`{"title":"changed %d"}`, time.Now().UnixNano())
+	case "complete":
+		method, path = "POST", fmt.Sprintf("/api/tasks/%d/complete", id)
+	case "delete":
+		method, path = "DELETE", fmt.Sprintf("/api/tasks/%d", id)
+	}
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		status, resp, err := l.h.call(ctx, user, method, path, body)
+		switch {
+		case err == nil && status/100 == 2:
+			l.done.Add(1)
+			if op == "create" {
+				var tk struct{ ID int64 }
+				_ = json.Unmarshal(resp, &tk)
+				l.mu.Lock()
+				l.open[user] = append(l.open[user], tk.ID)
+				l.mu.Unlock()
+			} else if op == "update" {
+				l.mu.Lock()
+				l.open[user] = append(l.open[user], id) // still open
+				l.mu.Unlock()
+			}
+			return
+		case err == nil && status == http.StatusNotFound:
+			return // an earlier attempt went through before its answer was lost
+		case err == nil && status/100 == 4:
+			l.h.t.Errorf("%s %s %s: %d %s", method, path, body, status, resp)
+			return
+		}
+		l.failed.Add(1)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(min(attempt+1, 10)) * 100 * time.Millisecond):
+		}
+	}
+}
+
+func (h *harness) call(ctx context.Context, user, method, path, body string) (int, []byte, error) {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, h.sys.APIURL()+path, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+h.tokens[user])
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, nil
+}
+
+// --- faults ---------------------------------------------------------------
+
+// injectFaults injects every fault once, one at a time, and goes round
+// again until the load is done.
+func (h *harness) injectFaults(ctx context.Context, start time.Time, loadDone func() bool) []fault {
+	var out []fault
+	for round := 1; ; round++ {
+		out = append(out, h.faultRound(ctx, start, round)...)
+		if loadDone() {
+			return out
+		}
+	}
+}
+
+func (h *harness) faultRound(ctx context.Context, start time.Time, round int) []fault {
+	var out []fault
+	gap := 3 * time.Second
+	do := func(name string, f func() (string, error)) {
+		time.Sleep(gap)
+		at := time.Since(start)
+		t0 := time.Now()
+		note, err := f()
+		if err != nil {
+			h.t.Fatalf("fault %q: recovery failed: %v", name, err)
+		}
+		out = append(out, fault{Name: name, Round: round, At: at, Recovery: time.Since(t0), Note: note})
+	}
+	restartApp := func(id string) func() (string, error) {
+		return func() (string, error) {
+			inst := h.sys.Instances[id]
+			inst.Proc.Kill()
+			return "", h.sys.StartAppProcess(ctx, inst)
+		}
+	}
+	restartSidecar := func(id string) func() (string, error) {
+		return func() (string, error) {
+			inst := h.sys.Instances[id]
+			inst.Daprd.Kill()
+			return "", h.sys.StartDaprd(ctx, inst)
+		}
+	}
+	do("SIGKILL todo-api", restartApp("todo-api"))
+	do("SIGKILL todo-api after commit, before publish", func() (string, error) {
+		// With its sidecar gone the relay cannot publish: the writes of
+		// these seconds are committed with their outbox rows unpublished
+		// when todo-api dies.
+		api := h.sys.Instances["todo-api"]
+		api.Daprd.Kill()
+		time.Sleep(2 * time.Second)
+		pending := h.count(ctx, `SELECT count(*) FROM outbox WHERE published_at IS NULL`)
+		api.Proc.Kill()
+		if err := h.sys.StartAppProcess(ctx, api); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%d committed events unpublished at the kill", pending), h.sys.StartDaprd(ctx, api)
+	})
+	do("SIGKILL todo-api sidecar", restartSidecar("todo-api"))
+	do("SIGKILL broker (data dir kept)", func() (string, error) {
+		h.sys.Broker.Kill()
+		p, err := h.sys.StartBroker(ctx, h.sys.BrokerPort, h.sys.Cfg.BrokerDataDir)
+		h.sys.Broker = p
+		return "", err
+	})
+	for _, id := range []string{"audit-service", "recurring-service", "reminder-service", "notification-service"} {
+		do("SIGKILL "+id, restartApp(id))
+		do("SIGKILL "+id+" sidecar", restartSidecar(id))
+	}
+	do("crash and restart PostgreSQL", func() (string, error) {
+		if err := h.pg.Crash(ctx); err != nil {
+			return "", err
+		}
+		time.Sleep(time.Second)
+		if err := h.pg.Start(ctx); err != nil {
+			return "", err
+		}
+		wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		return "", devstack.WaitHTTP(wctx, h.sys.APIURL()+"/readyz", nil)
+	})
+	return out
+}
+
+// --- checks ---------------------------------------------------------------
+
+func (h *harness) count(ctx context.Context, sql string, args ...any) int {
+	for attempt := 0; ; attempt++ {
+		conn, err := pgx.Connect(ctx, h.dbURL)
+		if err == nil {
+			var n int
+			err = conn.QueryRow(ctx, sql, args...).Scan(&n)
+			conn.Close(ctx)
+			if err == nil {
+				return n
+			}
+		}
+		if attempt > 50 {
+			h.t.Fatalf("query %q: %v", sql, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+type check struct {
+	Name  string
+	Count int // what was checked
+	Bad   int // lost, duplicated or out of order
+}
+
+// inboxIDs reads every notification id of every inbox in the state store.
+func (h *harness) inboxIDs(ctx context.Context) map[string]int {
+	conn, err := pgx.Connect(ctx, h.dbURL)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT item->>'id' FROM dapr_state, jsonb_array_elements(value->'items') AS item
+		WHERE key LIKE 'notification-service||inbox-%'`)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, id := range ids {
+		out[id]++
+	}
+	return out
+}
+
+func (h *harness) expectedReminders(ctx context.Context) []string {
+	conn, err := pgx.Connect(ctx, h.dbURL)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT id, reminded_for FROM tasks WHERE reminded_for IS NOT NULL`)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var out []string
+	for rows.Next() {
+		var id int64
+		var at time.Time
+		if err := rows.Scan(&id, &at); err != nil {
+			h.t.Fatal(err)
+		}
+		out = append(out, events.ReminderEventID(id, at))
+	}
+	return out
+}
+
+func (h *harness) checks(ctx context.Context) []check {
+	q := h.count
+	outbox := q(ctx, `SELECT count(*) FROM outbox`)
+	expected := h.expectedReminders(ctx)
+	inbox := h.inboxIDs(ctx)
+	missingInbox, dupInbox := 0, 0
+	for _, id := range expected {
+		switch inbox[id] {
+		case 0:
+			missingInbox++
+		case 1:
+		default:
+			dupInbox++
+		}
+	}
+	extraInbox := 0
+	want := map[string]bool{}
+	for _, id := range expected {
+		want[id] = true
+	}
+	for id := range inbox {
+		if !want[id] {
+			extraInbox++
+		}
+	}
+	completedRecurring := q(ctx, `SELECT count(*) FROM tasks WHERE recurrence <> 'none' AND completed_at IS NOT NULL`)
+	return []check{
+		{"events left unpublished in the outbox", outbox, q(ctx, `SELECT count(*) FROM outbox WHERE published_at IS NULL`)},
+		{"committed events missing from the audit history", outbox,
+			q(ctx, `SELECT count(*) FROM outbox o WHERE NOT EXISTS (SELECT 1 FROM audit_events a WHERE a.event_id = o.id::text)`)},
+		{"audit entries that are no committed event", q(ctx, `SELECT count(*) FROM audit_events`),
+			q(ctx, `SELECT count(*) FROM audit_events a WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.id::text = a.event_id)`)},
+		{"tasks whose audited events are out of order or have a gap", q(ctx, `SELECT count(DISTINCT task_id) FROM audit_events`),
+			q(ctx, `SELECT count(DISTINCT task_id) FROM (SELECT task_id, version,
+				lag(version) OVER (PARTITION BY task_id ORDER BY received_at, event_id) AS prev,
+				row_number() OVER (PARTITION BY task_id ORDER BY received_at, event_id) AS n FROM audit_events) x
+				WHERE (prev IS NOT NULL AND version <> prev + 1) OR (n = 1 AND version <> 1)`)},
+		{"completed recurring occurrences without exactly one next occurrence", completedRecurring,
+			q(ctx, `SELECT count(*) FROM tasks t WHERE t.recurrence <> 'none' AND t.completed_at IS NOT NULL
+				AND (SELECT count(*) FROM tasks n WHERE n.previous_id = t.id) <> 1`)},
+		{"next occurrences of non-recurring or open tasks", q(ctx, `SELECT count(*) FROM tasks WHERE previous_id IS NOT NULL`),
+			q(ctx, `SELECT count(*) FROM tasks n JOIN tasks p ON p.id = n.previous_id WHERE p.recurrence = 'none' OR p.completed_at IS NULL`)},
+		{"reminders sent without an inbox entry", len(expected), missingInbox},
+		{"reminders with more than one inbox entry", len(expected), dupInbox},
+		{"inbox entries for no sent reminder", len(inbox), extraInbox},
+		{"open tasks whose due reminder was never sent", q(ctx, `SELECT count(*) FROM tasks WHERE reminder_at IS NOT NULL`),
+			q(ctx, `SELECT count(*) FROM tasks WHERE reminder_at <= now() - interval '10 seconds' AND completed_at IS NULL
+				AND deleted_at IS NULL AND reminded_for IS DISTINCT FROM reminder_at`)},
+		{"dead-lettered events", q(ctx, `SELECT count(*) FROM outbox`), q(ctx, `SELECT count(*) FROM dead_letters`)},
+	}
+}
+
+// settleAndCheck waits until the checks pass or timeout, then returns them.
+func (h *harness) settleAndCheck(ctx context.Context, timeout time.Duration) []check {
+	deadline := time.Now().Add(timeout)
+	for {
+		res := h.checks(ctx)
+		bad := 0
+		for _, c := range res {
+			bad += c.Bad
+		}
+		if bad == 0 || time.Now().After(deadline) {
+			return res
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+func (h *harness) report(changes, rate, users int, ld *load, loadTime, settle time.Duration, faults []fault, res []check) string {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "Fault-injection run, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "Load: %d task changes through the API (target %d, %d/s, %d users), %d failed attempts retried, %s; settled in %s.\n\n",
+		ld.done.Load(), changes, rate, users, ld.failed.Load(), loadTime.Round(time.Second), settle.Round(time.Second))
+	fmt.Fprintf(&b, "| round | fault | at | recovered in | note |\n|---|---|---|---|---|\n")
+	for _, f := range faults {
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s |\n", f.Round, f.Name, f.At.Round(time.Second), f.Recovery.Round(100*time.Millisecond), f.Note)
+	}
+	fmt.Fprintf(&b, "\n| check | checked | lost, duplicated or wrong |\n|---|---|---|\n")
+	for _, c := range res {
+		fmt.Fprintf(&b, "| %s | %d | %d |\n", c.Name, c.Count, c.Bad)
+	}
+	return b.String()
+}
+
