@@ -4,6 +4,8 @@
 package main
 
 import (
+	_ "time/tzdata" // IANA zones even in images without /usr/share/zoneinfo
+
 	"github.com/evolution-todo/todo/internal/recurring"
 	"github.com/evolution-todo/todo/internal/service"
 )

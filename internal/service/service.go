@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/evolution-todo/todo/internal/buildinfo"
 	"github.com/evolution-todo/todo/internal/config"
 	"github.com/evolution-todo/todo/internal/dapr"
 	"github.com/evolution-todo/todo/internal/events"
@@ -21,6 +22,7 @@ import (
 func Main(name string, run func(ctx context.Context, log *slog.Logger, args []string) error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	log := logging.New(os.Stderr, name)
+	log.Debug("build", "version", buildinfo.Version)
 	err := run(ctx, log, os.Args[1:])
 	stop()
 	if err != nil {
@@ -63,6 +65,7 @@ func (c Common) Dapr() *dapr.Client { return dapr.New(c.DaprHTTP, c.DaprAPIToken
 // LogValue logs the configuration with secrets masked.
 func (c Common) LogValue() slog.Value {
 	return slog.GroupValue(
+		slog.String("version", buildinfo.Version),
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("dapr_http", c.DaprHTTP),
 		slog.String("dapr_api_token", config.Mask(c.DaprAPIToken)),
