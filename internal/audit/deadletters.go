@@ -58,23 +58,20 @@ func (s *Store) DeadLetters(ctx context.Context, topic string, limit int) ([]Dea
 	return list, nil
 }
 
-// Metrics are audit-service's Prometheus metrics.
+// Metrics are audit-service's own Prometheus metrics (the shared ones are in
+// telemetry.Metrics).
 type Metrics struct {
-	Events      *prometheus.CounterVec // by event_type and outcome
 	DeadLetters *prometheus.CounterVec // by topic
 }
 
 // NewMetrics registers the metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		Events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "todo_audit_events_total", Help: "Task events handled by audit-service, by type and outcome.",
-		}, []string{"event_type", "outcome"}),
 		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "todo_dead_letters_total", Help: "Events that reached a dead-letter topic, by topic.",
 		}, []string{"topic"}),
 	}
-	reg.MustRegister(m.Events, m.DeadLetters)
+	reg.MustRegister(m.DeadLetters)
 	return m
 }
 

@@ -6,13 +6,10 @@ import (
 	"log/slog"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/evolution-todo/todo/internal/config"
-	"github.com/evolution-todo/todo/internal/httpx"
 	"github.com/evolution-todo/todo/internal/service"
+	"github.com/evolution-todo/todo/internal/telemetry"
 )
 
 // Run runs the audit service until ctx ends.
@@ -34,9 +31,8 @@ func Run(ctx context.Context, log *slog.Logger, _ []string) error {
 	if err := Migrate(ctx, pool, log); err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	tm := telemetry.NewMetrics("audit-service")
 	h := &Handler{Store: NewStore(pool), Log: log, PubSub: common.PubSub, AppToken: common.AppAPIToken,
-		Metrics: NewMetrics(reg), Gatherer: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
-	return httpx.Serve(ctx, log, common.HTTPAddr, h.Routes())
+		Metrics: NewMetrics(tm.Registry), Telemetry: tm}
+	return service.Serve(ctx, log, common, tm, h.Routes())
 }

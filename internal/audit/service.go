@@ -12,6 +12,7 @@ import (
 	"github.com/evolution-todo/todo/internal/dapr"
 	"github.com/evolution-todo/todo/internal/events"
 	"github.com/evolution-todo/todo/internal/httpx"
+	"github.com/evolution-todo/todo/internal/telemetry"
 )
 
 // Recorder stores events; Store is the implementation.
@@ -27,12 +28,12 @@ type Recorder interface {
 // sidecar (subscription delivery, service invocation), so all require the
 // app API token.
 type Handler struct {
-	Store    Recorder
-	Log      *slog.Logger
-	PubSub   string
-	AppToken string
-	Metrics  *Metrics     // optional
-	Gatherer http.Handler // serves /metrics when not nil
+	Store     Recorder
+	Log       *slog.Logger
+	PubSub    string
+	AppToken  string
+	Metrics   *Metrics           // optional: dead letters
+	Telemetry *telemetry.Metrics // optional: requests and events
 }
 
 // DeadLetterTopic receives task events that could not be handled.
@@ -56,9 +57,6 @@ func (h *Handler) Routes() http.Handler {
 		}
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	if h.Gatherer != nil {
-		mux.Handle("GET /metrics", h.Gatherer)
-	}
 	sidecar := http.NewServeMux()
 	sidecar.HandleFunc("GET /dapr/subscribe", h.subscribe)
 	sidecar.HandleFunc("POST /events/task-events", h.taskEvent)
@@ -66,7 +64,7 @@ func (h *Handler) Routes() http.Handler {
 	sidecar.HandleFunc("GET /dead-letters", h.listDeadLetters)
 	sidecar.HandleFunc("GET /tasks/{id}/history", h.history)
 	mux.Handle("/", httpx.RequireAppToken(h.AppToken, sidecar))
-	return mux
+	return h.Telemetry.Instrument(mux)
 }
 
 func (h *Handler) subscribe(w http.ResponseWriter, _ *http.Request) {
@@ -120,9 +118,7 @@ func (h *Handler) taskEvent(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) count(eventType, outcome string) {
-	if h.Metrics != nil {
-		h.Metrics.Events.WithLabelValues(eventType, outcome).Inc()
-	}
+	h.Telemetry.Event(events.TopicTaskEvents, eventType, outcome)
 }
 
 func (h *Handler) history(w http.ResponseWriter, r *http.Request) {

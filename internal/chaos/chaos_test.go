@@ -130,6 +130,7 @@ func TestChaos(t *testing.T) {
 		Root: root, WorkDir: work, Out: logs, Daprd: daprd, BinDir: binDir, DatabaseURL: h.dbURL,
 		BrokerDataDir: filepath.Join(work, "broker"), CronSchedule: "@every 2s", JWTSecret: jwtSecret,
 		LogFormat: "json", DaprLogLevel: "warn", AppEnv: []string{"RATE_LIMIT_WRITES_PER_SECOND=0"},
+		LockWait: 20 * time.Minute, // the end-to-end tests may hold the machine
 	})
 	t.Cleanup(func() {
 		if h.sys != nil {
@@ -298,13 +299,14 @@ func (l *load) one(ctx context.Context) {
 		switch {
 		case err == nil && status/100 == 2:
 			l.done.Add(1)
-			if op == "create" {
+			switch op {
+			case "create":
 				var tk struct{ ID int64 }
 				_ = json.Unmarshal(resp, &tk)
 				l.mu.Lock()
 				l.open[user] = append(l.open[user], tk.ID)
 				l.mu.Unlock()
-			} else if op == "update" {
+			case "update":
 				l.mu.Lock()
 				l.open[user] = append(l.open[user], id) // still open
 				l.mu.Unlock()
@@ -582,4 +584,3 @@ func (h *harness) report(changes, rate, users int, ld *load, loadTime, settle ti
 	}
 	return b.String()
 }
-

@@ -105,7 +105,7 @@ func Launch(ctx context.Context, args []string, out io.Writer) error {
 	var apps strings.Builder
 	for _, a := range Apps {
 		if inst := sys.Instances[a.ID]; inst != nil {
-			fmt.Fprintf(&apps, "   %-21s %s   sidecar %s\n", a.ID, inst.URL(), inst.Sidecar.HTTPEndpoint())
+			fmt.Fprintf(&apps, "   %-21s %s   sidecar %s   metrics %s\n", a.ID, inst.URL(), inst.Sidecar.HTTPEndpoint(), inst.MetricsURL())
 		}
 	}
 	fmt.Fprintf(out, `

@@ -38,6 +38,7 @@ type Stack struct {
 
 	mu    sync.Mutex
 	procs []*Process
+	lock  *machineLock
 }
 
 func (s *Stack) track(p *Process) {
@@ -55,6 +56,10 @@ func (s *Stack) Close() {
 	for i := len(procs) - 1; i >= 0; i-- {
 		procs[i].Stop(10 * time.Second)
 	}
+	s.mu.Lock()
+	s.lock.release()
+	s.lock = nil
+	s.mu.Unlock()
 }
 
 // StartBroker runs the dev broker on port and waits until it accepts

@@ -8,6 +8,7 @@ import (
 	"io"
 	"path/filepath"
 	"strconv"
+	"time"
 )
 
 // App is one service of the system and how to run it.
@@ -16,19 +17,20 @@ type App struct {
 	Binary      string // ./cmd/<Binary>
 	Port        int    // app port with fixed ports
 	DaprPort    int    // sidecar HTTP port with fixed ports
+	MetricsPort int    // app metrics port with fixed ports
 	NeedsDB     bool   // gets DATABASE_URL
 	ExtraEnvFor func(sys *System) []string
 }
 
 // Apps are the services, in start order.
 var Apps = []App{
-	{ID: "todo-api", Binary: "todo-api", Port: 8080, DaprPort: 3500, NeedsDB: true, ExtraEnvFor: func(sys *System) []string {
+	{ID: "todo-api", Binary: "todo-api", Port: 8080, DaprPort: 3500, MetricsPort: 9464, NeedsDB: true, ExtraEnvFor: func(sys *System) []string {
 		return []string{"JWT_SECRET=" + sys.Cfg.JWTSecret, "OUTBOX_POLL_INTERVAL=2s"}
 	}},
-	{ID: "audit-service", Binary: "audit", Port: 8081, DaprPort: 3501, NeedsDB: true},
-	{ID: "recurring-service", Binary: "recurring", Port: 8082, DaprPort: 3502},
-	{ID: "reminder-service", Binary: "reminder", Port: 8083, DaprPort: 3503},
-	{ID: "notification-service", Binary: "notifier", Port: 8084, DaprPort: 3504},
+	{ID: "audit-service", Binary: "audit", Port: 8081, DaprPort: 3501, MetricsPort: 9465, NeedsDB: true},
+	{ID: "recurring-service", Binary: "recurring", Port: 8082, DaprPort: 3502, MetricsPort: 9466},
+	{ID: "reminder-service", Binary: "reminder", Port: 8083, DaprPort: 3503, MetricsPort: 9467},
+	{ID: "notification-service", Binary: "notifier", Port: 8084, DaprPort: 3504, MetricsPort: 9468},
 }
 
 // AppByID returns the app with Dapr app id id.
@@ -61,20 +63,29 @@ type Config struct {
 	DaprLogLevel  string    // daprd --log-level (default info)
 	OnlyApps      []string  // start only these app ids (default: all)
 	AppEnv        []string  // added to every app's environment
+	// LockWait is how long Up waits for another local system on this
+	// machine to stop (see lock.go); 0 fails at once.
+	LockWait time.Duration
 }
 
 // Instance is one running copy of an app and its sidecar.
 type Instance struct {
-	App     App
-	Name    string // app id, or app id plus a replica suffix
-	Port    int
-	Sidecar Sidecar
-	Proc    *Process
-	Daprd   *Process
+	App         App
+	Name        string // app id, or app id plus a replica suffix
+	Port        int
+	MetricsPort int
+	Sidecar     Sidecar
+	Proc        *Process
+	Daprd       *Process
 }
 
 // URL is the app's own base URL.
 func (i *Instance) URL() string { return "http://127.0.0.1:" + strconv.Itoa(i.Port) }
+
+// MetricsURL is where the app's Prometheus metrics are.
+func (i *Instance) MetricsURL() string {
+	return "http://127.0.0.1:" + strconv.Itoa(i.MetricsPort) + "/metrics"
+}
 
 // System is a running local system.
 type System struct {
@@ -112,6 +123,11 @@ func Up(ctx context.Context, cfg Config) (sys *System, err error) {
 		AppToken:  randomToken(),
 		DaprToken: randomToken(),
 	}
+	lock, err := lockMachine(ctx, cfg.LockWait, func(msg string) { fmt.Fprintln(cfg.Out, "devstack | "+msg) })
+	if err != nil {
+		return nil, err
+	}
+	sys.lock = lock
 	defer func() {
 		if err != nil {
 			sys.Close()
@@ -158,13 +174,13 @@ func contains(list []string, s string) bool {
 // something like "reminder-service#2" for a replica) with its own sidecar,
 // and waits until both are ready.
 func (s *System) StartInstance(ctx context.Context, app App, name string) (*Instance, error) {
-	port, daprPort := app.Port, app.DaprPort
+	port, daprPort, metricsPort := app.Port, app.DaprPort, app.MetricsPort
 	if !s.Cfg.FixedPorts || name != app.ID {
-		ports, err := FreePorts(2)
+		ports, err := FreePorts(3)
 		if err != nil {
 			return nil, err
 		}
-		port, daprPort = ports[0], ports[1]
+		port, daprPort, metricsPort = ports[0], ports[1], ports[2]
 	}
 	sc, err := NewSidecar(app.ID, port, s.ComponentsDir)
 	if err != nil {
@@ -173,7 +189,7 @@ func (s *System) StartInstance(ctx context.Context, app App, name string) (*Inst
 	sc.HTTPPort = daprPort
 	sc.LogLevel = s.Cfg.DaprLogLevel
 	sc.AppHealthPath = "/healthz"
-	inst := &Instance{App: app, Name: name, Port: port, Sidecar: sc}
+	inst := &Instance{App: app, Name: name, Port: port, MetricsPort: metricsPort, Sidecar: sc}
 	s.Instances[name] = inst
 	if err := s.StartAppProcess(ctx, inst); err != nil {
 		return inst, err
@@ -188,6 +204,7 @@ func (s *System) StartInstance(ctx context.Context, app App, name string) (*Inst
 func (s *System) StartAppProcess(ctx context.Context, inst *Instance) error {
 	env := []string{
 		"HTTP_ADDR=127.0.0.1:" + strconv.Itoa(inst.Port),
+		"METRICS_ADDR=127.0.0.1:" + strconv.Itoa(inst.MetricsPort),
 		"DAPR_HTTP_PORT=" + strconv.Itoa(inst.Sidecar.HTTPPort),
 		"DAPR_API_TOKEN=" + s.DaprToken,
 		"APP_API_TOKEN=" + s.AppToken,

@@ -111,11 +111,12 @@ func startSystem(t *testing.T, apps ...string) *env {
 	bin := needDaprd(t)
 	logs := &logBuffer{}
 	dbURL := pgtest.NewDatabase(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	sys, err := devstack.Up(ctx, devstack.Config{
 		Root: repoRoot, WorkDir: t.TempDir(), Out: logs, Daprd: bin, BinDir: binDir,
 		DatabaseURL: dbURL, JWTSecret: jwtSecret, CronSchedule: "@every 2s", LogFormat: "json", OnlyApps: apps,
+		LockWait: 15 * time.Minute, // other test packages run their systems one at a time
 	})
 	t.Cleanup(func() {
 		if sys != nil {

@@ -120,7 +120,7 @@ func TestPoisonEventIsDeadLetteredWhileOthersFlow(t *testing.T) {
 	if !found {
 		t.Error("the dead letter was not logged")
 	}
-	resp, err := http.Get(e.sys.Instances["audit-service"].URL() + "/metrics")
+	resp, err := http.Get(e.sys.Instances["audit-service"].MetricsURL())
 	if err != nil {
 		t.Fatal(err)
 	}

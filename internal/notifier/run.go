@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/evolution-todo/todo/internal/config"
-	"github.com/evolution-todo/todo/internal/httpx"
 	"github.com/evolution-todo/todo/internal/service"
+	"github.com/evolution-todo/todo/internal/telemetry"
 )
 
 // Run runs the notification service until ctx ends.
@@ -21,7 +21,8 @@ func Run(ctx context.Context, log *slog.Logger, _ []string) error {
 	}
 	log.Info("starting notification-service", "config", common, "state_store", store)
 	common.WarnIfOpen(log)
+	tm := telemetry.NewMetrics("notification-service")
 	h := &Handler{State: common.Dapr(), StoreName: store, Log: log, PubSub: common.PubSub,
-		AppToken: common.AppAPIToken, Now: time.Now}
-	return httpx.Serve(ctx, log, common.HTTPAddr, h.Routes())
+		AppToken: common.AppAPIToken, Now: time.Now, Telemetry: tm}
+	return service.Serve(ctx, log, common, tm, h.Routes())
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/evolution-todo/todo/internal/dapr"
 	"github.com/evolution-todo/todo/internal/events"
 	"github.com/evolution-todo/todo/internal/httpx"
+	"github.com/evolution-todo/todo/internal/telemetry"
 )
 
 // StateStore is the part of the Dapr state API the inboxes need.
@@ -53,6 +54,7 @@ type Handler struct {
 	PubSub    string
 	AppToken  string
 	Now       func() time.Time
+	Telemetry *telemetry.Metrics // optional
 }
 
 // DeadLetterTopic receives reminders that could not be handled.
@@ -73,7 +75,7 @@ func (h *Handler) Routes() http.Handler {
 	sidecar.HandleFunc("GET /inbox/{user}", h.list)
 	sidecar.HandleFunc("POST /inbox/{user}/{id}/read", h.markRead)
 	mux.Handle("/", httpx.RequireAppToken(h.AppToken, sidecar))
-	return mux
+	return h.Telemetry.Instrument(mux)
 }
 
 func (h *Handler) subscribe(w http.ResponseWriter, _ *http.Request) {
@@ -133,6 +135,7 @@ func (h *Handler) reminder(w http.ResponseWriter, r *http.Request) {
 	ce, e, err := events.DecodeReminderEvent(body)
 	if err != nil {
 		h.Log.Warn("notifier: malformed reminder, dropping to dead-letter topic", "event_id", ce.ID(), "err", err)
+		h.Telemetry.Event(events.TopicReminders, "malformed", "dropped")
 		dapr.WriteStatus(w, dapr.Drop)
 		return
 	}
@@ -155,12 +158,18 @@ func (h *Handler) reminder(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		h.Log.Error("notifier: cannot store notification, asking for redelivery", "event_id", ce.ID(), "err", err)
+		h.Telemetry.Event(events.TopicReminders, events.ReminderDue, "retry")
 		dapr.WriteStatus(w, dapr.Retry)
 		return
 	}
 	h.Log.Info("notification delivered", "event_id", ce.ID(), "user_id", e.UserID, "task_id", e.TaskID,
 		"title", e.Title, "due_at", e.DueAt, "reminder_at", e.ReminderAt, "duplicate", duplicate,
 		"trace_id", httpx.TraceID(r))
+	outcome := "delivered"
+	if duplicate {
+		outcome = "duplicate"
+	}
+	h.Telemetry.Event(events.TopicReminders, events.ReminderDue, outcome)
 	dapr.WriteStatus(w, dapr.Success)
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/evolution-todo/todo/internal/store"
 )
@@ -43,11 +44,51 @@ type Config struct {
 
 // Relay publishes pending outbox rows.
 type Relay struct {
-	pool *pgxpool.Pool
-	pub  Publisher
-	log  *slog.Logger
-	cfg  Config
+	pool    *pgxpool.Pool
+	pub     Publisher
+	log     *slog.Logger
+	cfg     Config
+	metrics *Metrics
 }
+
+// Metrics count the relay's work. The backlog and the age of the oldest
+// pending event are read from the table when Prometheus scrapes.
+type Metrics struct {
+	Published prometheus.Counter
+	Failures  prometheus.Counter
+}
+
+// NewMetrics registers the relay's metrics on reg, including the backlog
+// gauges, which query pool at scrape time.
+func NewMetrics(reg prometheus.Registerer, pool *pgxpool.Pool) *Metrics {
+	m := &Metrics{
+		Published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "todo_outbox_published_total", Help: "Outbox events published through the sidecar.",
+		}),
+		Failures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "todo_outbox_publish_failures_total", Help: "Publish attempts the sidecar refused or that failed.",
+		}),
+	}
+	backlog := func() (n float64, age float64) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = pool.QueryRow(ctx, `SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)
+			FROM outbox WHERE published_at IS NULL`).Scan(&n, &age)
+		return n, age
+	}
+	reg.MustRegister(m.Published, m.Failures,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "todo_outbox_backlog", Help: "Events committed but not yet published.",
+		}, func() float64 { n, _ := backlog(); return n }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "todo_outbox_lag_seconds", Help: "Age of the oldest unpublished event (0 when none).",
+		}, func() float64 { _, age := backlog(); return age }),
+	)
+	return m
+}
+
+// WithMetrics makes the relay count its work in m.
+func (r *Relay) WithMetrics(m *Metrics) *Relay { r.metrics = m; return r }
 
 // New returns a Relay. Call Run to start it.
 func New(pool *pgxpool.Pool, pub Publisher, log *slog.Logger, cfg Config) *Relay {
@@ -181,6 +222,9 @@ func (r *Relay) drain(ctx context.Context, conn *pgx.Conn) (int, bool, error) {
 	for _, x := range batch {
 		if err := r.pub.PublishCloudEvent(ctx, r.cfg.PubSub, x.topic, x.body, map[string]string{"partitionKey": x.key}); err != nil {
 			pubErr = &publishFailed{fmt.Errorf("event %s (seq %d): %w", x.id, x.seq, err)}
+			if r.metrics != nil {
+				r.metrics.Failures.Inc()
+			}
 			if _, err := conn.Exec(ctx, `UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE seq = $1`,
 				x.seq, truncate(err.Error(), 1000)); err != nil {
 				return 0, false, fmt.Errorf("record failure: %w", err)
@@ -194,6 +238,9 @@ func (r *Relay) drain(ctx context.Context, conn *pgx.Conn) (int, bool, error) {
 		if _, err := conn.Exec(ctx, `UPDATE outbox SET published_at = now(), publish_count = publish_count + 1,
 			attempts = attempts + 1, last_error = NULL WHERE seq = ANY($1)`, done); err != nil {
 			return 0, false, fmt.Errorf("mark published: %w", err)
+		}
+		if r.metrics != nil {
+			r.metrics.Published.Add(float64(len(done)))
 		}
 	}
 	return len(done), pubErr == nil && len(batch) == r.cfg.BatchSize, pubErr

@@ -6,8 +6,8 @@ import (
 	"log/slog"
 
 	"github.com/evolution-todo/todo/internal/config"
-	"github.com/evolution-todo/todo/internal/httpx"
 	"github.com/evolution-todo/todo/internal/service"
+	"github.com/evolution-todo/todo/internal/telemetry"
 )
 
 // Run runs the recurring-task service until ctx ends.
@@ -20,6 +20,8 @@ func Run(ctx context.Context, log *slog.Logger, _ []string) error {
 	}
 	log.Info("starting recurring-service", "config", common, "todo_app_id", todoApp)
 	common.WarnIfOpen(log)
-	h := &Handler{Dapr: common.Dapr(), Log: log, PubSub: common.PubSub, AppToken: common.AppAPIToken, TodoAppID: todoApp}
-	return httpx.Serve(ctx, log, common.HTTPAddr, h.Routes())
+	tm := telemetry.NewMetrics("recurring-service")
+	h := &Handler{Dapr: common.Dapr(), Log: log, PubSub: common.PubSub, AppToken: common.AppAPIToken, TodoAppID: todoApp,
+		Telemetry: tm}
+	return service.Serve(ctx, log, common, tm, h.Routes())
 }

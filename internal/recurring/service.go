@@ -11,12 +11,14 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/evolution-todo/todo/internal/dapr"
 	"github.com/evolution-todo/todo/internal/events"
 	"github.com/evolution-todo/todo/internal/httpx"
 	"github.com/evolution-todo/todo/internal/recurrence"
+	"github.com/evolution-todo/todo/internal/telemetry"
 )
 
 // Invoker calls another Dapr app through the sidecar.
@@ -30,7 +32,8 @@ type Handler struct {
 	Log       *slog.Logger
 	PubSub    string
 	AppToken  string
-	TodoAppID string // app id of todo-api
+	TodoAppID string             // app id of todo-api
+	Telemetry *telemetry.Metrics // optional
 }
 
 // NextOccurrence is the body of todo-api's internal route
@@ -62,7 +65,7 @@ func (h *Handler) Routes() http.Handler {
 	sidecar.HandleFunc("POST /events/task-completed", h.taskCompleted)
 	sidecar.HandleFunc("POST /events/other", func(w http.ResponseWriter, _ *http.Request) { dapr.WriteStatus(w, dapr.Success) })
 	mux.Handle("/", httpx.RequireAppToken(h.AppToken, sidecar))
-	return mux
+	return h.Telemetry.Instrument(mux)
 }
 
 // DeadLetterTopic receives task events that could not be handled.
@@ -96,12 +99,14 @@ func (h *Handler) taskCompleted(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		h.Log.Warn("recurring: malformed event, dropping to dead-letter topic", "event_id", ce.ID(), "err", err)
+		h.Telemetry.Event(events.TopicTaskEvents, "malformed", "dropped")
 		dapr.WriteStatus(w, dapr.Drop)
 		return
 	}
 	log := h.Log.With("event_id", ce.ID(), "task_id", e.TaskID, "user_id", e.UserID, "recurrence", e.Recurrence,
 		"trace_id", httpx.TraceID(r))
 	status := h.handle(r.Context(), log, e)
+	h.Telemetry.Event(events.TopicTaskEvents, e.EventType, strings.ToLower(string(status)))
 	dapr.WriteStatus(w, status)
 }
 

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/evolution-todo/todo/internal/config"
-	"github.com/evolution-todo/todo/internal/httpx"
 	"github.com/evolution-todo/todo/internal/service"
+	"github.com/evolution-todo/todo/internal/telemetry"
 )
 
 // Run runs the reminder service until ctx ends.
@@ -21,7 +21,8 @@ func Run(ctx context.Context, log *slog.Logger, _ []string) error {
 	}
 	log.Info("starting reminder-service", "config", common, "todo_app_id", todoApp)
 	common.WarnIfOpen(log)
+	tm := telemetry.NewMetrics("reminder-service")
 	s := &Service{Dapr: common.Dapr(), Log: log, PubSub: common.PubSub, AppToken: common.AppAPIToken,
-		TodoAppID: todoApp, Now: time.Now}
-	return httpx.Serve(ctx, log, common.HTTPAddr, s.Routes())
+		TodoAppID: todoApp, Now: time.Now, Telemetry: tm, Metrics: NewMetrics(tm.Registry)}
+	return service.Serve(ctx, log, common, tm, s.Routes())
 }

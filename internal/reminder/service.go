@@ -20,9 +20,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/evolution-todo/todo/internal/dapr"
 	"github.com/evolution-todo/todo/internal/events"
 	"github.com/evolution-todo/todo/internal/httpx"
+	"github.com/evolution-todo/todo/internal/telemetry"
 )
 
 // Sidecar is what the service needs from its Dapr sidecar.
@@ -46,8 +49,31 @@ type Service struct {
 	AppToken  string
 	TodoAppID string
 	Now       func() time.Time
+	Telemetry *telemetry.Metrics // optional
+	Metrics   *Metrics           // optional
 
 	sweeping sync.Mutex
+}
+
+// Metrics are the reminder sweep's own metrics.
+type Metrics struct {
+	SweepSeconds *prometheus.HistogramVec // by outcome (ok, failed)
+	Published    prometheus.Counter
+}
+
+// NewMetrics registers the sweep metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		SweepSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "todo_reminder_sweep_seconds", Help: "Duration of one reminder sweep, by outcome.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"outcome"}),
+		Published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "todo_reminders_published_total", Help: "ReminderDue events published.",
+		}),
+	}
+	reg.MustRegister(m.SweepSeconds, m.Published)
+	return m
 }
 
 // due is one reminder as todo-api lists it.
@@ -73,7 +99,7 @@ func (s *Service) Routes() http.Handler {
 	sidecar.HandleFunc("OPTIONS /"+BindingName, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	sidecar.HandleFunc("POST /"+BindingName, s.tick)
 	mux.Handle("/", httpx.RequireAppToken(s.AppToken, sidecar))
-	return mux
+	return s.Telemetry.Instrument(mux)
 }
 
 func (s *Service) tick(w http.ResponseWriter, r *http.Request) {
@@ -86,6 +112,14 @@ func (s *Service) tick(w http.ResponseWriter, r *http.Request) {
 	res, err := s.Sweep(r.Context())
 	log := s.Log.With("found", res.Found, "published", res.Published, "marked", res.Marked,
 		"duration_ms", float64(res.Duration.Microseconds())/1000, "trace_id", httpx.TraceID(r))
+	if s.Metrics != nil {
+		outcome := "ok"
+		if err != nil {
+			outcome = "failed"
+		}
+		s.Metrics.SweepSeconds.WithLabelValues(outcome).Observe(res.Duration.Seconds())
+		s.Metrics.Published.Add(float64(res.Published))
+	}
 	if err != nil {
 		log.Error("reminder sweep failed; unsent reminders stay due for the next tick", "err", err)
 		httpx.WriteError(w, http.StatusInternalServerError, "sweep_failed", err.Error())

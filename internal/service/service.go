@@ -4,7 +4,9 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -14,7 +16,9 @@ import (
 	"github.com/evolution-todo/todo/internal/config"
 	"github.com/evolution-todo/todo/internal/dapr"
 	"github.com/evolution-todo/todo/internal/events"
+	"github.com/evolution-todo/todo/internal/httpx"
 	"github.com/evolution-todo/todo/internal/logging"
+	"github.com/evolution-todo/todo/internal/telemetry"
 )
 
 // Main runs run with a context cancelled on SIGINT/SIGTERM and a JSON
@@ -42,6 +46,7 @@ type Common struct {
 	DaprAPIToken string // DAPR_API_TOKEN: sent to the sidecar
 	AppAPIToken  string // APP_API_TOKEN: required on calls from the sidecar
 	PubSub       string // PUBSUB_NAME, default kafka-pubsub
+	MetricsAddr  string // METRICS_ADDR, default :9464 ("off" disables)
 }
 
 // LoadCommon reads the common configuration; defaultAddr is the app's port.
@@ -52,6 +57,7 @@ func LoadCommon(r *config.Reader, defaultAddr string) Common {
 		DaprAPIToken: r.String("DAPR_API_TOKEN", ""),
 		AppAPIToken:  r.String("APP_API_TOKEN", ""),
 		PubSub:       r.String("PUBSUB_NAME", events.PubSubName),
+		MetricsAddr:  r.String("METRICS_ADDR", ":9464"),
 	}
 	if c.DaprHTTP == "" {
 		c.DaprHTTP = "http://127.0.0.1:" + strconv.Itoa(r.Int("DAPR_HTTP_PORT", 3500, 1, 65535))
@@ -71,7 +77,29 @@ func (c Common) LogValue() slog.Value {
 		slog.String("dapr_api_token", config.Mask(c.DaprAPIToken)),
 		slog.String("app_api_token", config.Mask(c.AppAPIToken)),
 		slog.String("pubsub", c.PubSub),
+		slog.String("metrics_addr", c.MetricsAddr),
 	)
+}
+
+// Serve serves the app's handler on HTTP_ADDR and its metrics on
+// METRICS_ADDR until ctx ends.
+func Serve(ctx context.Context, log *slog.Logger, c Common, m *telemetry.Metrics, h http.Handler) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	metricsErr := make(chan error, 1)
+	go func() {
+		err := m.ServeMetrics(ctx, log, c.MetricsAddr)
+		if err != nil {
+			cancel() // a metrics port that cannot be had is a misconfiguration: stop
+		}
+		metricsErr <- err
+	}()
+	err := httpx.Serve(ctx, log, c.HTTPAddr, h)
+	cancel()
+	if merr := <-metricsErr; err == nil && merr != nil {
+		err = fmt.Errorf("metrics: %w", merr)
+	}
+	return err
 }
 
 // WarnIfOpen logs a warning when sidecar-only routes are not protected.

@@ -14,10 +14,10 @@ import (
 	"github.com/evolution-todo/todo/internal/api"
 	"github.com/evolution-todo/todo/internal/auth"
 	"github.com/evolution-todo/todo/internal/config"
-	"github.com/evolution-todo/todo/internal/httpx"
 	"github.com/evolution-todo/todo/internal/outbox"
 	"github.com/evolution-todo/todo/internal/service"
 	"github.com/evolution-todo/todo/internal/store"
+	"github.com/evolution-todo/todo/internal/telemetry"
 )
 
 const usage = `usage: todo-api [command]
@@ -131,9 +131,10 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	defer verifier.Close()
 
 	st := store.New(pool)
+	tm := telemetry.NewMetrics("todo-api")
 	relay := outbox.New(pool, cfg.Dapr(), log.With("component", "outbox"), outbox.Config{
 		PubSub: cfg.PubSub, BatchSize: cfg.OutboxBatch, PollInterval: cfg.OutboxPoll,
-	})
+	}).WithMetrics(outbox.NewMetrics(tm.Registry, pool))
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	relayDone := make(chan struct{})
 	go func() {
@@ -145,7 +146,7 @@ func serve(ctx context.Context, log *slog.Logger) error {
 		AppToken: cfg.AppAPIToken, AuditAppID: cfg.AuditAppID, NotifierAppID: cfg.NotifierAppID,
 		WriteRate: cfg.WriteRate, WriteBurst: cfg.WriteBurst,
 	})
-	err = httpx.Serve(ctx, log, cfg.HTTPAddr, srv.Handler())
+	err = service.Serve(ctx, log, cfg.Common, tm, tm.Instrument(srv.Handler()))
 	stopRelay()
 	<-relayDone
 	return err

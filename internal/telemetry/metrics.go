@@ -1,0 +1,128 @@
+// Package telemetry gives every service its Prometheus metrics (served on
+// METRICS_ADDR, default :9464) and its OpenTelemetry traces (continuing the
+// traceparent that Dapr puts on deliveries and invocations).
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the metrics every service shares. Services add their own to
+// Registry.
+type Metrics struct {
+	Registry *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	events   *prometheus.CounterVec
+}
+
+// NewMetrics makes a registry with the Go and process collectors and the
+// shared metrics, labelled with the service name.
+func NewMetrics(service string) *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	labels := prometheus.Labels{"service": service}
+	m := &Metrics{
+		Registry: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "todo_http_requests_total", Help: "HTTP requests served, by route pattern, method and status.", ConstLabels: labels,
+		}, []string{"route", "method", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "todo_http_request_duration_seconds", Help: "HTTP request duration, by route pattern.", ConstLabels: labels,
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "todo_events_handled_total", Help: "Events handled, by topic, event type and outcome (stored, duplicate, retry, dropped, ...).", ConstLabels: labels,
+		}, []string{"topic", "event_type", "outcome"}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.events)
+	return m
+}
+
+// Event counts one handled event. Safe on a nil *Metrics.
+func (m *Metrics) Event(topic, eventType, outcome string) {
+	if m != nil {
+		m.events.WithLabelValues(topic, eventType, outcome).Inc()
+	}
+}
+
+// Register adds service-specific collectors; it panics on a duplicate, like
+// prometheus.MustRegister. Safe on a nil *Metrics.
+func (m *Metrics) Register(cs ...prometheus.Collector) {
+	if m != nil {
+		m.Registry.MustRegister(cs...)
+	}
+}
+
+// Instrument counts and times the requests of next by their ServeMux
+// pattern (not their path, so ids do not explode the label set).
+func (m *Metrics) Instrument(next http.Handler) http.Handler {
+	if m == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
+		m.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// ServeMetrics serves /metrics on addr until ctx ends. An empty addr or
+// "off" disables it.
+func (m *Metrics) ServeMetrics(ctx context.Context, log *slog.Logger, addr string) error {
+	if addr == "" || addr == "off" {
+		return nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	log.Info("metrics listening", "addr", ln.Addr().String(), "path", "/metrics")
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
