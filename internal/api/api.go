@@ -151,7 +151,7 @@ func (s *Server) wrap(rt Route) http.Handler {
 					writeAPIError(sw, errorf(http.StatusInternalServerError, CodeInternal, "", "internal error; it has been logged"))
 				}
 			}
-			if rt.Path == "/healthz" || rt.Path == "/readyz" || rt.Internal {
+			if rt.Path == "/healthz" || rt.Path == "/readyz" || strings.HasPrefix(rt.Path, "/dapr/") {
 				return
 			}
 			log.Info("request", "method", r.Method, "route", rt.Path, "path", r.URL.Path, "status", sw.status,

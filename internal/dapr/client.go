@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/evolution-todo/todo/internal/telemetry"
 )
 
 // ContentTypeCloudEvent makes the sidecar publish a body as the CloudEvent
@@ -32,7 +34,9 @@ func New(baseURL, apiToken string) *Client {
 	return &Client{
 		base:  strings.TrimRight(baseURL, "/"),
 		token: apiToken,
-		http:  &http.Client{Timeout: 15 * time.Second},
+		// The transport puts the caller's traceparent on every call, so the
+		// sidecar continues the trace into the broker and the callee.
+		http: &http.Client{Timeout: 15 * time.Second, Transport: telemetry.Transport(http.DefaultTransport)},
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // WriteJSON answers v as JSON with status.
@@ -66,8 +68,12 @@ func RequireAppToken(token string, next http.Handler) http.Handler {
 	})
 }
 
-// TraceID takes the trace id of a W3C traceparent header, or makes one.
+// TraceID is the trace id of the request: its span's (continued from the
+// traceparent header Dapr sets), or the header's, or a new one.
 func TraceID(r *http.Request) string {
+	if sc := trace.SpanContextFromContext(r.Context()); sc.HasTraceID() {
+		return sc.TraceID().String()
+	}
 	if tp := r.Header.Get("traceparent"); len(tp) == 55 && tp[2] == '-' && tp[35] == '-' &&
 		tp[3:35] != "00000000000000000000000000000000" {
 		return tp[3:35]

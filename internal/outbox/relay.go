@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/evolution-todo/todo/internal/store"
+	"github.com/evolution-todo/todo/internal/telemetry"
 )
 
 // Publisher sends one CloudEvent to a topic. It must return nil only when the
@@ -191,18 +192,19 @@ func (r *Relay) lead(ctx context.Context) error {
 }
 
 type row struct {
-	seq       int64
-	id        string
-	topic     string
-	key       string
-	eventType string
-	body      []byte
+	seq         int64
+	id          string
+	topic       string
+	key         string
+	eventType   string
+	body        []byte
+	traceparent string
 }
 
 // drain publishes one batch of pending rows in order. It returns how many
 // were published and whether the batch was full (more may be waiting).
 func (r *Relay) drain(ctx context.Context, conn *pgx.Conn) (int, bool, error) {
-	rows, err := conn.Query(ctx, `SELECT seq, id::text, topic, partition_key, event_type, cloudevent::text
+	rows, err := conn.Query(ctx, `SELECT seq, id::text, topic, partition_key, event_type, cloudevent::text, traceparent
 		FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1`, r.cfg.BatchSize)
 	if err != nil {
 		return 0, false, fmt.Errorf("read outbox: %w", err)
@@ -210,7 +212,7 @@ func (r *Relay) drain(ctx context.Context, conn *pgx.Conn) (int, bool, error) {
 	batch, err := pgx.CollectRows(rows, func(cr pgx.CollectableRow) (row, error) {
 		var x row
 		var body string
-		err := cr.Scan(&x.seq, &x.id, &x.topic, &x.key, &x.eventType, &body)
+		err := cr.Scan(&x.seq, &x.id, &x.topic, &x.key, &x.eventType, &body, &x.traceparent)
 		x.body = []byte(body)
 		return x, err
 	})
@@ -220,7 +222,9 @@ func (r *Relay) drain(ctx context.Context, conn *pgx.Conn) (int, bool, error) {
 	done := make([]int64, 0, len(batch))
 	var pubErr error
 	for _, x := range batch {
-		if err := r.pub.PublishCloudEvent(ctx, r.cfg.PubSub, x.topic, x.body, map[string]string{"partitionKey": x.key}); err != nil {
+		// The publish continues the trace of the request that made the change.
+		pctx := telemetry.Extract(ctx, x.traceparent)
+		if err := r.pub.PublishCloudEvent(pctx, r.cfg.PubSub, x.topic, x.body, map[string]string{"partitionKey": x.key}); err != nil {
 			pubErr = &publishFailed{fmt.Errorf("event %s (seq %d): %w", x.id, x.seq, err)}
 			if r.metrics != nil {
 				r.metrics.Failures.Inc()

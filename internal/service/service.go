@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/evolution-todo/todo/internal/buildinfo"
 	"github.com/evolution-todo/todo/internal/config"
@@ -26,8 +27,13 @@ import (
 func Main(name string, run func(ctx context.Context, log *slog.Logger, args []string) error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	log := logging.New(os.Stderr, name)
-	log.Debug("build", "version", buildinfo.Version)
-	err := run(ctx, log, os.Args[1:])
+	shutdown, err := telemetry.SetupTracing(ctx, name, log)
+	if err == nil {
+		err = run(ctx, log, os.Args[1:])
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = shutdown(sctx)
+		cancel()
+	}
 	stop()
 	if err != nil {
 		log.Error(name+" failed", "err", err)
@@ -94,7 +100,7 @@ func Serve(ctx context.Context, log *slog.Logger, c Common, m *telemetry.Metrics
 		}
 		metricsErr <- err
 	}()
-	err := httpx.Serve(ctx, log, c.HTTPAddr, h)
+	err := httpx.Serve(ctx, log, c.HTTPAddr, telemetry.TraceHandler(m.Service, h))
 	cancel()
 	if merr := <-metricsErr; err == nil && merr != nil {
 		err = fmt.Errorf("metrics: %w", merr)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/evolution-todo/todo/internal/events"
 	"github.com/evolution-todo/todo/internal/task"
+	"github.com/evolution-todo/todo/internal/telemetry"
 )
 
 // OutboxChannel is the LISTEN/NOTIFY channel that wakes the outbox relay.
@@ -250,9 +251,9 @@ func writeEvent(ctx context.Context, tx pgx.Tx, eventType string, t task.Task, n
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO outbox (id, topic, partition_key, event_type, cloudevent)
-		VALUES ($1, $2, $3, $4, $5)`,
-		id, events.TopicTaskEvents, strconv.FormatInt(t.ID, 10), eventType, body); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO outbox (id, topic, partition_key, event_type, cloudevent, traceparent)
+		VALUES ($1, $2, $3, $4, $5, $6)`,
+		id, events.TopicTaskEvents, strconv.FormatInt(t.ID, 10), eventType, body, telemetry.Inject(ctx)); err != nil {
 		return fmt.Errorf("insert outbox: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, OutboxChannel); err != nil {

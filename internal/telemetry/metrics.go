@@ -20,6 +20,7 @@ import (
 // Metrics are the metrics every service shares. Services add their own to
 // Registry.
 type Metrics struct {
+	Service  string
 	Registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -33,6 +34,7 @@ func NewMetrics(service string) *Metrics {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	labels := prometheus.Labels{"service": service}
 	m := &Metrics{
+		Service:  service,
 		Registry: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "todo_http_requests_total", Help: "HTTP requests served, by route pattern, method and status.", ConstLabels: labels,

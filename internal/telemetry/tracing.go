@@ -1,0 +1,79 @@
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/evolution-todo/todo/internal/buildinfo"
+)
+
+// SetupTracing installs the W3C trace-context propagator and a tracer
+// provider for service. Spans are exported over OTLP/HTTP when
+// OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set,
+// with the exporter's standard environment variables; otherwise they only
+// carry trace ids into logs and onward calls. The returned function flushes
+// and stops the provider.
+func SetupTracing(ctx context.Context, service string, log *slog.Logger) (func(context.Context) error, error) {
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	res := resource.NewSchemaless(
+		attribute.String("service.name", service),
+		attribute.String("service.version", buildinfo.Version),
+	)
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	endpoint := os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+	if endpoint == "" {
+		endpoint = os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+	}
+	if endpoint != "" {
+		exp, err := otlptracehttp.New(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("telemetry: OTLP exporter: %w", err)
+		}
+		opts = append(opts, sdktrace.WithBatcher(exp))
+		log.Info("exporting traces", "endpoint", endpoint)
+	}
+	tp := sdktrace.NewTracerProvider(opts...)
+	otel.SetTracerProvider(tp)
+	return tp.Shutdown, nil
+}
+
+// TraceHandler continues the trace of incoming requests (the traceparent
+// header Dapr sets on deliveries and invocations) in a server span named
+// after the route pattern.
+func TraceHandler(service string, next http.Handler) http.Handler {
+	return otelhttp.NewHandler(next, service,
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }),
+		otelhttp.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/healthz" && r.URL.Path != "/readyz" }),
+	)
+}
+
+// Transport propagates the current trace to the callee (the sidecar), so
+// publishes and invocations continue it.
+func Transport(base http.RoundTripper) http.RoundTripper { return otelhttp.NewTransport(base) }
+
+// Inject returns the traceparent of ctx's span ("" when there is none), to
+// be stored with work done later, such as an outbox row.
+func Inject(ctx context.Context) string {
+	c := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, c)
+	return c["traceparent"]
+}
+
+// Extract returns ctx carrying the remote span of traceparent.
+func Extract(ctx context.Context, traceparent string) context.Context {
+	if traceparent == "" {
+		return ctx
+	}
+	return propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": traceparent})
+}
