@@ -21,8 +21,20 @@ help:
 run:
 	$(GO) run ./cmd/devstack
 
-test: daprd check-fmt vet lint
+test: daprd check-fmt vet lint compose-check chart-check
 	CI=$${CI:-} $(GO) test -race -count=1 -timeout 20m ./...
+
+# Offline checks of Dockerfile, deploy/compose and dapr.yaml (its own module).
+.PHONY: compose-check
+compose-check:
+	cd deploy/composecheck && $(GO) test -count=1 ./...
+
+# Offline checks of the Helm chart deploy/helm/todo: helm lint and template,
+# strict decoding, drift against components/ (its own module; the first run
+# builds helm, several minutes).
+.PHONY: chart-check
+chart-check:
+	cd deploy/chartcheck && $(GO) test -count=1 ./...
 
 check-fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
