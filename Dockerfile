@@ -1,0 +1,87 @@
+# syntax=docker/dockerfile:1
+#
+# Container images of the five services, from one Dockerfile. Pick the image
+# with its build target (the target is the binary's name under cmd/):
+#
+#   docker build --target todo-api  --build-arg VERSION=1.2.3 -t todo-api:1.2.3 .
+#   docker build --target audit     --build-arg VERSION=1.2.3 -t todo-audit:1.2.3 .
+#   docker build --target recurring --build-arg VERSION=1.2.3 -t todo-recurring:1.2.3 .
+#   docker build --target reminder  --build-arg VERSION=1.2.3 -t todo-reminder:1.2.3 .
+#   docker build --target notifier  --build-arg VERSION=1.2.3 -t todo-notifier:1.2.3 .
+#
+# The build stage compiles all five binaries in one `go build` (BuildKit
+# builds it once and shares it between the targets). Each image is
+# distroless/static (no shell, no package manager), runs as uid 65532, and
+# has its binary at /app/<binary> as its entrypoint. Needs BuildKit (the
+# default builder since Docker 23). docs/compose.md has the details;
+# deploy/composecheck runs this very `go build` command to check it.
+
+ARG GO_IMAGE=golang:1.26
+ARG BASE_IMAGE=gcr.io/distroless/static-debian12:nonroot
+
+# ---- build: the five service binaries -------------------------------------
+# Runs on the builder's own platform and cross-compiles for the target one
+# (pure Go, CGO_ENABLED=0), so multi-platform builds need no emulation.
+FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS build
+WORKDIR /src
+# Dependencies in their own layer: rebuilt only when go.mod or go.sum change.
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+ARG TARGETOS
+ARG TARGETARCH
+RUN --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath \
+      -ldflags "-s -w -X github.com/evolution-todo/todo/internal/buildinfo.Version=${VERSION}" \
+      -o /out/ ./cmd/todo-api ./cmd/audit ./cmd/recurring ./cmd/reminder ./cmd/notifier
+
+# ---- runtime base shared by every image ------------------------------------
+FROM ${BASE_IMAGE} AS runtime
+ARG BASE_IMAGE
+ARG VERSION=dev
+LABEL org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.vendor="evolution-todo" \
+      org.opencontainers.image.source="https://github.com/evolution-todo/todo" \
+      org.opencontainers.image.base.name="${BASE_IMAGE}"
+WORKDIR /app
+USER 65532:65532
+# Prometheus metrics of every service (METRICS_ADDR, default :9464).
+EXPOSE 9464
+
+# ---- one target per service ------------------------------------------------
+# todo-api comes last so that a plain `docker build .` builds it.
+FROM runtime AS audit
+LABEL org.opencontainers.image.title="todo-audit" \
+      org.opencontainers.image.description="Audit log of task events (Dapr app audit-service)"
+COPY --from=build /out/audit /app/audit
+EXPOSE 8081
+ENTRYPOINT ["/app/audit"]
+
+FROM runtime AS recurring
+LABEL org.opencontainers.image.title="todo-recurring" \
+      org.opencontainers.image.description="Next occurrences of recurring tasks (Dapr app recurring-service)"
+COPY --from=build /out/recurring /app/recurring
+EXPOSE 8082
+ENTRYPOINT ["/app/recurring"]
+
+FROM runtime AS reminder
+LABEL org.opencontainers.image.title="todo-reminder" \
+      org.opencontainers.image.description="Cron-triggered reminder sweep (Dapr app reminder-service)"
+COPY --from=build /out/reminder /app/reminder
+EXPOSE 8083
+ENTRYPOINT ["/app/reminder"]
+
+FROM runtime AS notifier
+LABEL org.opencontainers.image.title="todo-notifier" \
+      org.opencontainers.image.description="Reminder inboxes (Dapr app notification-service)"
+COPY --from=build /out/notifier /app/notifier
+EXPOSE 8084
+ENTRYPOINT ["/app/notifier"]
+
+FROM runtime AS todo-api
+LABEL org.opencontainers.image.title="todo-api" \
+      org.opencontainers.image.description="REST API and outbox relay of the todo system (Dapr app todo-api)"
+COPY --from=build /out/todo-api /app/todo-api
+EXPOSE 8080
+ENTRYPOINT ["/app/todo-api"]
