@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -15,7 +17,7 @@ import (
 type InternalStore interface {
 	CreateNextOccurrence(ctx context.Context, userID string, prevID int64, next task.Task) (task.Task, bool, error)
 	DueReminders(ctx context.Context, now time.Time, after *task.Reminder, limit int) ([]task.Reminder, error)
-	MarkReminded(ctx context.Context, taskID int64, reminderAt time.Time) (bool, error)
+	MarkReminded(ctx context.Context, sent []task.Reminder) (int, error)
 	OwnsTask(ctx context.Context, userID string, id int64) (bool, error)
 }
 
@@ -73,7 +75,8 @@ func (s *Server) nextOccurrence(w http.ResponseWriter, r *http.Request) error {
 }
 
 // dueReminders lists reminders due before ?before=, after the position
-// (?after_at=, ?after_id=), at most ?limit= (default and max 500).
+// (?after_at=, ?after_id=), at most ?limit= (default 500, max
+// MaxRemindersPage).
 func (s *Server) dueReminders(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	before := time.Now()
@@ -87,8 +90,8 @@ func (s *Server) dueReminders(w http.ResponseWriter, r *http.Request) error {
 	limit := 500
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 500 {
-			return badQuery("limit", "limit: must be an integer from 1 to 500")
+		if err != nil || n < 1 || n > MaxRemindersPage {
+			return badQuery("limit", fmt.Sprintf("limit: must be an integer from 1 to %d", MaxRemindersPage))
 		}
 		limit = n
 	}
@@ -112,26 +115,36 @@ func (s *Server) dueReminders(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// remindersSent records that the reminder of a task for a reminder time was
-// published. {"marked": false} when reminder_at changed meanwhile.
+// MaxRemindersPage bounds the pages of the reminder routes.
+const MaxRemindersPage = 1000
+
+// remindersSent records that reminders were published:
+// {"reminders": [{"task_id": 1, "reminder_at": "..."}, ...]} answers
+// {"marked": n}; a reminder whose time changed meanwhile is not marked.
 func (s *Server) remindersSent(w http.ResponseWriter, r *http.Request) error {
-	members, err := readObject(w, r, "task_id", "reminder_at")
+	members, err := readObject(w, r, "reminders")
 	if err != nil {
 		return err
 	}
-	id, err := decodeValue[int64]("task_id", members["task_id"], "must be a task id")
-	if err != nil || id.Value <= 0 {
-		return badField("task_id", "must be a task id")
+	var list []struct {
+		TaskID     int64     `json:"task_id"`
+		ReminderAt time.Time `json:"reminder_at"`
 	}
-	at, err := decodeTime("reminder_at", members["reminder_at"], members["reminder_at"] == nil)
-	if err != nil || at.Value == nil {
-		return badField("reminder_at", "must be an RFC 3339 time")
+	if err := json.Unmarshal(members["reminders"], &list); err != nil || len(list) > MaxRemindersPage {
+		return badField("reminders", fmt.Sprintf("must be a list of at most %d {task_id, reminder_at}", MaxRemindersPage))
 	}
-	marked, err := s.internal.MarkReminded(r.Context(), id.Value, *at.Value)
+	sent := make([]task.Reminder, 0, len(list))
+	for _, x := range list {
+		if x.TaskID <= 0 || x.ReminderAt.IsZero() {
+			return badField("reminders", "each needs a task_id and a reminder_at")
+		}
+		sent = append(sent, task.Reminder{TaskID: x.TaskID, ReminderAt: x.ReminderAt})
+	}
+	marked, err := s.internal.MarkReminded(r.Context(), sent)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]bool{"marked": marked})
+	writeJSON(w, http.StatusOK, map[string]int{"marked": marked})
 	return nil
 }
 

@@ -6,6 +6,7 @@ package dapr
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -101,4 +102,35 @@ func (c *Client) do(ctx context.Context, op, method, u, contentType string, body
 	}
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	return &Error{Op: op, Status: resp.StatusCode, Body: strings.TrimSpace(string(msg))}
+}
+
+// BulkEntry is one event of a bulk publish.
+type BulkEntry struct {
+	ID       string            // unique within the request
+	Event    json.RawMessage   // a complete CloudEvent
+	Metadata map[string]string // e.g. partitionKey
+}
+
+// BulkPublishCloudEvents publishes entries to topic in one call to the
+// sidecar (Dapr's bulk publish API, which pubsub.kafka sends as one batch).
+// It returns nil only when every entry was accepted; on a partial failure
+// the caller retries the whole batch, so consumers must be idempotent (ours
+// are, on the CloudEvent id).
+func (c *Client) BulkPublishCloudEvents(ctx context.Context, pubsub, topic string, entries []BulkEntry) error {
+	type entry struct {
+		EntryID     string            `json:"entryId"`
+		Event       json.RawMessage   `json:"event"`
+		ContentType string            `json:"contentType"`
+		Metadata    map[string]string `json:"metadata,omitempty"`
+	}
+	body := make([]entry, len(entries))
+	for i, e := range entries {
+		body[i] = entry{EntryID: e.ID, Event: e.Event, ContentType: ContentTypeCloudEvent, Metadata: e.Metadata}
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("dapr: bulk publish %s: encode: %w", topic, err)
+	}
+	u := c.base + "/v1.0-alpha1/publish/bulk/" + url.PathEscape(pubsub) + "/" + url.PathEscape(topic)
+	return c.do(ctx, "bulk publish "+topic, http.MethodPost, u, "application/json", b)
 }

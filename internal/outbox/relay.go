@@ -20,14 +20,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/evolution-todo/todo/internal/dapr"
 	"github.com/evolution-todo/todo/internal/store"
-	"github.com/evolution-todo/todo/internal/telemetry"
 )
 
-// Publisher sends one CloudEvent to a topic. It must return nil only when the
-// event was accepted, and be safe for concurrent use.
+// Publisher sends CloudEvents to a topic in one call. It must return nil
+// only when every event was accepted, and be safe for concurrent use.
 type Publisher interface {
-	PublishCloudEvent(ctx context.Context, pubsub, topic string, body []byte, metadata map[string]string) error
+	BulkPublishCloudEvents(ctx context.Context, pubsub, topic string, entries []dapr.BulkEntry) error
 }
 
 // lockKey is the advisory lock that elects the active relay.
@@ -192,19 +192,18 @@ func (r *Relay) lead(ctx context.Context) error {
 }
 
 type row struct {
-	seq         int64
-	id          string
-	topic       string
-	key         string
-	eventType   string
-	body        []byte
-	traceparent string
+	seq       int64
+	id        string
+	topic     string
+	key       string
+	eventType string
+	body      []byte
 }
 
 // drain publishes one batch of pending rows in order. It returns how many
 // were published and whether the batch was full (more may be waiting).
 func (r *Relay) drain(ctx context.Context, conn *pgx.Conn) (int, bool, error) {
-	rows, err := conn.Query(ctx, `SELECT seq, id::text, topic, partition_key, event_type, cloudevent::text, traceparent
+	rows, err := conn.Query(ctx, `SELECT seq, id::text, topic, partition_key, event_type, cloudevent::text
 		FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1`, r.cfg.BatchSize)
 	if err != nil {
 		return 0, false, fmt.Errorf("read outbox: %w", err)
@@ -212,42 +211,57 @@ func (r *Relay) drain(ctx context.Context, conn *pgx.Conn) (int, bool, error) {
 	batch, err := pgx.CollectRows(rows, func(cr pgx.CollectableRow) (row, error) {
 		var x row
 		var body string
-		err := cr.Scan(&x.seq, &x.id, &x.topic, &x.key, &x.eventType, &body, &x.traceparent)
+		err := cr.Scan(&x.seq, &x.id, &x.topic, &x.key, &x.eventType, &body)
 		x.body = []byte(body)
 		return x, err
 	})
 	if err != nil {
 		return 0, false, fmt.Errorf("read outbox: %w", err)
 	}
-	done := make([]int64, 0, len(batch))
-	var pubErr error
+	if len(batch) == 0 {
+		return 0, false, nil
+	}
+	// One bulk publish holds at most one event per task (and one topic): a
+	// partial failure retried as a whole can then never put a task's later
+	// event before its earlier one. The next event of a task waits for the
+	// next bulk, which starts only once this one was accepted.
+	chunk := batch[:0:0]
+	keys := map[string]bool{}
 	for _, x := range batch {
-		// The publish continues the trace of the request that made the change.
-		pctx := telemetry.Extract(ctx, x.traceparent)
-		if err := r.pub.PublishCloudEvent(pctx, r.cfg.PubSub, x.topic, x.body, map[string]string{"partitionKey": x.key}); err != nil {
-			pubErr = &publishFailed{fmt.Errorf("event %s (seq %d): %w", x.id, x.seq, err)}
-			if r.metrics != nil {
-				r.metrics.Failures.Inc()
-			}
-			if _, err := conn.Exec(ctx, `UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE seq = $1`,
-				x.seq, truncate(err.Error(), 1000)); err != nil {
-				return 0, false, fmt.Errorf("record failure: %w", err)
-			}
+		if keys[x.key] || x.topic != batch[0].topic {
 			break
 		}
-		done = append(done, x.seq)
+		keys[x.key] = true
+		chunk = append(chunk, x)
+	}
+	entries := make([]dapr.BulkEntry, len(chunk))
+	done := make([]int64, len(chunk))
+	for i, x := range chunk {
+		entries[i] = dapr.BulkEntry{ID: x.id, Event: x.body, Metadata: map[string]string{"partitionKey": x.key}}
+		done[i] = x.seq
+	}
+	if err := r.pub.BulkPublishCloudEvents(ctx, r.cfg.PubSub, chunk[0].topic, entries); err != nil {
+		if r.metrics != nil {
+			r.metrics.Failures.Inc()
+		}
+		if _, uerr := conn.Exec(ctx, `UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE seq = ANY($1)`,
+			done, truncate(err.Error(), 1000)); uerr != nil {
+			return 0, false, fmt.Errorf("record failure: %w", uerr)
+		}
+		return 0, false, &publishFailed{fmt.Errorf("%d events from seq %d: %w", len(chunk), chunk[0].seq, err)}
+	}
+	if _, err := conn.Exec(ctx, `UPDATE outbox SET published_at = now(), publish_count = publish_count + 1,
+		attempts = attempts + 1, last_error = NULL WHERE seq = ANY($1)`, done); err != nil {
+		return 0, false, fmt.Errorf("mark published: %w", err)
+	}
+	if r.metrics != nil {
+		r.metrics.Published.Add(float64(len(done)))
+	}
+	for _, x := range chunk {
 		r.log.Info("event published", "event_id", x.id, "event_type", x.eventType, "topic", x.topic, "task_id", x.key)
 	}
-	if len(done) > 0 {
-		if _, err := conn.Exec(ctx, `UPDATE outbox SET published_at = now(), publish_count = publish_count + 1,
-			attempts = attempts + 1, last_error = NULL WHERE seq = ANY($1)`, done); err != nil {
-			return 0, false, fmt.Errorf("mark published: %w", err)
-		}
-		if r.metrics != nil {
-			r.metrics.Published.Add(float64(len(done)))
-		}
-	}
-	return len(done), pubErr == nil && len(batch) == r.cfg.BatchSize, pubErr
+	// More may be waiting: the rest of this batch, or more rows.
+	return len(done), len(chunk) < len(batch) || len(batch) == r.cfg.BatchSize, nil
 }
 
 func (r *Relay) cleanup(ctx context.Context, conn *pgx.Conn) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/evolution-todo/todo/internal/dapr"
 	"github.com/evolution-todo/todo/internal/outbox"
 	"github.com/evolution-todo/todo/internal/pgtest"
 	"github.com/evolution-todo/todo/internal/store"
@@ -25,26 +26,41 @@ type recorder struct {
 	mu      sync.Mutex
 	failing bool
 	calls   int
+	bulks   int
 	ids     []string
 	keys    []string
+	// sameTaskInOneBulk is set when one bulk held two events of a task.
+	sameTaskInOneBulk bool
 }
 
-func (r *recorder) PublishCloudEvent(_ context.Context, pubsub, topic string, body []byte, md map[string]string) error {
+func (r *recorder) BulkPublishCloudEvents(_ context.Context, pubsub, topic string, entries []dapr.BulkEntry) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls++
 	if r.failing {
 		return errors.New("sidecar unavailable")
 	}
-	var ce struct{ ID string }
-	if err := json.Unmarshal(body, &ce); err != nil {
-		return err
-	}
 	if pubsub != "kafka-pubsub" || topic != "task-events" {
 		return errors.New("wrong pubsub or topic: " + pubsub + "/" + topic)
 	}
-	r.ids = append(r.ids, ce.ID)
-	r.keys = append(r.keys, md["partitionKey"])
+	seen := map[string]bool{}
+	for _, e := range entries {
+		var ce struct{ ID string }
+		if err := json.Unmarshal(e.Event, &ce); err != nil {
+			return err
+		}
+		if ce.ID != e.ID {
+			return errors.New("entry id differs from the CloudEvent id")
+		}
+		key := e.Metadata["partitionKey"]
+		if seen[key] {
+			r.sameTaskInOneBulk = true
+		}
+		seen[key] = true
+		r.ids = append(r.ids, ce.ID)
+		r.keys = append(r.keys, key)
+	}
+	r.bulks++
 	return nil
 }
 
@@ -137,6 +153,12 @@ func TestRelayPublishesInOrderOnce(t *testing.T) {
 	}
 	if maxCount != 1 {
 		t.Errorf("an event was marked published %d times", maxCount)
+	}
+	if pub.sameTaskInOneBulk {
+		t.Error("a bulk publish held two events of one task")
+	}
+	if pub.bulks >= len(all) {
+		t.Errorf("%d bulk publishes for %d events: not batching", pub.bulks, len(all))
 	}
 }
 

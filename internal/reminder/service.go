@@ -31,15 +31,16 @@ import (
 // Sidecar is what the service needs from its Dapr sidecar.
 type Sidecar interface {
 	Invoke(ctx context.Context, appID, httpMethod, method string, query url.Values, body any) (dapr.Response, error)
-	PublishCloudEvent(ctx context.Context, pubsub, topic string, body []byte, metadata map[string]string) error
+	BulkPublishCloudEvents(ctx context.Context, pubsub, topic string, entries []dapr.BulkEntry) error
 }
 
 // BindingName is the name of the cron input binding component; the sidecar
 // POSTs to /<name> on every tick.
 const BindingName = "reminder-cron"
 
-// PageSize is how many due reminders are asked for at once.
-const PageSize = 200
+// PageSize is how many due reminders are asked for, published (in one bulk
+// publish) and marked (in one call) at once.
+const PageSize = 500
 
 // Service sweeps due reminders.
 type Service struct {
@@ -149,19 +150,22 @@ func (s *Service) Sweep(ctx context.Context) (res Result, err error) {
 			return res, err
 		}
 		res.Found += len(page)
-		for i := range page {
-			d := page[i]
-			if err := s.publish(ctx, d); err != nil {
-				return res, fmt.Errorf("publish reminder of task %d: %w", d.TaskID, err)
-			}
-			res.Published++
+		if len(page) == 0 {
+			return res, nil
+		}
+		if err = s.publish(ctx, page); err != nil {
+			return res, fmt.Errorf("publish %d reminders: %w", len(page), err)
+		}
+		res.Published += len(page)
+		for _, d := range page {
 			s.Log.Info("reminder published", "task_id", d.TaskID, "user_id", d.UserID, "reminder_at", d.ReminderAt,
 				"event_id", events.ReminderEventID(d.TaskID, d.ReminderAt))
-			if err := s.markSent(ctx, d); err != nil {
-				return res, fmt.Errorf("mark reminder of task %d sent: %w", d.TaskID, err)
-			}
-			res.Marked++
 		}
+		var marked int
+		if marked, err = s.markSent(ctx, page); err != nil {
+			return res, fmt.Errorf("mark %d reminders sent: %w", len(page), err)
+		}
+		res.Marked += marked
 		if len(page) < PageSize {
 			return res, nil
 		}
@@ -191,32 +195,57 @@ func (s *Service) list(ctx context.Context, now time.Time, after *due) ([]due, e
 	return out.Reminders, nil
 }
 
-func (s *Service) publish(ctx context.Context, d due) error {
-	data := events.ReminderEvent{
-		EventType: events.ReminderDue, TaskID: d.TaskID, UserID: d.UserID, Title: d.Title,
-		DueAt: d.DueAt, ReminderAt: d.ReminderAt,
+// publish sends a page of reminders in one bulk publish. Each event's id is
+// derived from (task, reminder_at), so a page published again after a
+// failure is deduplicated by the notification service.
+func (s *Service) publish(ctx context.Context, page []due) error {
+	entries := make([]dapr.BulkEntry, 0, len(page))
+	for _, d := range page {
+		data := events.ReminderEvent{
+			EventType: events.ReminderDue, TaskID: d.TaskID, UserID: d.UserID, Title: d.Title,
+			DueAt: d.DueAt, ReminderAt: d.ReminderAt,
+		}
+		id := events.ReminderEventID(d.TaskID, d.ReminderAt)
+		ce, err := events.NewCloudEvent(id, "reminder-service", events.ReminderDue, d.TaskID, d.ReminderAt, data)
+		if err != nil {
+			return err
+		}
+		body, err := json.Marshal(ce)
+		if err != nil {
+			return err
+		}
+		entries = append(entries, dapr.BulkEntry{ID: id, Event: body,
+			Metadata: map[string]string{"partitionKey": strconv.FormatInt(d.TaskID, 10)}})
 	}
-	ce, err := events.NewCloudEvent(events.ReminderEventID(d.TaskID, d.ReminderAt), "reminder-service",
-		events.ReminderDue, d.TaskID, d.ReminderAt, data)
-	if err != nil {
-		return err
-	}
-	body, err := json.Marshal(ce)
-	if err != nil {
-		return err
-	}
-	return s.Dapr.PublishCloudEvent(ctx, s.PubSub, events.TopicReminders, body,
-		map[string]string{"partitionKey": strconv.FormatInt(d.TaskID, 10)})
+	return s.Dapr.BulkPublishCloudEvents(ctx, s.PubSub, events.TopicReminders, entries)
 }
 
-func (s *Service) markSent(ctx context.Context, d due) error {
-	resp, err := s.Dapr.Invoke(ctx, s.TodoAppID, http.MethodPost, "internal/reminders/sent", nil,
-		map[string]any{"task_id": d.TaskID, "reminder_at": d.ReminderAt})
+// markSent tells todo-api that a page of reminders was published; it
+// answers how many were marked (a reminder whose time changed meanwhile is
+// not, and stays armed).
+func (s *Service) markSent(ctx context.Context, page []due) (int, error) {
+	type sent struct {
+		TaskID     int64     `json:"task_id"`
+		ReminderAt time.Time `json:"reminder_at"`
+	}
+	body := struct {
+		Reminders []sent `json:"reminders"`
+	}{Reminders: make([]sent, len(page))}
+	for i, d := range page {
+		body.Reminders[i] = sent{TaskID: d.TaskID, ReminderAt: d.ReminderAt}
+	}
+	resp, err := s.Dapr.Invoke(ctx, s.TodoAppID, http.MethodPost, "internal/reminders/sent", nil, body)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if resp.Status != http.StatusOK {
-		return fmt.Errorf("todo-api answered %d: %s", resp.Status, resp.Body)
+		return 0, fmt.Errorf("todo-api answered %d: %s", resp.Status, resp.Body)
 	}
-	return nil
+	var out struct {
+		Marked int `json:"marked"`
+	}
+	if err := json.Unmarshal(resp.Body, &out); err != nil {
+		return 0, fmt.Errorf("todo-api's answer: %w", err)
+	}
+	return out.Marked, nil
 }

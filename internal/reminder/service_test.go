@@ -25,6 +25,8 @@ const appToken = "app-secret"
 
 var now = time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
 
+var errBroker = errors.New("broker unavailable")
+
 // dueItem is one reminder as todo-api lists it on internal/reminders/due.
 type dueItem struct {
 	TaskID     int64      `json:"task_id"`
@@ -34,34 +36,51 @@ type dueItem struct {
 	ReminderAt time.Time  `json:"reminder_at"`
 }
 
-// published is one PublishCloudEvent call.
-type published struct {
+// bulkCall is one BulkPublishCloudEvents call.
+type bulkCall struct {
 	pubsub, topic string
-	body          []byte
-	metadata      map[string]string
+	entries       []dapr.BulkEntry
+	failed        bool // the fake answered it with an error
+}
+
+// markedItem is one reminder of a mark call's body, as todo-api reads it.
+type markedItem struct {
+	TaskID     int64  `json:"task_id"`
+	ReminderAt string `json:"reminder_at"`
 }
 
 // fakeSidecar is a reminder.Sidecar standing in for todo-api (through
 // service invocation) and the pub/sub component. ops is the order of what
-// happened: "list", "publish <task>", "mark <task>".
+// happened: "list", "publish <first>..<last> (<n>)", "mark <first>..<last>
+// (<n>)" with the task ids of the first and last reminder of the call.
 type fakeSidecar struct {
 	mu sync.Mutex
 
-	pages       [][]dueItem // answers of successive list calls; then empty pages
-	listErr     error       // transport error of the list call
-	listStatus  int         // when not 0, the status of the list answer
-	failPublish map[int64]bool
-	markStatus  int // when not 0, the status of the mark answer
+	pages       [][]dueItem  // answers of successive list calls; then empty pages
+	listErr     error        // transport error of the list call
+	listErrCall int          // when not 0, only that list call (1-based) fails with listErr
+	listStatus  int          // when not 0, the status of the list answer
+	failPublish map[int]bool // bulk publish calls (1-based) that fail
+	markStatus  int          // when not 0, the status of the mark answer
+	markErr     error        // transport error of the mark call
+	notMarked   int          // todo-api answers this many fewer marked than sent
 
 	listQueries []url.Values
-	published   []published
-	marked      []map[string]any
+	publishes   []bulkCall     // every bulk publish call, failed ones included
+	marks       [][]markedItem // bodies of the mark calls that todo-api answered 200
 	ops         []string
 
 	// listEntered, when set, receives a value when a list call starts, which
 	// then waits for listRelease.
 	listEntered chan struct{}
 	listRelease chan struct{}
+}
+
+func span(ids []int64) string {
+	if len(ids) == 0 {
+		return "(0)"
+	}
+	return fmt.Sprintf("%d..%d (%d)", ids[0], ids[len(ids)-1], len(ids))
 }
 
 func (f *fakeSidecar) Invoke(_ context.Context, appID, httpMethod, method string, query url.Values, body any) (dapr.Response, error) {
@@ -78,14 +97,15 @@ func (f *fakeSidecar) Invoke(_ context.Context, appID, httpMethod, method string
 		defer f.mu.Unlock()
 		f.ops = append(f.ops, "list")
 		f.listQueries = append(f.listQueries, query)
-		if f.listErr != nil {
+		n := len(f.listQueries)
+		if f.listErr != nil && (f.listErrCall == 0 || f.listErrCall == n) {
 			return dapr.Response{}, f.listErr
 		}
 		if f.listStatus != 0 {
 			return dapr.Response{Status: f.listStatus, Body: []byte(`{"error":{"code":"internal"}}`)}, nil
 		}
 		var page []dueItem
-		if n := len(f.listQueries); n <= len(f.pages) {
+		if n <= len(f.pages) {
 			page = f.pages[n-1]
 		}
 		b, _ := json.Marshal(map[string]any{"reminders": page})
@@ -93,39 +113,79 @@ func (f *fakeSidecar) Invoke(_ context.Context, appID, httpMethod, method string
 	case httpMethod == http.MethodPost && method == "internal/reminders/sent":
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		if len(query) != 0 {
+			return dapr.Response{}, fmt.Errorf("mark call with a query %v", query)
+		}
 		b, err := json.Marshal(body)
 		if err != nil {
 			return dapr.Response{}, err
 		}
-		var m map[string]any
-		_ = json.Unmarshal(b, &m)
-		f.ops = append(f.ops, fmt.Sprintf("mark %v", m["task_id"]))
-		if f.markStatus != 0 {
-			return dapr.Response{Status: f.markStatus}, nil
+		// todo-api takes exactly {"reminders": [...]}.
+		var members map[string]json.RawMessage
+		if err := json.Unmarshal(b, &members); err != nil || len(members) != 1 || members["reminders"] == nil {
+			return dapr.Response{Status: http.StatusBadRequest, Body: []byte(`{"error":{"code":"invalid_body"}}`)}, nil
 		}
-		f.marked = append(f.marked, m)
-		return dapr.Response{Status: http.StatusOK, Body: []byte(`{"marked":true}`)}, nil
+		var items []markedItem
+		if err := json.Unmarshal(members["reminders"], &items); err != nil {
+			return dapr.Response{Status: http.StatusBadRequest, Body: []byte(`{"error":{"code":"invalid_field"}}`)}, nil
+		}
+		ids := make([]int64, len(items))
+		for i, it := range items {
+			ids[i] = it.TaskID
+		}
+		f.ops = append(f.ops, "mark "+span(ids))
+		if f.markErr != nil {
+			return dapr.Response{}, f.markErr
+		}
+		if f.markStatus != 0 {
+			return dapr.Response{Status: f.markStatus, Body: []byte(`{"error":{"code":"internal"}}`)}, nil
+		}
+		f.marks = append(f.marks, items)
+		marked := max(len(items)-f.notMarked, 0)
+		return dapr.Response{Status: http.StatusOK, Body: fmt.Appendf(nil, `{"marked":%d}`, marked)}, nil
 	}
 	return dapr.Response{}, fmt.Errorf("unexpected invoke %s %s", httpMethod, method)
 }
 
-func (f *fakeSidecar) PublishCloudEvent(_ context.Context, pubsub, topic string, body []byte, metadata map[string]string) error {
+func (f *fakeSidecar) BulkPublishCloudEvents(_ context.Context, pubsub, topic string, entries []dapr.BulkEntry) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var ce struct {
-		Data struct {
-			TaskID int64 `json:"task_id"`
-		} `json:"data"`
+	call := bulkCall{pubsub: pubsub, topic: topic, entries: make([]dapr.BulkEntry, len(entries))}
+	ids := make([]int64, len(entries))
+	for i, e := range entries {
+		var ce struct {
+			Data struct {
+				TaskID int64 `json:"task_id"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(e.Event, &ce); err != nil {
+			return err
+		}
+		ids[i] = ce.Data.TaskID
+		md := make(map[string]string, len(e.Metadata))
+		for k, v := range e.Metadata {
+			md[k] = v
+		}
+		call.entries[i] = dapr.BulkEntry{ID: e.ID, Event: append(json.RawMessage(nil), e.Event...), Metadata: md}
 	}
-	if err := json.Unmarshal(body, &ce); err != nil {
-		return err
+	f.ops = append(f.ops, "publish "+span(ids))
+	call.failed = f.failPublish[len(f.publishes)+1]
+	f.publishes = append(f.publishes, call)
+	if call.failed {
+		return errBroker
 	}
-	f.ops = append(f.ops, fmt.Sprintf("publish %d", ce.Data.TaskID))
-	if f.failPublish[ce.Data.TaskID] {
-		return errors.New("broker unavailable")
-	}
-	f.published = append(f.published, published{pubsub, topic, append([]byte(nil), body...), metadata})
 	return nil
+}
+
+// publishedEntries are the entries of the successful bulk publishes.
+func (f *fakeSidecar) publishedEntries() []dapr.BulkEntry {
+	var out []dapr.BulkEntry
+	for _, c := range f.publishes {
+		if !c.failed {
+			out = append(out, c.entries...)
+		}
+	}
+	return out
 }
 
 func newService(sc reminder.Sidecar) *reminder.Service {
@@ -150,7 +210,80 @@ func threeDue() []dueItem {
 	}
 }
 
-func TestSweepPublishesThenMarks(t *testing.T) {
+// fullPage is reminder.PageSize due reminders of tasks first, first+1, ...
+// in the order todo-api lists them (by reminder time).
+func fullPage(first int64, from time.Time) []dueItem {
+	page := make([]dueItem, reminder.PageSize)
+	for i := range page {
+		page[i] = dueItem{TaskID: first + int64(i), UserID: "u", Title: "t",
+			ReminderAt: from.Add(time.Duration(i) * time.Second)}
+	}
+	return page
+}
+
+// spanOf is what the fake's ops show for a publish or mark of page.
+func spanOf(page []dueItem) string {
+	ids := make([]int64, len(page))
+	for i, d := range page {
+		ids[i] = d.TaskID
+	}
+	return span(ids)
+}
+
+// checkEntries checks that call published exactly page, in order, to the
+// reminders topic, each with its deterministic id and its task as partition
+// key.
+func checkEntries(t *testing.T, call bulkCall, page []dueItem) {
+	t.Helper()
+	if call.pubsub != "kafka-pubsub" || call.topic != "reminders" {
+		t.Errorf("bulk published to %s/%s, want kafka-pubsub/reminders", call.pubsub, call.topic)
+	}
+	if len(call.entries) != len(page) {
+		t.Fatalf("bulk publish of %d entries, want the page's %d", len(call.entries), len(page))
+	}
+	seen := make(map[string]bool, len(page))
+	for i, d := range page {
+		e := call.entries[i]
+		wantID := events.ReminderEventID(d.TaskID, d.ReminderAt)
+		if e.ID != wantID {
+			t.Errorf("#%d entry id = %s, want ReminderEventID(%d, %s) = %s", i, e.ID, d.TaskID, d.ReminderAt, wantID)
+		}
+		if seen[e.ID] {
+			t.Errorf("#%d entry id %s is not unique in the request", i, e.ID)
+		}
+		seen[e.ID] = true
+		if want := map[string]string{"partitionKey": strconv.FormatInt(d.TaskID, 10)}; !reflect.DeepEqual(e.Metadata, want) {
+			t.Errorf("#%d metadata = %v, want %v", i, e.Metadata, want)
+		}
+		var ce struct {
+			ID   string `json:"id"`
+			Data struct {
+				TaskID int64 `json:"task_id"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(e.Event, &ce); err != nil {
+			t.Fatalf("#%d event: %v", i, err)
+		}
+		if ce.ID != wantID || ce.Data.TaskID != d.TaskID {
+			t.Errorf("#%d event has id %s for task %d, want %s for task %d", i, ce.ID, ce.Data.TaskID, wantID, d.TaskID)
+		}
+	}
+}
+
+// checkMarked checks that a mark call's body is exactly page, in order.
+func checkMarked(t *testing.T, got []markedItem, page []dueItem) {
+	t.Helper()
+	if len(got) != len(page) {
+		t.Fatalf("marked %d reminders in one call, want the page's %d", len(got), len(page))
+	}
+	for i, d := range page {
+		if got[i].TaskID != d.TaskID || got[i].ReminderAt != d.ReminderAt.Format(time.RFC3339Nano) {
+			t.Errorf("#%d marked %+v, want task %d at %s", i, got[i], d.TaskID, d.ReminderAt.Format(time.RFC3339Nano))
+		}
+	}
+}
+
+func TestSweepPublishesPageThenMarks(t *testing.T) {
 	sc := &fakeSidecar{pages: [][]dueItem{threeDue()}}
 	res, err := newService(sc).Sweep(context.Background())
 	if err != nil {
@@ -159,8 +292,9 @@ func TestSweepPublishesThenMarks(t *testing.T) {
 	if res.Found != 3 || res.Published != 3 || res.Marked != 3 {
 		t.Errorf("result = %+v, want 3 found, published and marked", res)
 	}
-	// Each reminder is marked sent right after, and only after, its publish.
-	wantOps := []string{"list", "publish 11", "mark 11", "publish 12", "mark 12", "publish 13", "mark 13"}
+	// The page is published in one bulk call and marked sent in one call,
+	// only after the publish. A short page is the last: no second list.
+	wantOps := []string{"list", "publish 11..13 (3)", "mark 11..13 (3)"}
 	if !reflect.DeepEqual(sc.ops, wantOps) {
 		t.Errorf("operations = %v, want %v", sc.ops, wantOps)
 	}
@@ -170,21 +304,16 @@ func TestSweepPublishesThenMarks(t *testing.T) {
 		t.Errorf("list query = %v", q)
 	}
 
-	if len(sc.published) != 3 {
-		t.Fatalf("published %d events, want 3", len(sc.published))
+	if len(sc.publishes) != 1 {
+		t.Fatalf("%d bulk publishes, want 1", len(sc.publishes))
 	}
+	checkEntries(t, sc.publishes[0], threeDue())
 	for i, d := range threeDue() {
-		p := sc.published[i]
-		if p.pubsub != "kafka-pubsub" || p.topic != "reminders" {
-			t.Errorf("#%d published to %s/%s, want kafka-pubsub/reminders", i, p.pubsub, p.topic)
-		}
-		if want := map[string]string{"partitionKey": strconv.FormatInt(d.TaskID, 10)}; !reflect.DeepEqual(p.metadata, want) {
-			t.Errorf("#%d metadata = %v, want %v", i, p.metadata, want)
-		}
+		e := sc.publishes[0].entries[i]
 		// The notification service must be able to read what is published.
-		ce, re, err := events.DecodeReminderEvent(p.body)
+		ce, re, err := events.DecodeReminderEvent(e.Event)
 		if err != nil {
-			t.Fatalf("#%d: %s: %v", i, p.body, err)
+			t.Fatalf("#%d: %s: %v", i, e.Event, err)
 		}
 		if err := ce.Validate(); err != nil {
 			t.Errorf("#%d: invalid CloudEvent: %v", i, err)
@@ -203,40 +332,55 @@ func TestSweepPublishesThenMarks(t *testing.T) {
 			(re.DueAt != nil && !re.DueAt.Equal(*want.DueAt)) {
 			t.Errorf("#%d data = %+v, want %+v", i, re, want)
 		}
-
-		m := sc.marked[i]
-		if m["task_id"] != float64(d.TaskID) || m["reminder_at"] != d.ReminderAt.Format(time.RFC3339Nano) {
-			t.Errorf("#%d marked %v, want task %d at %s", i, m, d.TaskID, d.ReminderAt.Format(time.RFC3339Nano))
-		}
 	}
+
+	if len(sc.marks) != 1 {
+		t.Fatalf("%d mark calls, want 1", len(sc.marks))
+	}
+	checkMarked(t, sc.marks[0], threeDue())
 }
 
 func TestSweepFailures(t *testing.T) {
+	page1 := fullPage(1000, now.Add(-2*time.Hour))
+	page2 := fullPage(2000, now.Add(-time.Hour))
 	tests := []struct {
 		name    string
 		sc      *fakeSidecar
 		wantOps []string
 		want    reminder.Result
+		wantErr error // when not nil, errors.Is of Sweep's error
 	}{
 		{
-			// A reminder is never marked sent when its publish failed, and
-			// what follows stays due for the next tick.
-			name:    "publish of the second fails",
-			sc:      &fakeSidecar{pages: [][]dueItem{threeDue()}, failPublish: map[int64]bool{12: true}},
-			wantOps: []string{"list", "publish 11", "mark 11", "publish 12"},
-			want:    reminder.Result{Found: 3, Published: 1, Marked: 1},
-		},
-		{
-			name:    "publish of the first fails",
-			sc:      &fakeSidecar{pages: [][]dueItem{threeDue()}, failPublish: map[int64]bool{11: true}},
-			wantOps: []string{"list", "publish 11"},
+			// No reminder of the page is marked sent when the bulk publish
+			// failed: the whole page stays due for the next tick.
+			name:    "bulk publish fails",
+			sc:      &fakeSidecar{pages: [][]dueItem{threeDue()}, failPublish: map[int]bool{1: true}},
+			wantOps: []string{"list", "publish 11..13 (3)"},
 			want:    reminder.Result{Found: 3},
+			wantErr: errBroker,
 		},
 		{
-			name:    "marking fails",
+			// The first page stays marked; the second is not marked and no
+			// third page is listed.
+			name: "bulk publish of the second page fails",
+			sc: &fakeSidecar{pages: [][]dueItem{page1, page2, threeDue()},
+				failPublish: map[int]bool{2: true}},
+			wantOps: []string{"list", "publish " + spanOf(page1), "mark " + spanOf(page1),
+				"list", "publish " + spanOf(page2)},
+			want:    reminder.Result{Found: 2 * reminder.PageSize, Published: reminder.PageSize, Marked: reminder.PageSize},
+			wantErr: errBroker,
+		},
+		{
+			name:    "todo-api answers 500 to the mark call",
 			sc:      &fakeSidecar{pages: [][]dueItem{threeDue()}, markStatus: http.StatusInternalServerError},
-			wantOps: []string{"list", "publish 11", "mark 11"},
-			want:    reminder.Result{Found: 3, Published: 1},
+			wantOps: []string{"list", "publish 11..13 (3)", "mark 11..13 (3)"},
+			want:    reminder.Result{Found: 3, Published: 3},
+		},
+		{
+			name:    "mark call fails",
+			sc:      &fakeSidecar{pages: [][]dueItem{page1, threeDue()}, markErr: errors.New("connection reset")},
+			wantOps: []string{"list", "publish " + spanOf(page1), "mark " + spanOf(page1)},
+			want:    reminder.Result{Found: reminder.PageSize, Published: reminder.PageSize},
 		},
 		{
 			name:    "list call fails",
@@ -248,12 +392,22 @@ func TestSweepFailures(t *testing.T) {
 			sc:      &fakeSidecar{pages: [][]dueItem{threeDue()}, listStatus: http.StatusServiceUnavailable},
 			wantOps: []string{"list"},
 		},
+		{
+			name: "list of the second page fails",
+			sc: &fakeSidecar{pages: [][]dueItem{page1, threeDue()},
+				listErr: errors.New("connection refused"), listErrCall: 2},
+			wantOps: []string{"list", "publish " + spanOf(page1), "mark " + spanOf(page1), "list"},
+			want:    reminder.Result{Found: reminder.PageSize, Published: reminder.PageSize, Marked: reminder.PageSize},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := newService(tt.sc).Sweep(context.Background())
 			if err == nil {
 				t.Fatal("Sweep succeeded, want an error")
+			}
+			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Errorf("err = %v, want one wrapping %v", err, tt.wantErr)
 			}
 			res.Duration = 0
 			if res != tt.want {
@@ -262,9 +416,29 @@ func TestSweepFailures(t *testing.T) {
 			if !reflect.DeepEqual(tt.sc.ops, tt.wantOps) {
 				t.Errorf("operations = %v, want %v", tt.sc.ops, tt.wantOps)
 			}
-			for _, m := range tt.sc.marked {
-				if tt.sc.failPublish[int64(m["task_id"].(float64))] {
-					t.Errorf("task %v marked sent although its publish failed", m["task_id"])
+			// Nothing whose publish failed is marked sent.
+			failed := map[int64]bool{}
+			for _, c := range tt.sc.publishes {
+				if !c.failed {
+					continue
+				}
+				for _, e := range c.entries {
+					var ce struct {
+						Data struct {
+							TaskID int64 `json:"task_id"`
+						} `json:"data"`
+					}
+					if err := json.Unmarshal(e.Event, &ce); err != nil {
+						t.Fatal(err)
+					}
+					failed[ce.Data.TaskID] = true
+				}
+			}
+			for _, m := range tt.sc.marks {
+				for _, it := range m {
+					if failed[it.TaskID] {
+						t.Errorf("task %d marked sent although its publish failed", it.TaskID)
+					}
 				}
 			}
 		})
@@ -272,24 +446,19 @@ func TestSweepFailures(t *testing.T) {
 }
 
 func TestSweepPaging(t *testing.T) {
-	full := make([]dueItem, reminder.PageSize)
-	for i := range full {
-		full[i] = dueItem{TaskID: int64(1000 + i), UserID: "u", Title: "t",
-			ReminderAt: now.Add(-time.Hour).Add(time.Duration(i) * time.Second)}
-	}
-	last := full[len(full)-1]
+	page1 := fullPage(1000, now.Add(-2*time.Hour))
+	page2 := fullPage(2000, now.Add(-time.Hour))
 	extra := dueItem{TaskID: 5, UserID: "u", Title: "late", ReminderAt: now.Add(-time.Second)}
 
 	tests := []struct {
-		name      string
-		pages     [][]dueItem
-		wantLists int
-		wantFound int
+		name  string
+		pages [][]dueItem // what todo-api answers; all of it is listed
 	}{
-		{"a full page, then a short one", [][]dueItem{full, {extra}}, 2, reminder.PageSize + 1},
-		{"a full page, then an empty one", [][]dueItem{full, {}}, 2, reminder.PageSize},
-		{"a short page is the last", [][]dueItem{full[:reminder.PageSize-1]}, 1, reminder.PageSize - 1},
-		{"nothing due", [][]dueItem{{}}, 1, 0},
+		{"a full page, then a short one", [][]dueItem{page1, {extra}}},
+		{"a full page, then an empty one", [][]dueItem{page1, {}}},
+		{"two full pages, then a short one", [][]dueItem{page1, page2, threeDue()}},
+		{"a short page is the last", [][]dueItem{page1[:reminder.PageSize-1]}},
+		{"nothing due", [][]dueItem{{}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -298,24 +467,81 @@ func TestSweepPaging(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Sweep: %v", err)
 			}
-			if len(sc.listQueries) != tt.wantLists {
-				t.Fatalf("list called %d times, want %d", len(sc.listQueries), tt.wantLists)
+			// Each page is listed, published in one call and then marked in
+			// one call, before the next page is listed.
+			var wantOps []string
+			var nonEmpty [][]dueItem
+			found := 0
+			for _, p := range tt.pages {
+				wantOps = append(wantOps, "list")
+				found += len(p)
+				if len(p) > 0 {
+					nonEmpty = append(nonEmpty, p)
+					wantOps = append(wantOps, "publish "+spanOf(p), "mark "+spanOf(p))
+				}
 			}
-			if res.Found != tt.wantFound || res.Published != tt.wantFound || res.Marked != tt.wantFound {
-				t.Errorf("result = %+v, want %d found, published and marked", res, tt.wantFound)
+			if !reflect.DeepEqual(sc.ops, wantOps) {
+				t.Errorf("operations = %v, want %v", sc.ops, wantOps)
 			}
-			if len(sc.published) != tt.wantFound || len(sc.marked) != tt.wantFound {
-				t.Errorf("published %d, marked %d, want %d", len(sc.published), len(sc.marked), tt.wantFound)
+			if len(sc.listQueries) != len(tt.pages) {
+				t.Fatalf("list called %d times, want %d", len(sc.listQueries), len(tt.pages))
 			}
-			if tt.wantLists < 2 {
-				return
+			if res.Found != found || res.Published != found || res.Marked != found {
+				t.Errorf("result = %+v, want %d found, published and marked", res, found)
 			}
-			q := sc.listQueries[1]
-			if q.Get("after_at") != last.ReminderAt.Format(time.RFC3339Nano) || q.Get("after_id") != strconv.FormatInt(last.TaskID, 10) {
-				t.Errorf("second list query = %v, want after_at=%s after_id=%d", q, last.ReminderAt.Format(time.RFC3339Nano), last.TaskID)
+			if len(sc.publishes) != len(nonEmpty) || len(sc.marks) != len(nonEmpty) {
+				t.Fatalf("%d bulk publishes and %d mark calls, want %d of each (one per non-empty page)",
+					len(sc.publishes), len(sc.marks), len(nonEmpty))
 			}
-			if q.Get("before") != sc.listQueries[0].Get("before") || q.Get("limit") != strconv.Itoa(reminder.PageSize) {
-				t.Errorf("second list query = %v, want the same before and limit as the first %v", q, sc.listQueries[0])
+			for i, p := range nonEmpty {
+				checkEntries(t, sc.publishes[i], p)
+				checkMarked(t, sc.marks[i], p)
+			}
+			// Every list after the first continues after the last reminder of
+			// the page before, with the same before and limit.
+			for i := 1; i < len(sc.listQueries); i++ {
+				q, last := sc.listQueries[i], tt.pages[i-1][len(tt.pages[i-1])-1]
+				if q.Get("after_at") != last.ReminderAt.Format(time.RFC3339Nano) || q.Get("after_id") != strconv.FormatInt(last.TaskID, 10) {
+					t.Errorf("list query #%d = %v, want after_at=%s after_id=%d", i+1, q, last.ReminderAt.Format(time.RFC3339Nano), last.TaskID)
+				}
+				if q.Get("before") != sc.listQueries[0].Get("before") || q.Get("limit") != strconv.Itoa(reminder.PageSize) {
+					t.Errorf("list query #%d = %v, want the same before and limit as the first %v", i+1, q, sc.listQueries[0])
+				}
+			}
+		})
+	}
+}
+
+// Marked counts what todo-api says it marked: a reminder whose time changed
+// between the list and the mark is not marked (it stays armed), and that is
+// not a failure.
+func TestSweepMarkedComesFromTheAnswer(t *testing.T) {
+	page1 := fullPage(1000, now.Add(-time.Hour))
+	tests := []struct {
+		name  string
+		pages [][]dueItem
+		want  reminder.Result
+	}{
+		{"one page", [][]dueItem{threeDue()}, reminder.Result{Found: 3, Published: 3, Marked: 2}},
+		{"two pages", [][]dueItem{page1, threeDue()},
+			reminder.Result{Found: reminder.PageSize + 3, Published: reminder.PageSize + 3, Marked: reminder.PageSize + 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sc := &fakeSidecar{pages: tt.pages, notMarked: 1}
+			res, err := newService(sc).Sweep(context.Background())
+			if err != nil {
+				t.Fatalf("Sweep: %v", err)
+			}
+			res.Duration = 0
+			if res != tt.want {
+				t.Errorf("result = %+v, want %+v", res, tt.want)
+			}
+			if res.Marked >= res.Published {
+				t.Errorf("Marked %d, want fewer than Published %d", res.Marked, res.Published)
+			}
+			if len(sc.marks) != len(tt.pages) {
+				t.Errorf("%d mark calls, want %d", len(sc.marks), len(tt.pages))
 			}
 		})
 	}
@@ -331,10 +557,13 @@ func TestSweepIsDeterministic(t *testing.T) {
 			t.Fatalf("Sweep: %v", err)
 		}
 		var out []string
-		for _, p := range sc.published {
+		for _, e := range sc.publishedEntries() {
 			var ce struct{ ID string }
-			if err := json.Unmarshal(p.body, &ce); err != nil {
+			if err := json.Unmarshal(e.Event, &ce); err != nil {
 				t.Fatal(err)
+			}
+			if ce.ID != e.ID {
+				t.Errorf("entry id %s, but its CloudEvent's id is %s", e.ID, ce.ID)
 			}
 			out = append(out, ce.ID)
 		}
@@ -375,7 +604,9 @@ func TestCronBindingRoute(t *testing.T) {
 	}{
 		{"sweep succeeds", http.MethodPost, appToken, &fakeSidecar{pages: [][]dueItem{threeDue()}}, http.StatusOK, 1},
 		{"sweep fails", http.MethodPost, appToken, &fakeSidecar{listErr: errors.New("down")}, http.StatusInternalServerError, 1},
-		{"publish fails", http.MethodPost, appToken, &fakeSidecar{pages: [][]dueItem{threeDue()}, failPublish: map[int64]bool{11: true}},
+		{"publish fails", http.MethodPost, appToken, &fakeSidecar{pages: [][]dueItem{threeDue()}, failPublish: map[int]bool{1: true}},
+			http.StatusInternalServerError, 1},
+		{"mark fails", http.MethodPost, appToken, &fakeSidecar{pages: [][]dueItem{threeDue()}, markStatus: http.StatusInternalServerError},
 			http.StatusInternalServerError, 1},
 		{"sidecar probes the binding", http.MethodOptions, appToken, &fakeSidecar{}, http.StatusOK, 0},
 		{"tick without token", http.MethodPost, "", &fakeSidecar{}, http.StatusUnauthorized, 0},
@@ -437,7 +668,8 @@ func TestOverlappingTickIsSkipped(t *testing.T) {
 	}
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	if len(sc.listQueries) != 1 || len(sc.published) != 3 {
-		t.Errorf("list called %d times, published %d; want 1 sweep publishing 3", len(sc.listQueries), len(sc.published))
+	if len(sc.listQueries) != 1 || len(sc.publishes) != 1 || len(sc.publishedEntries()) != 3 || len(sc.marks) != 1 {
+		t.Errorf("list called %d times, %d bulk publishes of %d events, %d mark calls; want 1 sweep publishing 3 at once and marking them",
+			len(sc.listQueries), len(sc.publishes), len(sc.publishedEntries()), len(sc.marks))
 	}
 }

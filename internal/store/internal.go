@@ -67,8 +67,10 @@ func (s *Store) CreateNextOccurrence(ctx context.Context, userID string, prevID 
 	return out, created, err
 }
 
-// dueRemindersQuery matches the partial index tasks_reminder_pending.
-const dueRemindersQuery = `SELECT id, user_id, title, due_at, reminder_at FROM tasks
+// DueRemindersQuery is the reminder sweep's query ($1 now, $2/$3 the
+// position after which to read, $4 the page size). It matches the partial
+// index tasks_reminder_pending; tests and the benchmark check its plan.
+const DueRemindersQuery = `SELECT id, user_id, title, due_at, reminder_at FROM tasks
 	WHERE reminder_at <= $1 AND reminder_at IS NOT NULL AND completed_at IS NULL AND deleted_at IS NULL
 	  AND reminded_for IS DISTINCT FROM reminder_at
 	  AND (reminder_at, id) > ($2, $3)
@@ -83,7 +85,7 @@ func (s *Store) DueReminders(ctx context.Context, now time.Time, after *task.Rem
 	if after != nil {
 		afterAt, afterID = after.ReminderAt, after.TaskID
 	}
-	rows, err := s.pool.Query(ctx, dueRemindersQuery, now, afterAt, afterID, limit)
+	rows, err := s.pool.Query(ctx, DueRemindersQuery, now, afterAt, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: due reminders: %w", err)
 	}
@@ -100,17 +102,24 @@ func (s *Store) DueReminders(ctx context.Context, now time.Time, after *task.Rem
 	return list, nil
 }
 
-// MarkReminded records that the reminder of taskID for reminderAt was sent.
-// It reports false when the task's reminder_at has changed meanwhile (the new
-// one stays armed) or the task is gone. It is not a change of the task: no
-// event, no new version.
-func (s *Store) MarkReminded(ctx context.Context, taskID int64, reminderAt time.Time) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE tasks SET reminded_for = reminder_at
-		WHERE id = $1 AND reminder_at = $2`, taskID, reminderAt)
-	if err != nil {
-		return false, fmt.Errorf("store: mark reminded: %w", err)
+// MarkReminded records that the reminders of the given (task, reminder_at)
+// pairs were sent, in one statement, and returns how many were marked. A
+// task whose reminder_at has changed meanwhile is not marked (the new
+// reminder stays armed), nor is a task that is gone. It is not a change of
+// the task: no event, no new version.
+func (s *Store) MarkReminded(ctx context.Context, sent []task.Reminder) (int, error) {
+	ids := make([]int64, len(sent))
+	ats := make([]time.Time, len(sent))
+	for i, r := range sent {
+		ids[i], ats[i] = r.TaskID, r.ReminderAt
 	}
-	return tag.RowsAffected() == 1, nil
+	tag, err := s.pool.Exec(ctx, `UPDATE tasks t SET reminded_for = t.reminder_at
+		FROM unnest($1::bigint[], $2::timestamptz[]) AS v(id, at)
+		WHERE t.id = v.id AND t.reminder_at = v.at`, ids, ats)
+	if err != nil {
+		return 0, fmt.Errorf("store: mark reminded: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 // OwnsTask reports whether userID owns task id, deleted or not (a deleted

@@ -115,11 +115,11 @@ func TestDueRemindersAndMarking(t *testing.T) {
 		t.Fatalf("due reminders = %+v, %v; want only %d", list, err, due.ID)
 	}
 	// Marking for another reminder time does nothing; for this one it does.
-	if ok, err := s.MarkReminded(ctx, due.ID, past.Add(time.Second)); err != nil || ok {
-		t.Errorf("mark with a stale reminder time: %v, %v", ok, err)
+	if n, err := s.MarkReminded(ctx, []task.Reminder{{TaskID: due.ID, ReminderAt: past.Add(time.Second)}}); err != nil || n != 0 {
+		t.Errorf("mark with a stale reminder time: %v, %v", n, err)
 	}
-	if ok, err := s.MarkReminded(ctx, due.ID, past); err != nil || !ok {
-		t.Fatalf("mark: %v, %v", ok, err)
+	if n, err := s.MarkReminded(ctx, []task.Reminder{{TaskID: due.ID, ReminderAt: past}, {TaskID: 999999, ReminderAt: past}}); err != nil || n != 1 {
+		t.Fatalf("mark: %v, %v; want 1 marked", n, err)
 	}
 	if list, _ := s.DueReminders(ctx, now, nil, 10); len(list) != 0 {
 		t.Errorf("reminded task still due: %+v", list)

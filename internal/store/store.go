@@ -247,13 +247,20 @@ func writeEvent(ctx context.Context, tx pgx.Tx, eventType string, t task.Task, n
 	if err != nil {
 		return err
 	}
+	// The event carries the trace of the request that made the change: Dapr
+	// keeps a CloudEvent's own traceparent when it publishes (in bulk too),
+	// and every consumer continues it.
+	if tp := telemetry.Inject(ctx); tp != "" {
+		ce.SetExtension("traceparent", tp)
+		ce.SetExtension("traceid", tp)
+	}
 	body, err := json.Marshal(ce)
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO outbox (id, topic, partition_key, event_type, cloudevent, traceparent)
-		VALUES ($1, $2, $3, $4, $5, $6)`,
-		id, events.TopicTaskEvents, strconv.FormatInt(t.ID, 10), eventType, body, telemetry.Inject(ctx)); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO outbox (id, topic, partition_key, event_type, cloudevent)
+		VALUES ($1, $2, $3, $4, $5)`,
+		id, events.TopicTaskEvents, strconv.FormatInt(t.ID, 10), eventType, body); err != nil {
 		return fmt.Errorf("insert outbox: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, OutboxChannel); err != nil {

@@ -23,6 +23,7 @@ type Config struct {
 	MigrateOnStart bool          // MIGRATE_ON_START, default true
 	OutboxPoll     time.Duration // OUTBOX_POLL_INTERVAL, default 5s
 	OutboxBatch    int           // OUTBOX_BATCH_SIZE, default 100
+	DBMaxConns     int           // DB_MAX_CONNS, default 16
 	AuditAppID     string        // AUDIT_APP_ID, default audit-service
 	NotifierAppID  string        // NOTIFIER_APP_ID, default notification-service
 	JWT            auth.Config   // JWT_SECRET and/or JWT_JWKS_URL, JWT_ISSUER, JWT_AUDIENCE, JWT_LEEWAY
@@ -38,6 +39,7 @@ func LoadConfig(r *config.Reader) (Config, error) {
 		MigrateOnStart: r.Bool("MIGRATE_ON_START", true),
 		OutboxPoll:     r.Duration("OUTBOX_POLL_INTERVAL", 5*time.Second),
 		OutboxBatch:    r.Int("OUTBOX_BATCH_SIZE", 100, 1, 1000),
+		DBMaxConns:     r.Int("DB_MAX_CONNS", 16, 2, 1000),
 		AuditAppID:     r.String("AUDIT_APP_ID", "audit-service"),
 		NotifierAppID:  r.String("NOTIFIER_APP_ID", "notification-service"),
 	}
@@ -107,6 +109,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("notifier_app_id", c.NotifierAppID),
 		slog.Duration("outbox_poll", c.OutboxPoll),
 		slog.Int("outbox_batch", c.OutboxBatch),
+		slog.Int("db_max_conns", c.DBMaxConns),
 		slog.String("jwt_secret", config.Mask(string(c.JWT.Secret))),
 		slog.String("jwt_jwks_url", maskOptionalURL(c.JWT.JWKSURL)),
 		slog.String("jwt_issuer", c.JWT.Issuer),

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -76,10 +77,13 @@ func token(args []string, stdout io.Writer) error {
 	return err
 }
 
-func openDB(ctx context.Context, url string) (*pgxpool.Pool, error) {
+func openDB(ctx context.Context, url string, maxConns int) (*pgxpool.Pool, error) {
 	pcfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if maxConns > 0 && !strings.Contains(url, "pool_max_conns") {
+		pcfg.MaxConns = int32(maxConns)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
@@ -96,7 +100,7 @@ func openDB(ctx context.Context, url string) (*pgxpool.Pool, error) {
 
 func migrate(ctx context.Context, log *slog.Logger) error {
 	url := config.FromEnv().String("DATABASE_URL", service.DefaultDatabaseURL)
-	pool, err := openDB(ctx, url)
+	pool, err := openDB(ctx, url, 0)
 	if err != nil {
 		return err
 	}
@@ -111,7 +115,7 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	}
 	log.Info("starting todo-api", "config", cfg)
 
-	pool, err := openDB(ctx, cfg.DatabaseURL)
+	pool, err := openDB(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
 	if err != nil {
 		return err
 	}

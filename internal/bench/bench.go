@@ -1,0 +1,312 @@
+// Package bench measures the whole system as separate processes (real
+// daprd sidecars, the dev broker, PostgreSQL) in one run and prints a table:
+// the raw database baseline, API writes, end-to-end latency at fixed rates,
+// the reminder sweep over a large table, and the footprint of every process.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/evolution-todo/todo/internal/auth"
+	"github.com/evolution-todo/todo/internal/devstack"
+)
+
+// Config sizes a run.
+type Config struct {
+	Root         string
+	Out          io.Writer // progress and the table
+	ProcOut      io.Writer // the processes' own output
+	AdminURL     string    // PostgreSQL superuser URL
+	Phase        time.Duration
+	Rates        []int // fixed end-to-end rates, writes per second
+	SweepTasks   int   // tasks in the table for the reminder sweep
+	SweepDue     int   // of which due
+	Smoke        bool  // tiny sizes: checks that everything works, not numbers
+	JWTSecret    string
+	RecurringPct int
+}
+
+// DefaultConfig is the full run of `make bench`.
+func DefaultConfig() Config {
+	return Config{Phase: 10 * time.Second, Rates: []int{100, 300, 600, 1000}, SweepTasks: 1_000_000, SweepDue: 10_000,
+		JWTSecret: "bench-secret-bench-secret-bench-secret"}
+}
+
+// SmokeConfig is CI's: every step, tiny sizes.
+func SmokeConfig() Config {
+	return Config{Phase: 2 * time.Second, Rates: []int{50}, SweepTasks: 5_000, SweepDue: 200, Smoke: true,
+		JWTSecret: "bench-secret-bench-secret-bench-secret"}
+}
+
+// Report is what a run measured.
+type Report struct {
+	When     time.Time
+	Machine  string
+	Baseline map[int]Throughput // clients -> raw insert task + outbox row
+	API      map[int]Throughput // clients -> POST /api/tasks
+	E2E      []E2E
+	Sweep    Sweep
+	Idle     []Footprint
+	Load     []Footprint
+}
+
+// Throughput of one closed-loop phase.
+type Throughput struct {
+	Ops           int
+	PerSecond     float64
+	P50, P90, P99 time.Duration
+}
+
+// E2E is one fixed-rate phase.
+type E2E struct {
+	Rate, Sent                    int
+	AchievedRate                  float64
+	AuditP50, AuditP99            time.Duration
+	AuditDelivered                int
+	RecurringP50, RecurringP99    time.Duration
+	Completed, RecurringDelivered int
+}
+
+// Sweep is the reminder sweep over a large table.
+type Sweep struct {
+	Tasks, Due, Published int
+	Duration              time.Duration
+	UsesIndex             bool
+	Plan                  string
+}
+
+// Footprint of one process.
+type Footprint struct {
+	Name   string
+	RSSMiB float64
+	CPU    float64 // cores used during the window
+}
+
+func pct(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	i := int(p * float64(len(d)-1))
+	return d[i]
+}
+
+func say(out io.Writer, format string, a ...any) { fmt.Fprintf(out, "bench | "+format+"\n", a...) }
+
+// Run measures and returns the report.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	rep := &Report{When: time.Now().UTC(), Machine: machine(), Baseline: map[int]Throughput{}, API: map[int]Throughput{}}
+	daprd, ok := devstack.FindDaprd(cfg.Root)
+	if !ok {
+		return nil, fmt.Errorf("daprd is not built; run make daprd")
+	}
+	work, err := os.MkdirTemp("", "todo-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+	say(cfg.Out, "building the services")
+	bin := filepath.Join(work, "bin")
+	if err := devstack.BuildBinaries(ctx, cfg.Root, bin, devstack.Binaries...); err != nil {
+		return nil, err
+	}
+	stamp := strconv.FormatInt(time.Now().Unix(), 10)
+	rawDB, apiDB := "bench_raw_"+stamp, "bench_api_"+stamp
+	for _, db := range []string{rawDB, apiDB} {
+		if err := devstack.CreateDatabase(ctx, cfg.AdminURL, db); err != nil {
+			return nil, err
+		}
+		defer func() { _ = devstack.DropDatabase(context.WithoutCancel(ctx), cfg.AdminURL, db) }()
+	}
+
+	// 1. Baseline, in a database of its own with the same schema (no relay).
+	say(cfg.Out, "1/5 baseline: insert task + outbox row in one transaction, straight to PostgreSQL")
+	raw, err := pgxpool.New(ctx, devstack.WithDatabase(cfg.AdminURL, rawDB)+"&pool_max_conns=16")
+	if err != nil {
+		return nil, err
+	}
+	defer raw.Close()
+	if err := migrate(ctx, raw); err != nil {
+		return nil, err
+	}
+	for _, clients := range []int{1, 8} {
+		rep.Baseline[clients] = closedLoop(ctx, clients, cfg.Phase, func(ctx context.Context) error { return rawInsert(ctx, raw) })
+		say(cfg.Out, "    %d clients: %.0f/s", clients, rep.Baseline[clients].PerSecond)
+	}
+
+	// The system.
+	say(cfg.Out, "starting the system")
+	apiURL := devstack.WithDatabase(cfg.AdminURL, apiDB)
+	sys, err := devstack.Up(ctx, devstack.Config{
+		Root: cfg.Root, WorkDir: work, Out: cfg.ProcOut, Daprd: daprd, BinDir: bin, DatabaseURL: apiURL,
+		CronSchedule: "@every 1h", JWTSecret: cfg.JWTSecret, LogFormat: "json", LogLevel: "warn", DaprLogLevel: "warn",
+		AppEnv: []string{"RATE_LIMIT_WRITES_PER_SECOND=0"}, LockWait: 15 * time.Minute,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer sys.Close()
+	db, err := pgxpool.New(ctx, apiURL)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	tok, err := auth.Mint(auth.Config{Secret: []byte(cfg.JWTSecret)}, "bench", 2*time.Hour, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	post := func(ctx context.Context, path, body string) ([]byte, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, sys.APIURL()+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode/100 != 2 {
+			return nil, fmt.Errorf("%s: %d %s", path, resp.StatusCode, b)
+		}
+		return b, nil
+	}
+	time.Sleep(2 * time.Second)
+	rep.Idle = footprint(sys, 3*time.Second)
+
+	// 2. API writes.
+	say(cfg.Out, "2/5 API writes: POST /api/tasks")
+	for _, clients := range []int{1, 8} {
+		var fp []Footprint
+		var wg sync.WaitGroup
+		if clients == 8 {
+			wg.Add(1)
+			go func() { defer wg.Done(); time.Sleep(cfg.Phase / 4); fp = footprint(sys, cfg.Phase/2) }()
+		}
+		rep.API[clients] = closedLoop(ctx, clients, cfg.Phase, func(ctx context.Context) error {
+			_, err := post(ctx, "/api/tasks", `{"title":"bench"}`)
+			return err
+		})
+		wg.Wait()
+		if fp != nil {
+			rep.Load = fp
+		}
+		say(cfg.Out, "    %d clients: %.0f/s, p99 %s", clients, rep.API[clients].PerSecond, rep.API[clients].P99)
+	}
+	if err := waitDrained(ctx, db, 2*time.Minute); err != nil {
+		return nil, err
+	}
+
+	// 3. End to end at fixed rates.
+	say(cfg.Out, "3/5 end to end at fixed rates")
+	for _, rate := range cfg.Rates {
+		e, err := fixedRate(ctx, db, post, rate, cfg.Phase)
+		if err != nil {
+			return nil, err
+		}
+		rep.E2E = append(rep.E2E, e)
+		say(cfg.Out, "    %d/s: achieved %.0f/s, audit p50 %s p99 %s (%d/%d), recurring p50 %s p99 %s (%d/%d)", rate, e.AchievedRate,
+			e.AuditP50, e.AuditP99, e.AuditDelivered, e.Sent, e.RecurringP50, e.RecurringP99, e.RecurringDelivered, e.Completed)
+	}
+
+	// 4. Reminder sweep.
+	say(cfg.Out, "4/5 reminder sweep: %d tasks, %d due", cfg.SweepTasks, cfg.SweepDue)
+	sw, err := sweep(ctx, db, sys, cfg)
+	if err != nil {
+		return nil, err
+	}
+	rep.Sweep = sw
+	say(cfg.Out, "    %d published in %s (index used: %v)", sw.Published, sw.Duration, sw.UsesIndex)
+	say(cfg.Out, "5/5 done")
+	return rep, nil
+}
+
+// closedLoop runs op from `clients` goroutines for d and measures.
+func closedLoop(ctx context.Context, clients int, d time.Duration, op func(context.Context) error) Throughput {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var mu sync.Mutex
+	var lat []time.Duration
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				if err := op(ctx); err != nil {
+					continue
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	return Throughput{Ops: len(lat), PerSecond: float64(len(lat)) / el.Seconds(), P50: pct(lat, .5), P90: pct(lat, .9), P99: pct(lat, .99)}
+}
+
+var ceBody = func() string {
+	b, _ := json.Marshal(map[string]any{"specversion": "1.0", "id": "x", "source": "todo-api", "type": "todo.TaskCreated.v1",
+		"datacontenttype": "application/json", "data": map[string]any{"event_type": "TaskCreated", "task_id": 1, "user_id": "bench", "title": "bench"}})
+	return string(b)
+}()
+
+// rawInsert is the write the API does, without the API: a task row and its
+// outbox row in one transaction.
+func rawInsert(ctx context.Context, pool *pgxpool.Pool) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		var id int64
+		now := time.Now()
+		if err := tx.QueryRow(ctx, `INSERT INTO tasks (user_id, title, description, priority, tags, recurrence, timezone, created_at, updated_at)
+			VALUES ('bench', 'bench', '', 0, '{}', 'none', 'UTC', $1, $1) RETURNING id`, now).Scan(&id); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO outbox (id, topic, partition_key, event_type, cloudevent)
+			VALUES (gen_random_uuid(), 'task-events', $1, 'TaskCreated', $2)`, strconv.FormatInt(id, 10), ceBody)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `SELECT pg_notify('todo_outbox', '')`)
+		return err
+	})
+}
+
+func waitDrained(ctx context.Context, db *pgxpool.Pool, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		var pending, audited, total int
+		if err := db.QueryRow(ctx, `SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL),
+			(SELECT count(*) FROM audit_events), (SELECT count(*) FROM outbox)`).Scan(&pending, &audited, &total); err != nil {
+			return err
+		}
+		if pending == 0 && audited >= total {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("system did not drain: %d pending, %d of %d audited", pending, audited, total)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

@@ -1,0 +1,252 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/evolution-todo/todo/internal/devstack"
+	"github.com/evolution-todo/todo/internal/store"
+)
+
+func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	return store.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+type poster func(ctx context.Context, path, body string) ([]byte, error)
+
+// openLoop calls op `rate` times a second for d, whatever the answers' pace
+// (up to 256 in flight), and returns how many were sent and the time taken.
+func openLoop(ctx context.Context, rate int, d time.Duration, op func(i int)) (int, time.Duration) {
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	sem := make(chan struct{}, 256)
+	var wg sync.WaitGroup
+	start := time.Now()
+	n := 0
+	for time.Since(start) < d && ctx.Err() == nil {
+		<-tick.C
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			op(i)
+		}(n)
+		n++
+	}
+	wg.Wait()
+	return n, time.Since(start)
+}
+
+// fixedRate creates recurring tasks at rate/s for d, then completes them at
+// the same rate, and measures from the database how long each took to be
+// handled by audit-service and by recurring-service.
+func fixedRate(ctx context.Context, db *pgxpool.Pool, post poster, rate int, d time.Duration) (E2E, error) {
+	e := E2E{Rate: rate}
+	var mu sync.Mutex
+	var ids []int64
+	sent, el := openLoop(ctx, rate, d, func(int) {
+		b, err := post(ctx, "/api/tasks", `{"title":"e2e","recurrence":"daily","due_at":"2030-01-01T09:00:00Z"}`)
+		if err != nil {
+			return
+		}
+		var tk struct{ ID int64 }
+		if json.Unmarshal(b, &tk) == nil {
+			mu.Lock()
+			ids = append(ids, tk.ID)
+			mu.Unlock()
+		}
+	})
+	e.Sent, e.AchievedRate = len(ids), float64(sent)/el.Seconds()
+	// Wait (bounded) until audit has them all, then read the latencies.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var n int
+		if err := db.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE event_type = 'TaskCreated' AND task_id = ANY($1)`, ids).Scan(&n); err != nil {
+			return e, err
+		}
+		e.AuditDelivered = n
+		if n >= len(ids) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	lat, err := durations(ctx, db, `SELECT a.received_at - t.created_at FROM audit_events a JOIN tasks t ON t.id = a.task_id
+		WHERE a.event_type = 'TaskCreated' AND t.id = ANY($1)`, ids)
+	if err != nil {
+		return e, err
+	}
+	e.AuditP50, e.AuditP99 = pct(lat, .5), pct(lat, .99)
+
+	var completed []int64
+	_, _ = openLoop(ctx, rate, d, func(i int) {
+		mu.Lock()
+		if i >= len(ids) {
+			mu.Unlock()
+			return
+		}
+		id := ids[i]
+		mu.Unlock()
+		if _, err := post(ctx, "/api/tasks/"+strconv.FormatInt(id, 10)+"/complete", ""); err == nil {
+			mu.Lock()
+			completed = append(completed, id)
+			mu.Unlock()
+		}
+	})
+	e.Completed = len(completed)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		var n int
+		if err := db.QueryRow(ctx, `SELECT count(*) FROM tasks WHERE previous_id = ANY($1)`, completed).Scan(&n); err != nil {
+			return e, err
+		}
+		e.RecurringDelivered = n
+		if n >= len(completed) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	lat, err = durations(ctx, db, `SELECT n.created_at - p.completed_at FROM tasks n JOIN tasks p ON p.id = n.previous_id
+		WHERE p.id = ANY($1)`, completed)
+	if err != nil {
+		return e, err
+	}
+	e.RecurringP50, e.RecurringP99 = pct(lat, .5), pct(lat, .99)
+	return e, nil
+}
+
+func durations(ctx context.Context, db *pgxpool.Pool, sql string, ids []int64) ([]time.Duration, error) {
+	rows, err := db.Query(ctx, sql, ids)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[time.Duration])
+}
+
+// sweep fills the tasks table and times one reminder sweep, triggered the
+// way the cron binding does it.
+func sweep(ctx context.Context, db *pgxpool.Pool, sys *devstack.System, cfg Config) (Sweep, error) {
+	s := Sweep{Tasks: cfg.SweepTasks, Due: cfg.SweepDue}
+	if _, err := db.Exec(ctx, `INSERT INTO tasks (user_id, title, description, reminder_at, reminded_for, created_at, updated_at)
+		SELECT 'sweep' || (i % 1000), 'sweep task ' || i, '',
+		       CASE WHEN i <= $2 THEN now() - interval '1 hour'
+		            WHEN i % 3 = 0 THEN now() - interval '2 hours'
+		            WHEN i % 3 = 1 THEN now() + interval '1 day' END,
+		       CASE WHEN i > $2 AND i % 3 = 0 THEN now() - interval '2 hours' END,
+		       now(), now()
+		FROM generate_series(1, $1) AS i`, cfg.SweepTasks, cfg.SweepDue); err != nil {
+		return s, fmt.Errorf("fill tasks: %w", err)
+	}
+	if _, err := db.Exec(ctx, `ANALYZE tasks`); err != nil {
+		return s, err
+	}
+	var plan []string
+	rows, err := db.Query(ctx, `EXPLAIN `+store.DueRemindersQuery, time.Now(), time.Time{}, 0, 200)
+	if err != nil {
+		return s, err
+	}
+	if plan, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		return s, err
+	}
+	s.Plan = strings.Join(plan, "\n")
+	s.UsesIndex = strings.Contains(s.Plan, "tasks_reminder_pending") && !strings.Contains(s.Plan, "Seq Scan")
+
+	inst := sys.Instances["reminder-service"]
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, inst.URL()+"/reminder-cron", nil)
+	req.Header.Set("dapr-api-token", sys.AppToken)
+	t0 := time.Now()
+	resp, err := (&http.Client{Timeout: 10 * time.Minute}).Do(req)
+	if err != nil {
+		return s, err
+	}
+	resp.Body.Close()
+	s.Duration = time.Since(t0)
+	if resp.StatusCode != http.StatusOK {
+		return s, fmt.Errorf("sweep answered %d", resp.StatusCode)
+	}
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM tasks WHERE user_id LIKE 'sweep%' AND reminded_for = reminder_at AND reminder_at > now() - interval '90 minutes'`).Scan(&s.Published); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// footprint samples resident memory and CPU of every process over window.
+func footprint(sys *devstack.System, window time.Duration) []Footprint {
+	type proc struct {
+		name string
+		pid  int
+	}
+	var procs []proc
+	for _, a := range devstack.Apps {
+		if inst := sys.Instances[a.ID]; inst != nil {
+			procs = append(procs, proc{a.ID, inst.Proc.Pid()}, proc{"daprd " + a.ID, inst.Daprd.Pid()})
+		}
+	}
+	procs = append(procs, proc{"devbroker", sys.Broker.Pid()})
+	before := map[int]float64{}
+	for _, p := range procs {
+		before[p.pid] = cpuSeconds(p.pid)
+	}
+	time.Sleep(window)
+	var out []Footprint
+	for _, p := range procs {
+		out = append(out, Footprint{Name: p.name, RSSMiB: rssMiB(p.pid), CPU: (cpuSeconds(p.pid) - before[p.pid]) / window.Seconds()})
+	}
+	return out
+}
+
+func rssMiB(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			f := strings.Fields(line)
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// cpuSeconds reads utime+stime of pid (clock ticks of 1/100 s on Linux).
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	k, _ := strconv.ParseFloat(f[12], 64)
+	return (u + k) / 100
+}
+
+func machine() string {
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0])
+		if len(f) >= 2 {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			mem = fmt.Sprintf(", %.0f GiB", kb/1024/1024)
+		}
+	}
+	return fmt.Sprintf("%d cores%s, %s/%s, %s", runtime.NumCPU(), mem, runtime.GOOS, runtime.GOARCH, runtime.Version())
+}
