@@ -1,0 +1,59 @@
+package bench
+
+import (
+	"context"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evolution-todo/todo/internal/devstack"
+	"github.com/evolution-todo/todo/internal/pgtest"
+)
+
+// The benchmark in smoke mode: every step runs at a tiny size. It checks
+// that `make bench` works and that every event arrived, not the numbers.
+func TestBenchSmoke(t *testing.T) {
+	root, err := devstack.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := devstack.FindDaprd(root); !ok {
+		if os.Getenv("CI") != "" {
+			t.Fatal("daprd is not built; make test builds it first")
+		}
+		t.Skip("daprd is not built; run make daprd")
+	}
+	cfg := SmokeConfig()
+	cfg.Root, cfg.Out, cfg.ProcOut, cfg.AdminURL = root, io.Discard, io.Discard, pgtest.AdminURL()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []int{1, 8} {
+		if rep.Baseline[c].Ops == 0 || rep.API[c].Ops == 0 {
+			t.Errorf("%d clients: baseline %d ops, API %d ops", c, rep.Baseline[c].Ops, rep.API[c].Ops)
+		}
+	}
+	for _, e := range rep.E2E {
+		if e.Sent == 0 || e.AuditDelivered != e.Sent || e.RecurringDelivered != e.Completed {
+			t.Errorf("rate %d: sent %d audited %d; completed %d next %d", e.Rate, e.Sent, e.AuditDelivered, e.Completed, e.RecurringDelivered)
+		}
+	}
+	if rep.Sweep.Published != cfg.SweepDue || !rep.Sweep.UsesIndex {
+		t.Errorf("sweep published %d of %d, index used %v\n%s", rep.Sweep.Published, cfg.SweepDue, rep.Sweep.UsesIndex, rep.Sweep.Plan)
+	}
+	if len(rep.Idle) != 11 || len(rep.Load) != 11 {
+		t.Errorf("footprint of %d/%d processes, want 11", len(rep.Idle), len(rep.Load))
+	}
+	md := rep.Markdown()
+	for _, want := range []string{"POST /api/tasks", "Reminder sweep", "daprd todo-api"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	t.Log("\n" + md)
+}
