@@ -13,7 +13,7 @@
 # builds it once and shares it between the targets). Each image is
 # distroless/static (no shell, no package manager), runs as uid 65532, and
 # has its binary at /app/<binary> as its entrypoint. Needs BuildKit (the
-# default builder since Docker 23). docs/compose.md has the details;
+# default builder since Docker 23). docs/deploy.md has the details;
 # deploy/composecheck runs this very `go build` command to check it.
 
 ARG GO_IMAGE=golang:1.26

@@ -361,7 +361,7 @@ func TestDockerfile(t *testing.T) {
 		}
 	}
 	if last := d.stages[len(d.stages)-1].Name; last != "todo-api" {
-		t.Errorf("the last stage (what a plain `docker build .` builds) is %q; docs/compose.md says todo-api", last)
+		t.Errorf("the last stage (what a plain `docker build .` builds) is %q; docs/deploy.md says todo-api", last)
 	}
 }
 

@@ -1,0 +1,296 @@
+package chartcheck
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/dapr/dapr/pkg/apis/common"
+	componentsv1alpha1 "github.com/dapr/dapr/pkg/apis/components/v1alpha1"
+	resiliencyv1alpha1 "github.com/dapr/dapr/pkg/apis/resiliency/v1alpha1"
+)
+
+// Metadata whose values may differ between components/ and the chart: the
+// addresses, the cron period, and the broker's authentication (with SASL,
+// TLS too: a managed Kafka is reached over TLS). Everything else must be
+// equal. Keys in saslOnly may exist only in the chart, and only with SASL.
+var (
+	mayDiffer = map[string]map[string]bool{
+		"kafka-pubsub":  {"brokers": true, "authType": true, "disableTls": true, "saslUsername": true, "saslPassword": true, "saslMechanism": true},
+		"statestore":    {"connectionString": true},
+		"reminder-cron": {"schedule": true},
+	}
+	saslOnly = map[string]bool{"saslUsername": true, "saslPassword": true, "saslMechanism": true}
+)
+
+// sourceObjects decodes components/*.yaml strictly.
+func sourceObjects(t *testing.T) []Object {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(componentsDir, "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatalf("no YAML files in %s", componentsDir)
+	}
+	var objs []Object
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := DecodeAll(raw, f)
+		if err != nil {
+			t.Fatalf("components/: %v", err)
+		}
+		objs = append(objs, o...)
+	}
+	return objs
+}
+
+func componentsByName(t *testing.T, what string, objs []Object) map[string]*componentsv1alpha1.Component {
+	t.Helper()
+	out := map[string]*componentsv1alpha1.Component{}
+	for _, c := range Of[componentsv1alpha1.Component](objs) {
+		if _, dup := out[c.Name]; dup {
+			t.Errorf("%s: component %s defined twice", what, c.Name)
+		}
+		out[c.Name] = c
+	}
+	return out
+}
+
+type mdEntry struct {
+	secret bool   // a secretKeyRef
+	value  string // the plain value
+}
+
+func metadataMap(t reporter, where string, c *componentsv1alpha1.Component) map[string]mdEntry {
+	t.Helper()
+	out := map[string]mdEntry{}
+	for _, md := range c.Spec.Metadata {
+		if _, dup := out[md.Name]; dup {
+			t.Errorf("%s: metadata %s twice", where, md.Name)
+		}
+		out[md.Name] = mdEntry{secret: md.SecretKeyRef.Name != "", value: md.Value.String()}
+	}
+	return out
+}
+
+func TestChartComponentsMatchComponentsFolder(t *testing.T) {
+	src := sourceObjects(t)
+	srcComps := componentsByName(t, "components/", src)
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			chartComps := componentsByName(t, "chart", render(t, v))
+			for name := range chartComps {
+				if srcComps[name] == nil {
+					t.Errorf("the chart renders component %s, which components/ does not have", name)
+				}
+			}
+			for name, s := range srcComps {
+				c := chartComps[name]
+				if c == nil {
+					t.Errorf("component %s of components/ is not in the chart", name)
+					continue
+				}
+				compareComponent(t, v, s, c)
+			}
+		})
+	}
+}
+
+func compareComponent(t reporter, v variant, s, c *componentsv1alpha1.Component) {
+	t.Helper()
+	name := s.Name
+	if s.Spec.Type != c.Spec.Type || s.Spec.Version != c.Spec.Version {
+		t.Errorf("%s: type %s/%s in the chart, %s/%s in components/", name, c.Spec.Type, c.Spec.Version, s.Spec.Type, s.Spec.Version)
+	}
+	if s.Spec.IgnoreErrors != c.Spec.IgnoreErrors || s.Spec.InitTimeout != c.Spec.InitTimeout {
+		t.Errorf("%s: ignoreErrors/initTimeout differ", name)
+	}
+	// Scopes: equal where components/ scopes the component. Where it does
+	// not (every app may load it, e.g. the tests' event-viewer), the chart
+	// narrows it to the apps that use it: exactly componentScopes, plus the
+	// extra ids the variant asks for.
+	switch {
+	case len(s.Scopes) > 0:
+		if !slices.Equal(s.Scopes, c.Scopes) {
+			t.Errorf("%s: scopes %v in the chart, %v in components/", name, c.Scopes, s.Scopes)
+		}
+	default:
+		want := slices.Clone(componentScopes[name])
+		if name == "kafka-pubsub" {
+			want = append(want, v.pubsubExtraScopes...)
+		}
+		if len(want) == 0 || !slices.Equal(c.Scopes, want) {
+			t.Errorf("%s: unscoped in components/; the chart must scope it to %v, has %v", name, want, c.Scopes)
+		}
+	}
+
+	sm := metadataMap(t, "components/ "+name, s)
+	cm := metadataMap(t, "chart "+name, c)
+	sasl := cm["authType"].value == "password"
+	for k, se := range sm {
+		ce, ok := cm[k]
+		if !ok {
+			t.Errorf("%s: metadata %s of components/ is missing in the chart", name, k)
+			continue
+		}
+		if mayDiffer[name][k] {
+			continue
+		}
+		if se.secret != ce.secret || se.value != ce.value {
+			t.Errorf("%s: metadata %s = %s in the chart, %s in components/", name, k, show(ce), show(se))
+		}
+	}
+	for k := range cm {
+		if _, ok := sm[k]; ok {
+			continue
+		}
+		if name == "kafka-pubsub" && saslOnly[k] && sasl {
+			continue
+		}
+		t.Errorf("%s: metadata %s is in the chart only", name, k)
+	}
+	if sasl {
+		for k := range saslOnly {
+			if _, ok := cm[k]; !ok {
+				t.Errorf("%s: authType password without %s", name, k)
+			}
+		}
+		if !cm["saslPassword"].secret {
+			t.Errorf("%s: saslPassword must be a secretKeyRef", name)
+		}
+	}
+	// Without SASL (the in-cluster broker) only the addresses and the
+	// period may differ.
+	if !sasl {
+		for _, k := range []string{"authType", "disableTls"} {
+			if se, ok := sm[k]; ok && cm[k] != se {
+				t.Errorf("%s: metadata %s = %s in the chart without SASL, %s in components/", name, k, show(cm[k]), show(se))
+			}
+		}
+	}
+	// Topics named in the scoping metadata, for a readable message when the
+	// values above differ.
+	for _, k := range []string{"protectedTopics", "publishingScopes", "subscriptionScopes"} {
+		if st, ct := topics(sm[k].value), topics(cm[k].value); !slices.Equal(st, ct) {
+			t.Errorf("%s: %s names topics %v in the chart, %v in components/", name, k, ct, st)
+		}
+	}
+}
+
+func show(e mdEntry) string {
+	if e.secret {
+		return "secretKeyRef"
+	}
+	return "\"" + e.value + "\""
+}
+
+// topics lists the topic names in protectedTopics ("a,b") or a scopes value
+// ("app=a,b;app2=c").
+func topics(v string) []string {
+	set := map[string]bool{}
+	for _, part := range strings.Split(v, ";") {
+		if i := strings.Index(part, "="); i >= 0 {
+			part = part[i+1:]
+		}
+		for _, tpc := range strings.Split(part, ",") {
+			if tpc = strings.TrimSpace(tpc); tpc != "" {
+				set[tpc] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestChartResiliencyEqualsComponentsFolder(t *testing.T) {
+	src := Of[resiliencyv1alpha1.Resiliency](sourceObjects(t))
+	if len(src) != 1 {
+		t.Fatalf("components/ has %d Resiliency objects, want 1", len(src))
+	}
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			got := Of[resiliencyv1alpha1.Resiliency](render(t, v))
+			if len(got) != 1 {
+				t.Fatalf("the chart renders %d Resiliency objects, want 1", len(got))
+			}
+			s, c := src[0], got[0]
+			if s.Name != c.Name {
+				t.Errorf("Resiliency name %s in the chart, %s in components/", c.Name, s.Name)
+			}
+			if !slices.Equal(s.Scopes, c.Scopes) {
+				t.Errorf("Resiliency scopes %v in the chart, %v in components/", c.Scopes, s.Scopes)
+			}
+			if !reflect.DeepEqual(s.Spec, c.Spec) {
+				sj, _ := json.MarshalIndent(s.Spec, "", "  ")
+				cj, _ := json.MarshalIndent(c.Spec, "", "  ")
+				t.Errorf("Resiliency spec differs.\nchart:\n%s\ncomponents/:\n%s", cj, sj)
+			}
+		})
+	}
+}
+
+// The drift test must notice drift: a changed value, a missing key and an
+// extra key are each reported.
+func TestDriftIsDetected(t *testing.T) {
+	src := componentsByName(t, "components/", sourceObjects(t))
+	chart := componentsByName(t, "chart", render(t, variants[0]))
+	mutations := map[string]func(c *componentsv1alpha1.Component){
+		"changed initialOffset": func(c *componentsv1alpha1.Component) {
+			for i := range c.Spec.Metadata {
+				if c.Spec.Metadata[i].Name == "initialOffset" {
+					c.Spec.Metadata[i].SetValue([]byte(`"newest"`))
+				}
+			}
+		},
+		"missing consumerGroup": func(c *componentsv1alpha1.Component) {
+			c.Spec.Metadata = slices.DeleteFunc(c.Spec.Metadata, func(m commonNVP) bool { return m.Name == "consumerGroup" })
+		},
+		"extra key": func(c *componentsv1alpha1.Component) {
+			c.Spec.Metadata = append(c.Spec.Metadata, commonNVP{Name: "consumeRetryEnabled"})
+		},
+		"other scopes": func(c *componentsv1alpha1.Component) { c.Scopes = []string{"todo-api"} },
+		"other type":   func(c *componentsv1alpha1.Component) { c.Spec.Type = "pubsub.redis" },
+	}
+	for what, mutate := range mutations {
+		t.Run(what, func(t *testing.T) {
+			c := chart["kafka-pubsub"].DeepCopy()
+			mutate(c)
+			r := &recorder{}
+			compareComponent(r, variants[0], src["kafka-pubsub"], c)
+			if len(r.msgs) == 0 {
+				t.Errorf("drift %q went unnoticed", what)
+			}
+			t.Logf("reported: %s", strings.Join(r.msgs, "; "))
+		})
+	}
+}
+
+type commonNVP = common.NameValuePair
+
+// reporter is the part of testing.T the comparisons use, so that a test can
+// check that they do report drift.
+type reporter interface {
+	Helper()
+	Errorf(format string, args ...any)
+}
+
+type recorder struct{ msgs []string }
+
+func (r *recorder) Helper() {}
+func (r *recorder) Errorf(format string, args ...any) {
+	r.msgs = append(r.msgs, fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,210 @@
+package chartcheck
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Paths relative to this module's folder (deploy/chartcheck).
+const (
+	chartDir      = "../helm/todo"
+	componentsDir = "../../components"
+	namespace     = "todo"
+	release       = "todo"
+	// helm built with `go tool` lacks the release build's linker flags and
+	// would assume Kubernetes 1.20, below the chart's kubeVersion.
+	kubeVersion = "1.33.0"
+)
+
+// A variant is one set of values the chart is linted and rendered with.
+type variant struct {
+	name string
+	args []string // helm arguments: -f files, --set
+	// What the checks expect of this variant.
+	production        bool // values-production.yaml: existing Secret, SASL, 2 replicas
+	serviceMonitor    bool
+	accessControl     bool
+	ingress           bool
+	jwks              bool // jwt.jwksUrl set
+	pubsubExtraScopes []string
+}
+
+var variants = []variant{
+	{name: "default", accessControl: true, ingress: true},
+	{name: "production", args: []string{"-f", chartDir + "/values-production.yaml"}, production: true, accessControl: true, ingress: true, jwks: true},
+	// The other switches, so that every template branch is rendered and decoded.
+	{name: "production-servicemonitor-no-acl", args: []string{
+		"-f", chartDir + "/values-production.yaml",
+		"--set", "metrics.serviceMonitor.enabled=true",
+		"--set", "dapr.accessControl.enabled=false",
+		"--set", "jwt.jwksUrl=",
+		"--set", "ingress.enabled=false",
+		"--set", "dapr.pubsub.extraScopes={event-viewer}",
+	}, production: true, serviceMonitor: true, pubsubExtraScopes: []string{"event-viewer"}},
+}
+
+// helm runs `go tool helm args...` in this module (the helm version pinned
+// in go.mod's tool directive), with helm's own folders in a temporary
+// directory so that nothing from the machine's helm setup is used.
+func helm(t *testing.T, args ...string) (stdout string) {
+	t.Helper()
+	out, errOut, err := helmRun(t, args...)
+	if err != nil {
+		t.Fatalf("go tool helm %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, out, errOut)
+	}
+	if s := strings.TrimSpace(errOut); s != "" {
+		t.Logf("go tool helm %s: stderr:\n%s", strings.Join(args, " "), s)
+	}
+	return out
+}
+
+func helmRun(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	home := helmHome(t)
+	cmd := exec.Command("go", append([]string{"tool", "helm"}, args...)...)
+	cmd.Env = append(os.Environ(),
+		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
+		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
+		"HELM_DATA_HOME="+filepath.Join(home, "data"),
+		"KUBECONFIG="+filepath.Join(home, "no-kubeconfig"), // no cluster: lookup finds nothing
+	)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	return out.String(), errb.String(), err
+}
+
+var (
+	helmHomeOnce sync.Once
+	helmHomeDir  string
+)
+
+func helmHome(t *testing.T) string {
+	helmHomeOnce.Do(func() {
+		d, err := os.MkdirTemp("", "chartcheck-helm-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		helmHomeDir = d
+	})
+	return helmHomeDir
+}
+
+// TestMain builds helm (`go tool helm version`) before the tests start:
+// the first build takes minutes, and go test's -timeout clock only starts
+// with m.Run.
+func TestMain(m *testing.M) {
+	start := time.Now()
+	cmd := exec.Command("go", "tool", "helm", "version", "--short")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "chartcheck: go tool helm version: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		fmt.Fprintf(os.Stderr, "chartcheck: built helm (%s) in %s\n", strings.TrimSpace(string(out)), d.Round(time.Second))
+	}
+	code := m.Run()
+	if helmHomeDir != "" {
+		_ = os.RemoveAll(helmHomeDir)
+	}
+	os.Exit(code)
+}
+
+type rendered struct {
+	objs []Object
+	err  string
+}
+
+var (
+	renderMu    sync.Mutex
+	renderCache = map[string]rendered{}
+)
+
+// render runs `helm template` for a variant (once per test binary) and
+// decodes its output strictly.
+func render(t *testing.T, v variant) []Object {
+	t.Helper()
+	renderMu.Lock()
+	defer renderMu.Unlock()
+	r, ok := renderCache[v.name]
+	if !ok {
+		args := append([]string{"template", release, chartDir, "--namespace", namespace, "--kube-version", kubeVersion}, v.args...)
+		out := helm(t, args...)
+		objs, err := DecodeAll([]byte(out), "helm template "+v.name)
+		switch {
+		case err != nil:
+			r.err = err.Error()
+		case len(objs) == 0:
+			r.err = "helm template rendered nothing"
+		}
+		r.objs = objs
+		renderCache[v.name] = r
+	}
+	if r.err != "" {
+		t.Fatalf("%s: %s", v.name, r.err)
+	}
+	return r.objs
+}
+
+func TestHelmLintStrict(t *testing.T) {
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			out := helm(t, append([]string{"lint", "--strict", chartDir, "--namespace", namespace, "--kube-version", kubeVersion}, v.args...)...)
+			if !strings.Contains(out, "0 chart(s) failed") {
+				t.Fatalf("helm lint did not pass:\n%s", out)
+			}
+			t.Logf("helm lint --strict: %s", strings.TrimSpace(lastLine(out)))
+		})
+	}
+}
+
+func TestHelmTemplateDecodesStrictly(t *testing.T) {
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			objs := render(t, v)
+			counts := map[string]int{}
+			for _, o := range objs {
+				counts[o.Key]++
+			}
+			t.Logf("%d objects: %v", len(objs), counts)
+		})
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// Values that cannot work are refused when rendering, by the schema
+// (values.schema.json) or by the templates.
+func TestChartRefusesBadValues(t *testing.T) {
+	cases := map[string]struct{ set, want string }{
+		"misspelled app":       {"apps.todoapi.replicas=2", "additional properties 'todoapi' not allowed"},
+		"unknown auth type":    {"dapr.pubsub.authType=scram", "authType"},
+		"no Secret at all":     {"secrets.create=false", "secrets.existingSecret is required"},
+		"short JWT secret":     {"secrets.values.jwtSecret=short", "at least 32 bytes"},
+		"negative replicas":    {"apps.audit-service.replicas=-1", "replicas"},
+		"sampling rate over 1": {"dapr.tracing.samplingRate=2", "samplingRate"},
+	}
+	for what, c := range cases {
+		t.Run(what, func(t *testing.T) {
+			_, errOut, err := helmRun(t, "template", release, chartDir, "--namespace", namespace,
+				"--kube-version", kubeVersion, "--set", c.set)
+			if err == nil {
+				t.Fatalf("--set %s was accepted", c.set)
+			}
+			if !strings.Contains(errOut, c.want) {
+				t.Fatalf("--set %s: error does not mention %q:\n%s", c.set, c.want, errOut)
+			}
+		})
+	}
+}

@@ -1,0 +1,629 @@
+package chartcheck
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	componentsv1alpha1 "github.com/dapr/dapr/pkg/apis/components/v1alpha1"
+	configurationv1alpha1 "github.com/dapr/dapr/pkg/apis/configuration/v1alpha1"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+)
+
+// app is what the chart must run for each Dapr app (README.md, Services).
+type app struct {
+	id, binary, image string
+	port              int
+	database          bool
+	callers           []string // who may invoke it (accessControl)
+}
+
+var apps = []app{
+	{id: "todo-api", binary: "todo-api", image: "todo-api", port: 8080, database: true, callers: []string{"recurring-service", "reminder-service"}},
+	{id: "audit-service", binary: "audit", image: "todo-audit", port: 8081, database: true, callers: []string{"todo-api"}},
+	{id: "recurring-service", binary: "recurring", image: "todo-recurring", port: 8082},
+	{id: "reminder-service", binary: "reminder", image: "todo-reminder", port: 8083},
+	{id: "notification-service", binary: "notifier", image: "todo-notifier", port: 8084, callers: []string{"todo-api"}},
+}
+
+func appIDs() []string {
+	var ids []string
+	for _, a := range apps {
+		ids = append(ids, a.id)
+	}
+	return ids
+}
+
+const metricsPort = 9464
+
+// checker collects the failures of one variant.
+type checker struct {
+	t reporter
+	v variant
+}
+
+func (c checker) errorf(format string, args ...any) {
+	c.t.Helper()
+	c.t.Errorf("%s: "+format, append([]any{c.v.name}, args...)...)
+}
+
+func (c checker) equal(what string, got, want any) {
+	c.t.Helper()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		c.errorf("%s = %v, want %v", what, got, want)
+	}
+}
+
+func TestChartInvariants(t *testing.T) {
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			checkAll(checker{t: t, v: v}, render(t, v))
+		})
+	}
+}
+
+// checkAll checks the invariants of one variant's objects.
+func checkAll(c checker, objs []Object) {
+	secrets := secretKeys(objs)
+	if c.v.production {
+		// The Secret made by the operator before the install.
+		secrets["todo-credentials"] = map[string]bool{"DATABASE_URL": true, "JWT_SECRET": true,
+			"KAFKA_SASL_USERNAME": true, "KAFKA_SASL_PASSWORD": true}
+	}
+	configs := map[string]*configurationv1alpha1.Configuration{}
+	for _, cfg := range Of[configurationv1alpha1.Configuration](objs) {
+		configs[cfg.Name] = cfg
+	}
+	deployments := checkDeployments(c, Of[appsv1.Deployment](objs), secrets, configs)
+	checkServices(c, Of[corev1.Service](objs), deployments)
+	checkPDBs(c, Of[policyv1.PodDisruptionBudget](objs), deployments)
+	checkJob(c, Of[batchv1.Job](objs), secrets)
+	checkIngress(c, Of[networkingv1.Ingress](objs))
+	checkComponents(c, Of[componentsv1alpha1.Component](objs), secrets)
+	checkConfigurations(c, configs)
+	checkServiceMonitors(c, Of[monitoringv1.ServiceMonitor](objs))
+	checkSecrets(c, Of[corev1.Secret](objs))
+}
+
+// secretKeys lists the rendered Secrets and their keys.
+func secretKeys(objs []Object) map[string]map[string]bool {
+	out := map[string]map[string]bool{}
+	for _, s := range Of[corev1.Secret](objs) {
+		keys := map[string]bool{}
+		for k := range s.Data {
+			keys[k] = true
+		}
+		for k := range s.StringData {
+			keys[k] = true
+		}
+		out[s.Name] = keys
+	}
+	return out
+}
+
+func (c checker) secretRef(where string, ref *corev1.SecretKeySelector, secrets map[string]map[string]bool) {
+	c.t.Helper()
+	if ref == nil {
+		c.errorf("%s: not from a Secret", where)
+		return
+	}
+	keys, ok := secrets[ref.Name]
+	if !ok {
+		c.errorf("%s: Secret %q is neither rendered nor the configured existing Secret", where, ref.Name)
+		return
+	}
+	if !keys[ref.Key] && (ref.Optional == nil || !*ref.Optional) {
+		c.errorf("%s: Secret %q has no key %q", where, ref.Name, ref.Key)
+	}
+}
+
+func envByName(ctr corev1.Container) map[string]corev1.EnvVar {
+	out := map[string]corev1.EnvVar{}
+	for _, e := range ctr.Env {
+		out[e.Name] = e
+	}
+	return out
+}
+
+func checkDeployments(c checker, deps []*appsv1.Deployment, secrets map[string]map[string]bool,
+	configs map[string]*configurationv1alpha1.Configuration) map[string]*appsv1.Deployment {
+	byID := map[string]*appsv1.Deployment{}
+	for _, d := range deps {
+		id := d.Spec.Template.Annotations["dapr.io/app-id"]
+		if id == "" {
+			c.errorf("Deployment %s: no dapr.io/app-id", d.Name)
+			continue
+		}
+		if _, dup := byID[id]; dup {
+			c.errorf("app id %s appears in more than one Deployment", id)
+		}
+		byID[id] = d
+	}
+	c.equal("Deployments' app ids", slices.Sorted(maps.Keys(byID)), slices.Sorted(slices.Values(appIDs())))
+
+	for _, a := range apps {
+		d := byID[a.id]
+		if d == nil {
+			continue
+		}
+		where := "Deployment " + d.Name
+		c.equal(where+" name", d.Name, a.id)
+		if d.Spec.Replicas == nil {
+			c.errorf("%s: no replicas", where)
+		} else if c.v.production {
+			c.equal(where+" replicas", *d.Spec.Replicas, 2)
+		} else {
+			c.equal(where+" replicas", *d.Spec.Replicas, 1)
+		}
+		// The selector selects the pod template.
+		for k, v := range d.Spec.Selector.MatchLabels {
+			if d.Spec.Template.Labels[k] != v {
+				c.errorf("%s: selector %s=%s does not match the pod labels", where, k, v)
+			}
+		}
+		c.equal(where+" label app.kubernetes.io/name", d.Spec.Template.Labels["app.kubernetes.io/name"], a.id)
+
+		ann := d.Spec.Template.Annotations
+		want := map[string]string{
+			"dapr.io/enabled":                 "true",
+			"dapr.io/app-id":                  a.id,
+			"dapr.io/app-port":                strconv.Itoa(a.port),
+			"dapr.io/config":                  a.id + "-config",
+			"dapr.io/log-as-json":             "true",
+			"dapr.io/enable-metrics":          "true",
+			"dapr.io/metrics-port":            "9090",
+			"dapr.io/enable-app-health-check": "true",
+			"dapr.io/app-health-check-path":   "/healthz",
+		}
+		if c.v.serviceMonitor {
+			for _, k := range []string{"prometheus.io/scrape", "prometheus.io/port", "prometheus.io/path"} {
+				if _, ok := ann[k]; ok {
+					c.errorf("%s: %s set although a ServiceMonitor scrapes it", where, k)
+				}
+			}
+		} else {
+			want["prometheus.io/scrape"] = "true"
+			want["prometheus.io/port"] = strconv.Itoa(metricsPort)
+			want["prometheus.io/path"] = "/metrics"
+		}
+		for k, w := range want {
+			if ann[k] != w {
+				c.errorf("%s: annotation %s = %q, want %q", where, k, ann[k], w)
+			}
+		}
+		for _, k := range []string{"dapr.io/app-health-probe-interval", "dapr.io/app-health-threshold"} {
+			if n, err := strconv.Atoi(ann[k]); err != nil || n < 1 {
+				c.errorf("%s: annotation %s = %q, want a positive number", where, k, ann[k])
+			}
+		}
+		if _, ok := configs[ann["dapr.io/config"]]; !ok {
+			c.errorf("%s: dapr.io/config %q is not a rendered Configuration", where, ann["dapr.io/config"])
+		}
+		for _, k := range []string{"dapr.io/api-token-secret", "dapr.io/app-token-secret"} {
+			if !secrets[ann[k]]["token"] {
+				c.errorf("%s: %s %q is not a rendered Secret with key token", where, k, ann[k])
+			}
+		}
+		if ann["dapr.io/api-token-secret"] == ann["dapr.io/app-token-secret"] {
+			c.errorf("%s: the API token and the app token share a Secret", where)
+		}
+		if c.v.production {
+			for _, k := range []string{"dapr.io/sidecar-cpu-request", "dapr.io/sidecar-memory-request", "dapr.io/sidecar-memory-limit"} {
+				if ann[k] == "" {
+					c.errorf("%s: production sidecar without %s", where, k)
+				}
+			}
+		}
+
+		pod := d.Spec.Template.Spec
+		if pod.SecurityContext == nil || pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot {
+			c.errorf("%s: pod securityContext.runAsNonRoot is not true", where)
+		}
+		if len(pod.Containers) != 1 {
+			c.errorf("%s: %d containers, want 1 (daprd is injected by Dapr)", where, len(pod.Containers))
+			continue
+		}
+		ctr := pod.Containers[0]
+		c.equal(where+" container name", ctr.Name, a.id)
+		if !strings.HasSuffix(ctr.Image, "/"+a.image+":"+imageTag(c.v)) && ctr.Image != a.image+":"+imageTag(c.v) {
+			c.errorf("%s: image %q, want %s:%s", where, ctr.Image, a.image, imageTag(c.v))
+		}
+		if len(ctr.Command) > 0 || len(ctr.Args) > 0 {
+			c.errorf("%s: command/args set; the image's entrypoint /app/%s serves", where, a.binary)
+		}
+		ports := map[string]int32{}
+		for _, p := range ctr.Ports {
+			ports[p.Name] = p.ContainerPort
+		}
+		c.equal(where+" ports", ports, map[string]int32{"http": int32(a.port), "metrics": metricsPort})
+		checkProbe(c, where+" liveness", ctr.LivenessProbe, "/healthz")
+		checkProbe(c, where+" readiness", ctr.ReadinessProbe, "/readyz")
+		for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			if q, ok := ctr.Resources.Requests[r]; !ok || q.IsZero() {
+				c.errorf("%s: no %s request", where, r)
+			}
+			if q, ok := ctr.Resources.Limits[r]; !ok || q.IsZero() {
+				c.errorf("%s: no %s limit", where, r)
+			}
+		}
+		checkContainerSecurity(c, where, ctr.SecurityContext)
+
+		env := envByName(ctr)
+		plain := map[string]string{
+			"HTTP_ADDR":    fmt.Sprintf(":%d", a.port),
+			"METRICS_ADDR": fmt.Sprintf(":%d", metricsPort),
+			"PUBSUB_NAME":  "kafka-pubsub",
+			"LOG_LEVEL":    "info",
+			"LOG_FORMAT":   "json",
+		}
+		if a.id == "todo-api" {
+			plain["MIGRATE_ON_START"] = "false"
+			plain["RATE_LIMIT_WRITES_PER_SECOND"] = "20"
+			plain["RATE_LIMIT_BURST"] = "40"
+		}
+		for k, w := range plain {
+			if e, ok := env[k]; !ok || e.Value != w || e.ValueFrom != nil {
+				c.errorf("%s: env %s = %q, want %q", where, k, env[k].Value, w)
+			}
+		}
+		fromSecret := map[string]string{
+			"DAPR_API_TOKEN": ann["dapr.io/api-token-secret"],
+			"APP_API_TOKEN":  ann["dapr.io/app-token-secret"],
+		}
+		for k, secret := range fromSecret {
+			e := env[k]
+			if e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Name != secret ||
+				e.ValueFrom.SecretKeyRef.Key != "token" {
+				c.errorf("%s: env %s is not key token of Secret %s (the one daprd gets)", where, k, secret)
+			}
+		}
+		secretEnv := []string{}
+		if a.database {
+			secretEnv = append(secretEnv, "DATABASE_URL")
+		} else if _, ok := env["DATABASE_URL"]; ok {
+			c.errorf("%s: DATABASE_URL set for an app without a database", where)
+		}
+		if a.id == "todo-api" {
+			secretEnv = append(secretEnv, "JWT_SECRET")
+			if c.v.jwks != (env["JWT_JWKS_URL"].Value != "") {
+				c.errorf("%s: JWT_JWKS_URL = %q", where, env["JWT_JWKS_URL"].Value)
+			}
+		}
+		for _, k := range secretEnv {
+			e, ok := env[k]
+			if !ok || e.Value != "" || e.ValueFrom == nil {
+				c.errorf("%s: env %s must come from a Secret", where, k)
+				continue
+			}
+			c.secretRef(where+" env "+k, e.ValueFrom.SecretKeyRef, secrets)
+		}
+		// Nothing secret as a plain value.
+		for _, e := range ctr.Env {
+			if e.Value != "" && (strings.Contains(e.Name, "SECRET") || strings.Contains(e.Name, "TOKEN") ||
+				strings.Contains(e.Name, "PASSWORD") || e.Name == "DATABASE_URL") {
+				c.errorf("%s: env %s is a plain value", where, e.Name)
+			}
+		}
+	}
+	return byID
+}
+
+// imageTag is the tag every variant uses: the chart's appVersion.
+func imageTag(variant) string { return "0.1.0" }
+
+func checkProbe(c checker, where string, p *corev1.Probe, path string) {
+	c.t.Helper()
+	if p == nil || p.HTTPGet == nil {
+		c.errorf("%s probe: missing or not HTTP GET", where)
+		return
+	}
+	c.equal(where+" path", p.HTTPGet.Path, path)
+	c.equal(where+" port", p.HTTPGet.Port.String(), "http")
+}
+
+func checkContainerSecurity(c checker, where string, sc *corev1.SecurityContext) {
+	c.t.Helper()
+	if sc == nil {
+		c.errorf("%s: no securityContext", where)
+		return
+	}
+	isTrue := func(b *bool) bool { return b != nil && *b }
+	if !isTrue(sc.RunAsNonRoot) {
+		c.errorf("%s: runAsNonRoot is not true", where)
+	}
+	if !isTrue(sc.ReadOnlyRootFilesystem) {
+		c.errorf("%s: readOnlyRootFilesystem is not true", where)
+	}
+	if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		c.errorf("%s: allowPrivilegeEscalation is not false", where)
+	}
+	if sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
+		c.errorf("%s: capabilities must drop ALL and add none", where)
+	}
+	if sc.RunAsUser == nil || *sc.RunAsUser != 65532 {
+		c.errorf("%s: runAsUser is not 65532 (the images' user)", where)
+	}
+}
+
+func checkServices(c checker, svcs []*corev1.Service, deps map[string]*appsv1.Deployment) {
+	byName := map[string]*corev1.Service{}
+	for _, s := range svcs {
+		byName[s.Name] = s
+	}
+	c.equal("Services", slices.Sorted(maps.Keys(byName)), slices.Sorted(slices.Values(appIDs())))
+	for _, a := range apps {
+		s, d := byName[a.id], deps[a.id]
+		if s == nil || d == nil {
+			continue
+		}
+		c.equal("Service "+a.id+" selector", s.Spec.Selector, d.Spec.Selector.MatchLabels)
+		ports := map[string]string{}
+		for _, p := range s.Spec.Ports {
+			ports[p.Name] = fmt.Sprintf("%d->%s", p.Port, p.TargetPort.String())
+		}
+		c.equal("Service "+a.id+" ports", ports, map[string]string{
+			"http": fmt.Sprintf("%d->http", a.port), "metrics": fmt.Sprintf("%d->metrics", metricsPort)})
+	}
+}
+
+func checkPDBs(c checker, pdbs []*policyv1.PodDisruptionBudget, deps map[string]*appsv1.Deployment) {
+	byName := map[string]*policyv1.PodDisruptionBudget{}
+	for _, p := range pdbs {
+		byName[p.Name] = p
+	}
+	for _, a := range apps {
+		d := deps[a.id]
+		if d == nil || d.Spec.Replicas == nil {
+			continue
+		}
+		p := byName[a.id]
+		delete(byName, a.id)
+		if *d.Spec.Replicas <= 1 {
+			if p != nil {
+				c.errorf("PodDisruptionBudget %s for a single replica: it would block node drains", a.id)
+			}
+			continue
+		}
+		if p == nil {
+			c.errorf("no PodDisruptionBudget for %s (%d replicas)", a.id, *d.Spec.Replicas)
+			continue
+		}
+		if p.Spec.MinAvailable == nil || p.Spec.MinAvailable.String() != "1" || p.Spec.MaxUnavailable != nil {
+			c.errorf("PodDisruptionBudget %s: want minAvailable 1 only", a.id)
+		}
+		c.equal("PodDisruptionBudget "+a.id+" selector", p.Spec.Selector.MatchLabels, d.Spec.Selector.MatchLabels)
+	}
+	for name := range byName {
+		c.errorf("PodDisruptionBudget %s is for no app", name)
+	}
+}
+
+func checkJob(c checker, jobs []*batchv1.Job, secrets map[string]map[string]bool) {
+	if len(jobs) != 1 {
+		c.errorf("%d Jobs, want the migration Job only", len(jobs))
+		return
+	}
+	j := jobs[0]
+	where := "Job " + j.Name
+	c.equal(where+" hook", j.Annotations["helm.sh/hook"], "pre-install,pre-upgrade")
+	c.equal(where+" hook-delete-policy", j.Annotations["helm.sh/hook-delete-policy"], "before-hook-creation,hook-succeeded")
+	c.equal(where+" dapr.io/enabled", j.Spec.Template.Annotations["dapr.io/enabled"], "false")
+	for k := range j.Spec.Template.Annotations {
+		if strings.HasPrefix(k, "dapr.io/") && k != "dapr.io/enabled" {
+			c.errorf("%s: Dapr annotation %s on a pod without sidecar", where, k)
+		}
+	}
+	pod := j.Spec.Template.Spec
+	c.equal(where+" restartPolicy", pod.RestartPolicy, corev1.RestartPolicyNever)
+	if pod.SecurityContext == nil || pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot {
+		c.errorf("%s: pod securityContext.runAsNonRoot is not true", where)
+	}
+	if len(pod.Containers) != 1 {
+		c.errorf("%s: %d containers", where, len(pod.Containers))
+		return
+	}
+	ctr := pod.Containers[0]
+	c.equal(where+" command", append(ctr.Command, ctr.Args...), []string{"/app/todo-api", "migrate"})
+	if !strings.Contains(ctr.Image, "todo-api:") {
+		c.errorf("%s: image %s is not todo-api's", where, ctr.Image)
+	}
+	checkContainerSecurity(c, where, ctr.SecurityContext)
+	env := envByName(ctr)
+	if e, ok := env["DATABASE_URL"]; !ok || e.ValueFrom == nil {
+		c.errorf("%s: DATABASE_URL not from a Secret", where)
+	} else {
+		c.secretRef(where+" env DATABASE_URL", e.ValueFrom.SecretKeyRef, secrets)
+	}
+	if ctr.Resources.Limits.Memory().IsZero() || ctr.Resources.Requests.Cpu().IsZero() {
+		c.errorf("%s: no resources", where)
+	}
+}
+
+func checkIngress(c checker, ings []*networkingv1.Ingress) {
+	if !c.v.ingress {
+		if len(ings) != 0 {
+			c.errorf("Ingress rendered with ingress.enabled=false")
+		}
+		return
+	}
+	if len(ings) != 1 {
+		c.errorf("%d Ingresses, want 1", len(ings))
+		return
+	}
+	ing := ings[0]
+	if ing.Spec.IngressClassName == nil || *ing.Spec.IngressClassName == "" {
+		c.errorf("Ingress without className")
+	}
+	if len(ing.Spec.Rules) != 1 || ing.Spec.Rules[0].Host == "" || ing.Spec.Rules[0].HTTP == nil {
+		c.errorf("Ingress: want one rule with a host")
+		return
+	}
+	for _, p := range ing.Spec.Rules[0].HTTP.Paths {
+		b := p.Backend.Service
+		if b == nil || b.Name != "todo-api" || b.Port.Name != "http" {
+			c.errorf("Ingress path %s does not go to todo-api's http port", p.Path)
+		}
+	}
+	if c.v.production && (len(ing.Spec.TLS) == 0 || ing.Spec.TLS[0].SecretName == "") {
+		c.errorf("production Ingress without TLS")
+	}
+}
+
+// Which apps load which component (the chart narrows the unscoped source
+// components to the apps that use them).
+var componentScopes = map[string][]string{
+	"kafka-pubsub":  appIDs(),
+	"statestore":    {"notification-service"},
+	"reminder-cron": {"reminder-service"},
+}
+
+func checkComponents(c checker, comps []*componentsv1alpha1.Component, secrets map[string]map[string]bool) {
+	names := []string{}
+	for _, comp := range comps {
+		names = append(names, comp.Name)
+		where := "Component " + comp.Name
+		want := slices.Clone(componentScopes[comp.Name])
+		if comp.Name == "kafka-pubsub" {
+			want = append(want, c.v.pubsubExtraScopes...)
+		}
+		c.equal(where+" scopes", comp.Scopes, want)
+		for _, md := range comp.Spec.Metadata {
+			secretish := strings.Contains(strings.ToLower(md.Name), "password") ||
+				strings.Contains(strings.ToLower(md.Name), "username") || md.Name == "connectionString"
+			if !secretish {
+				continue
+			}
+			if md.HasValue() || md.SecretKeyRef.Name == "" {
+				c.errorf("%s: metadata %s must be a secretKeyRef", where, md.Name)
+				continue
+			}
+			if md.SecretKeyRef.Name == "" || md.SecretKeyRef.Key == "" {
+				c.errorf("%s: metadata %s: incomplete secretKeyRef", where, md.Name)
+			}
+			if comp.SecretStore != "kubernetes" {
+				c.errorf("%s: secretKeyRef without auth.secretStore kubernetes", where)
+			}
+			ref := corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: md.SecretKeyRef.Name}, Key: md.SecretKeyRef.Key}
+			c.secretRef(where+" metadata "+md.Name, &ref, secrets)
+		}
+		if comp.Name == "kafka-pubsub" {
+			auth := metadataValue(comp, "authType")
+			if c.v.production {
+				c.equal(where+" authType", auth, "password")
+				c.equal(where+" disableTls", metadataValue(comp, "disableTls"), "false")
+				if metadataValue(comp, "saslMechanism") == "" {
+					c.errorf("%s: SASL without saslMechanism", where)
+				}
+			} else {
+				c.equal(where+" authType", auth, "none")
+			}
+		}
+	}
+	c.equal("Components", slices.Sorted(slices.Values(names)), []string{"kafka-pubsub", "reminder-cron", "statestore"})
+}
+
+func metadataValue(comp *componentsv1alpha1.Component, name string) string {
+	for _, md := range comp.Spec.Metadata {
+		if md.Name == name {
+			return md.Value.String()
+		}
+	}
+	return ""
+}
+
+func checkConfigurations(c checker, configs map[string]*configurationv1alpha1.Configuration) {
+	want := []string{}
+	for _, a := range apps {
+		want = append(want, a.id+"-config")
+	}
+	c.equal("Configurations", slices.Sorted(maps.Keys(configs)), slices.Sorted(slices.Values(want)))
+	for _, a := range apps {
+		cfg := configs[a.id+"-config"]
+		if cfg == nil {
+			continue
+		}
+		where := "Configuration " + cfg.Name
+		s := cfg.Spec
+		if s.TracingSpec == nil {
+			c.errorf("%s: no tracing", where)
+		} else {
+			if r, err := strconv.ParseFloat(s.TracingSpec.SamplingRate, 64); err != nil || r < 0 || r > 1 {
+				c.errorf("%s: samplingRate %q is not a number in [0, 1]", where, s.TracingSpec.SamplingRate)
+			}
+			if c.v.production {
+				o := s.TracingSpec.Otel
+				if o == nil || o.EndpointAddress == "" || o.IsSecure == nil || o.Protocol == "" {
+					c.errorf("%s: production tracing without a complete otel exporter", where)
+				}
+			}
+		}
+		if s.MetricsSpec == nil || s.MetricsSpec.Enabled == nil || !*s.MetricsSpec.Enabled {
+			c.errorf("%s: metrics not enabled", where)
+		}
+		acl := s.AccessControlSpec
+		if !c.v.accessControl {
+			if acl != nil {
+				c.errorf("%s: accessControl rendered although disabled", where)
+			}
+			continue
+		}
+		if acl == nil {
+			c.errorf("%s: no accessControl", where)
+			continue
+		}
+		c.equal(where+" accessControl.defaultAction", acl.DefaultAction, "deny")
+		callers := []string{}
+		for _, p := range acl.AppPolicies {
+			callers = append(callers, p.AppName)
+			// Dapr refuses a policy without trust domain or namespace.
+			if p.TrustDomain == "" || p.Namespace != namespace || p.DefaultAction != "allow" {
+				c.errorf("%s: policy for %s: want defaultAction allow, a trustDomain and namespace %s", where, p.AppName, namespace)
+			}
+		}
+		c.equal(where+" callers", slices.Sorted(slices.Values(callers)), slices.Sorted(slices.Values(a.callers)))
+	}
+}
+
+func checkServiceMonitors(c checker, sms []*monitoringv1.ServiceMonitor) {
+	if !c.v.serviceMonitor {
+		if len(sms) != 0 {
+			c.errorf("ServiceMonitor rendered although disabled")
+		}
+		return
+	}
+	ports := []string{}
+	for _, sm := range sms {
+		for _, e := range sm.Spec.Endpoints {
+			ports = append(ports, e.Port)
+		}
+	}
+	c.equal("ServiceMonitor ports", slices.Sorted(slices.Values(ports)), []string{"dapr-metrics", "metrics"})
+}
+
+func checkSecrets(c checker, secrets []*corev1.Secret) {
+	created := false
+	for _, s := range secrets {
+		if s.Name == "todo-secrets" {
+			created = true
+			c.equal("Secret todo-secrets hook", s.Annotations["helm.sh/hook"], "pre-install,pre-upgrade")
+			if len(s.Data["JWT_SECRET"]) < 32 {
+				c.errorf("Secret todo-secrets: JWT_SECRET shorter than 32 bytes")
+			}
+			continue
+		}
+		if len(s.Data["token"]) < 32 {
+			c.errorf("Secret %s: token shorter than 32 bytes", s.Name)
+		}
+	}
+	if created == c.v.production {
+		c.errorf("Secret todo-secrets rendered = %v, want %v (secrets.create)", created, !c.v.production)
+	}
+}

@@ -1,0 +1,164 @@
+{{/*
+The five Dapr apps, fixed: their app ids are used by the code (service
+invocation targets) and by the topic scopes of kafka-pubsub; binaries and
+ports are those of cmd/ and README.md.
+  callers: the apps allowed to invoke this one through Dapr (accessControl).
+  database: gets DATABASE_URL.
+*/}}
+{{- define "todo.appTable" -}}
+apps:
+  - id: todo-api
+    binary: todo-api
+    port: 8080
+    database: true
+    callers: [recurring-service, reminder-service]
+  - id: audit-service
+    binary: audit
+    port: 8081
+    database: true
+    callers: [todo-api]
+  - id: recurring-service
+    binary: recurring
+    port: 8082
+    database: false
+    callers: []
+  - id: reminder-service
+    binary: reminder
+    port: 8083
+    database: false
+    callers: []
+  - id: notification-service
+    binary: notifier
+    port: 8084
+    database: false
+    callers: [todo-api]
+{{- end }}
+
+{{/* Chart name and version, for the helm.sh/chart label. */}}
+{{- define "todo.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Prefix of the release's own resources that are not an app (Secrets,
+Configurations, Job, Ingress): the release name, or release-chart when the
+release name does not contain the chart name.
+*/}}
+{{- define "todo.fullname" -}}
+{{- if contains .Chart.Name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/* Labels of every resource. */}}
+{{- define "todo.labels" -}}
+helm.sh/chart: {{ include "todo.chart" . }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/part-of: todo
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end }}
+
+{{/* Selector labels of an app: dict "root" $ "app" $app. */}}
+{{- define "todo.selectorLabels" -}}
+app.kubernetes.io/name: {{ .app.id }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+{{- end }}
+
+{{/* All labels of an app's resources: dict "root" $ "app" $app. */}}
+{{- define "todo.appLabels" -}}
+{{ include "todo.labels" .root }}
+app.kubernetes.io/name: {{ .app.id }}
+app.kubernetes.io/component: {{ .app.binary }}
+{{- end }}
+
+{{/* Image of an app: dict "root" $ "app" $app. */}}
+{{- define "todo.image" -}}
+{{- $v := index .root.Values.apps .app.id -}}
+{{- $tag := $v.image.tag | default .root.Values.image.tag | default .root.Chart.AppVersion -}}
+{{- $repo := required (printf "apps.%s.image.repository is required" .app.id) $v.image.repository -}}
+{{- if .root.Values.image.registry -}}
+{{- printf "%s/%s:%s" (trimSuffix "/" .root.Values.image.registry) $repo $tag -}}
+{{- else -}}
+{{- printf "%s:%s" $repo $tag -}}
+{{- end -}}
+{{- end }}
+
+{{/* Secret with DATABASE_URL, JWT_SECRET and the Kafka SASL credentials. */}}
+{{- define "todo.secretName" -}}
+{{- if .Values.secrets.create -}}
+{{- printf "%s-secrets" (include "todo.fullname" .) -}}
+{{- else -}}
+{{- required "secrets.existingSecret is required when secrets.create is false" .Values.secrets.existingSecret -}}
+{{- end -}}
+{{- end }}
+
+{{/* Secret with the Kafka SASL credentials. */}}
+{{- define "todo.kafkaSecretName" -}}
+{{- .Values.dapr.pubsub.sasl.secretName | default (include "todo.secretName" .) -}}
+{{- end }}
+
+{{/* Secrets (key "token") read by Dapr for dapr.io/api-token-secret and dapr.io/app-token-secret. */}}
+{{- define "todo.daprApiTokenSecret" -}}
+{{- .Values.tokens.daprApiToken.existingSecret | default (printf "%s-dapr-api-token" (include "todo.fullname" .)) -}}
+{{- end }}
+{{- define "todo.appApiTokenSecret" -}}
+{{- .Values.tokens.appApiToken.existingSecret | default (printf "%s-app-api-token" (include "todo.fullname" .)) -}}
+{{- end }}
+
+{{/* Dapr Configuration of an app: dict "root" $ "app" $app. */}}
+{{- define "todo.daprConfigName" -}}
+{{- printf "%s-config" .app.id -}}
+{{- end }}
+
+{{/*
+A Secret value kept across upgrades: dict "root" $ "name" secretName "key" key
+"value" givenValue "length" n. The given value if set; else the one the
+Secret already has in the cluster; else random.
+*/}}
+{{- define "todo.stableSecretValue" -}}
+{{- if .value -}}
+{{- .value -}}
+{{- else -}}
+{{- $existing := lookup "v1" "Secret" .root.Release.Namespace .name -}}
+{{- if and $existing $existing.data (hasKey $existing.data .key) -}}
+{{- index $existing.data .key | b64dec -}}
+{{- else -}}
+{{- randAlphaNum (int .length) -}}
+{{- end -}}
+{{- end -}}
+{{- end }}
+
+{{/* Security context of every container of the chart (not the injected daprd). */}}
+{{- define "todo.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+privileged: false
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* Pod security context of every pod of the chart. */}}
+{{- define "todo.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* The app ids allowed to load kafka-pubsub. */}}
+{{- define "todo.pubsubScopes" -}}
+{{- $ids := list -}}
+{{- range (fromYaml (include "todo.appTable" .)).apps }}{{ $ids = append $ids .id }}{{ end -}}
+{{- $ids = concat $ids (.Values.dapr.pubsub.extraScopes | default list) | uniq -}}
+{{- toYaml $ids -}}
+{{- end }}
