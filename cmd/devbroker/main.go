@@ -25,7 +25,7 @@ func main() {
 
 func run() error {
 	port := flag.Int("port", 9092, "port to listen on (127.0.0.1 only)")
-	partitions := flag.Int("partitions", 4, "partitions of each auto-created topic")
+	partitions := flag.Int("partitions", 12, "partitions of each auto-created topic (one task's events always share one)")
 	dataDir := flag.String("data-dir", "", "keep the log in this folder across restarts (empty: memory only)")
 	topics := flag.String("topics", "task-events,reminders", "comma-separated topics to create at start")
 	verbose := flag.Bool("v", false, "log broker requests")

@@ -42,7 +42,7 @@ type Config struct {
 
 // DefaultConfig is the full run of `make bench`.
 func DefaultConfig() Config {
-	return Config{Phase: 10 * time.Second, Rates: []int{100, 300, 600, 1000}, SweepTasks: 1_000_000, SweepDue: 10_000,
+	return Config{Phase: 10 * time.Second, Rates: []int{100, 150, 200, 300}, SweepTasks: 1_000_000, SweepDue: 10_000,
 		JWTSecret: "bench-secret-bench-secret-bench-secret"}
 }
 
