@@ -45,18 +45,7 @@ const maxEventBytes = 1 << 20
 // Routes returns the HTTP handler.
 func (h *Handler) Routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := h.Store.Ping(ctx); err != nil {
-			httpx.WriteError(w, http.StatusServiceUnavailable, "unavailable", "database unreachable")
-			return
-		}
-		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
+	httpx.HandleProbes(mux, h.Store.Ping)
 	sidecar := http.NewServeMux()
 	sidecar.HandleFunc("GET /dapr/subscribe", h.subscribe)
 	sidecar.HandleFunc("POST /events/task-events", h.taskEvent)

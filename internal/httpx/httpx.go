@@ -115,3 +115,22 @@ func Serve(ctx context.Context, log *slog.Logger, addr string, h http.Handler) e
 	}
 	return err
 }
+
+// HandleProbes adds GET /healthz (the process answers) and GET /readyz
+// (ready, when not nil, says nil within 2 s) to mux.
+func HandleProbes(mux *http.ServeMux, ready func(context.Context) error) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if ready != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			defer cancel()
+			if err := ready(ctx); err != nil {
+				WriteError(w, http.StatusServiceUnavailable, "unavailable", "a dependency is unreachable")
+				return
+			}
+		}
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+}

@@ -54,12 +54,7 @@ type NextOccurrence struct {
 // Routes returns the HTTP handler.
 func (h *Handler) Routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
+	httpx.HandleProbes(mux, nil)
 	sidecar := http.NewServeMux()
 	sidecar.HandleFunc("GET /dapr/subscribe", h.subscribe)
 	sidecar.HandleFunc("POST /events/task-completed", h.taskCompleted)

@@ -89,12 +89,7 @@ type due struct {
 // Routes returns the HTTP handler.
 func (s *Service) Routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
+	httpx.HandleProbes(mux, nil)
 	sidecar := http.NewServeMux()
 	// The sidecar probes with OPTIONS whether the app handles the binding.
 	sidecar.HandleFunc("OPTIONS /"+BindingName, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
