@@ -20,7 +20,8 @@ help:
 	@echo "make build             build all binaries into bin/"
 
 run:
-	$(GO) run ./cmd/devstack
+	@$(GO) build -o .cache/bin/devstack ./cmd/devstack
+	@.cache/bin/devstack $(ARGS)
 
 test: daprd check-fmt vet lint compose-check chart-check
 	CI=$${CI:-} $(GO) test -race -count=1 -timeout 20m ./...
