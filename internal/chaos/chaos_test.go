@@ -112,6 +112,13 @@ func TestChaos(t *testing.T) {
 	if err := devstack.BuildBinaries(ctx, root, binDir, devstack.Binaries...); err != nil {
 		t.Fatal(err)
 	}
+	// The machine lock first: the cluster below takes a free port, which
+	// another test package's system could be about to use.
+	release, err := devstack.LockMachine(ctx, 20*time.Minute, func(msg string) { t.Log(msg) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
 	pgDir := filepath.Join(work, "pg")
 	if err := os.MkdirAll(pgDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -130,7 +137,7 @@ func TestChaos(t *testing.T) {
 		Root: root, WorkDir: work, Out: logs, Daprd: daprd, BinDir: binDir, DatabaseURL: h.dbURL,
 		BrokerDataDir: filepath.Join(work, "broker"), CronSchedule: "@every 2s", JWTSecret: jwtSecret,
 		LogFormat: "json", DaprLogLevel: "warn", AppEnv: []string{"RATE_LIMIT_WRITES_PER_SECOND=0"},
-		LockWait: 20 * time.Minute, // the end-to-end tests may hold the machine
+		LockHeld: true,
 	})
 	t.Cleanup(func() {
 		if h.sys != nil {

@@ -62,3 +62,14 @@ func (l *machineLock) release() {
 		l.f.Close()
 	}
 }
+
+// LockMachine takes the machine lock for a caller that must start things
+// of its own (such as a PostgreSQL cluster on a free port) before Up; it
+// then passes Config.LockHeld. Call the returned function to release it.
+func LockMachine(ctx context.Context, wait time.Duration, say func(string)) (func(), error) {
+	l, err := lockMachine(ctx, wait, say)
+	if err != nil {
+		return nil, err
+	}
+	return l.release, nil
+}

@@ -22,8 +22,15 @@ func TestPrivateCluster(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil { // the server may run as user postgres
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
+	// The cluster takes a free port: hold the machine lock so that no other
+	// test package's system is about to take the same one.
+	release, err := LockMachine(ctx, 15*time.Minute, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
 	pg, err := startCluster(ctx, dir, io.Discard)
 	if err != nil {
 		t.Fatal(err)

@@ -66,6 +66,9 @@ type Config struct {
 	// LockWait is how long Up waits for another local system on this
 	// machine to stop (see lock.go); 0 fails at once.
 	LockWait time.Duration
+	// LockHeld says the caller already holds the machine lock
+	// (LockMachine), so Up does not take it.
+	LockHeld bool
 }
 
 // Instance is one running copy of an app and its sidecar.
@@ -123,14 +126,17 @@ func Up(ctx context.Context, cfg Config) (sys *System, err error) {
 		AppToken:  randomToken(),
 		DaprToken: randomToken(),
 	}
-	lock, err := lockMachine(ctx, cfg.LockWait, func(msg string) { fmt.Fprintln(cfg.Out, "devstack | "+msg) })
-	if err != nil {
-		return nil, err
+	if !cfg.LockHeld {
+		lock, err := lockMachine(ctx, cfg.LockWait, func(msg string) { fmt.Fprintln(cfg.Out, "devstack | "+msg) })
+		if err != nil {
+			return nil, err
+		}
+		sys.lock = lock
 	}
-	sys.lock = lock
+	started := sys // the named result is nil on the error paths
 	defer func() {
 		if err != nil {
-			sys.Close()
+			started.Close()
 		}
 	}()
 	sys.BrokerPort = 9092
