@@ -140,21 +140,21 @@ func userID(r *http.Request) string { s, _ := r.Context().Value(userKey).(string
 func (s *Server) wrap(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		sw := httpx.NewStatusWriter(w)
 		traceID := httpx.TraceID(r)
 		sw.Header().Set("X-Trace-Id", traceID)
 		log := s.log.With("trace_id", traceID)
 		defer func() {
 			if p := recover(); p != nil {
 				log.Error("panic in handler", "panic", p, "path", r.URL.Path)
-				if !sw.wrote {
+				if !sw.Wrote {
 					writeAPIError(sw, errorf(http.StatusInternalServerError, CodeInternal, "", "internal error; it has been logged"))
 				}
 			}
 			if rt.Path == "/healthz" || rt.Path == "/readyz" || strings.HasPrefix(rt.Path, "/dapr/") {
 				return
 			}
-			log.Info("request", "method", r.Method, "route", rt.Path, "path", r.URL.Path, "status", sw.status,
+			log.Info("request", "method", r.Method, "route", rt.Path, "path", r.URL.Path, "status", sw.Status,
 				"duration_ms", float64(time.Since(start).Microseconds())/1000, "user_id", userID(r))
 		}()
 		if rt.Auth {
@@ -194,24 +194,6 @@ func (s *Server) authenticate(r *http.Request) (string, error) {
 		return "", errors.New("invalid or expired token")
 	}
 	return uid, nil
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	wrote  bool
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if !w.wrote {
-		w.status, w.wrote = code, true
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	w.wrote = true
-	return w.ResponseWriter.Write(b)
 }
 
 func jsonConst(body string) func(http.ResponseWriter, *http.Request) error {

@@ -134,3 +134,30 @@ func HandleProbes(mux *http.ServeMux, ready func(context.Context) error) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 }
+
+// StatusWriter remembers the status of an answer (200 unless WriteHeader
+// said otherwise) and whether anything was written yet.
+type StatusWriter struct {
+	http.ResponseWriter
+	Status int
+	Wrote  bool
+}
+
+// NewStatusWriter wraps w.
+func NewStatusWriter(w http.ResponseWriter) *StatusWriter {
+	return &StatusWriter{ResponseWriter: w, Status: http.StatusOK}
+}
+
+// WriteHeader implements http.ResponseWriter.
+func (w *StatusWriter) WriteHeader(code int) {
+	if !w.Wrote {
+		w.Status, w.Wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Write implements http.ResponseWriter.
+func (w *StatusWriter) Write(b []byte) (int, error) {
+	w.Wrote = true
+	return w.ResponseWriter.Write(b)
+}
