@@ -52,26 +52,6 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("dapr: %s: sidecar answered %d: %s", e.Op, e.Status, e.Body)
 }
 
-// PublishCloudEvent publishes body, a complete CloudEvent in JSON, to topic
-// on the pub/sub component pubsub. metadata becomes ?metadata.<k>=<v> (for
-// example partitionKey). Any 2xx is success: Dapr answers 204.
-func (c *Client) PublishCloudEvent(ctx context.Context, pubsub, topic string, body []byte, metadata map[string]string) error {
-	q := url.Values{}
-	for k, v := range metadata {
-		q.Set("metadata."+k, v)
-	}
-	u := c.base + "/v1.0/publish/" + url.PathEscape(pubsub) + "/" + url.PathEscape(topic)
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	return c.do(ctx, "publish "+topic, http.MethodPost, u, ContentTypeCloudEvent, body)
-}
-
-// Healthz checks the sidecar's health endpoint.
-func (c *Client) Healthz(ctx context.Context) error {
-	return c.do(ctx, "healthz", http.MethodGet, c.base+"/v1.0/healthz", "", nil)
-}
-
 func (c *Client) auth(req *http.Request) {
 	if c.token != "" {
 		req.Header.Set("dapr-api-token", c.token)

@@ -69,11 +69,3 @@ func Inject(ctx context.Context) string {
 	propagation.TraceContext{}.Inject(ctx, c)
 	return c["traceparent"]
 }
-
-// Extract returns ctx carrying the remote span of traceparent.
-func Extract(ctx context.Context, traceparent string) context.Context {
-	if traceparent == "" {
-		return ctx
-	}
-	return propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": traceparent})
-}
