@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/evolution-todo/todo/internal/bench"
@@ -19,16 +21,27 @@ import (
 func main() {
 	smoke := flag.Bool("smoke", false, "tiny sizes: check that every step works, not the numbers")
 	out := flag.String("o", "", "also write the report (markdown) to this file")
+	only := flag.String("only", "", "comma-separated steps to run, of "+strings.Join(bench.Steps, ",")+" (default all)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *smoke, *out); err != nil {
+	var steps []string
+	if *only != "" {
+		steps = strings.Split(*only, ",")
+		for _, s := range steps {
+			if !slices.Contains(bench.Steps, s) {
+				fmt.Fprintf(os.Stderr, "bench: unknown step %q in -only; the steps are %s\n", s, strings.Join(bench.Steps, ", "))
+				os.Exit(2)
+			}
+		}
+	}
+	if err := run(ctx, *smoke, *out, steps); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, smoke bool, out string) error {
+func run(ctx context.Context, smoke bool, out string, only []string) error {
 	root, err := devstack.RepoRoot()
 	if err != nil {
 		return err
@@ -37,7 +50,7 @@ func run(ctx context.Context, smoke bool, out string) error {
 	if smoke {
 		cfg = bench.SmokeConfig()
 	}
-	cfg.Root, cfg.Out, cfg.ProcOut = root, os.Stdout, io.Discard
+	cfg.Root, cfg.Out, cfg.ProcOut, cfg.Only = root, os.Stdout, io.Discard, only
 	cfg.AdminURL = os.Getenv("DATABASE_ADMIN_URL")
 	if cfg.AdminURL == "" {
 		cfg.AdminURL = devstack.LocalServerURL

@@ -38,6 +38,22 @@ type Config struct {
 	Smoke        bool  // tiny sizes: checks that everything works, not numbers
 	JWTSecret    string
 	RecurringPct int
+	Only         []string // when set, only these of the steps baseline, api, e2e, sweep run
+}
+
+// Steps are the names Config.Only takes.
+var Steps = []string{"baseline", "api", "e2e", "sweep"}
+
+func (c Config) runs(step string) bool {
+	if len(c.Only) == 0 {
+		return true
+	}
+	for _, s := range c.Only {
+		if s == step {
+			return true
+		}
+	}
+	return false
 }
 
 // DefaultConfig is the full run of `make bench`.
@@ -144,6 +160,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	for _, clients := range []int{1, 8} {
+		if !cfg.runs("baseline") {
+			break
+		}
 		rep.Baseline[clients] = closedLoop(ctx, clients, cfg.Phase, func(ctx context.Context) error { return rawInsert(ctx, raw) })
 		say(cfg.Out, "    %d clients: %.0f/s", clients, rep.Baseline[clients].PerSecond)
 	}
@@ -193,6 +212,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// 2. API writes.
 	say(cfg.Out, "2/5 API writes: POST /api/tasks")
 	for _, clients := range []int{1, 8} {
+		if !cfg.runs("api") {
+			break
+		}
 		var fp []Footprint
 		var wg sync.WaitGroup
 		if clients == 8 {
@@ -216,6 +238,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// 3. End to end at fixed rates.
 	say(cfg.Out, "3/5 end to end at fixed rates")
 	for _, rate := range cfg.Rates {
+		if !cfg.runs("e2e") {
+			break
+		}
 		e, err := fixedRate(ctx, db, post, rate, cfg.Phase)
 		if err != nil {
 			return nil, err
@@ -227,12 +252,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	// 4. Reminder sweep.
 	say(cfg.Out, "4/5 reminder sweep: %d tasks, %d due", cfg.SweepTasks, cfg.SweepDue)
-	sw, err := sweep(ctx, db, sys, cfg)
-	if err != nil {
-		return nil, err
+	if cfg.runs("sweep") {
+		sw, err := sweep(ctx, db, sys, cfg)
+		if err != nil {
+			return nil, err
+		}
+		rep.Sweep = sw
+		say(cfg.Out, "    %d published in %s (index used: %v)", sw.Published, sw.Duration, sw.UsesIndex)
 	}
-	rep.Sweep = sw
-	say(cfg.Out, "    %d published in %s (index used: %v)", sw.Published, sw.Duration, sw.UsesIndex)
 	say(cfg.Out, "5/5 done")
 	return rep, nil
 }

@@ -107,7 +107,8 @@ func (s *Service) tick(w http.ResponseWriter, r *http.Request) {
 	defer s.sweeping.Unlock()
 	res, err := s.Sweep(r.Context())
 	log := s.Log.With("found", res.Found, "published", res.Published, "marked", res.Marked,
-		"duration_ms", float64(res.Duration.Microseconds())/1000, "trace_id", httpx.TraceID(r))
+		"duration_ms", msec(res.Duration), "list_ms", msec(res.Spent.List), "publish_ms", msec(res.Spent.Publish),
+		"mark_ms", msec(res.Spent.Mark), "trace_id", httpx.TraceID(r))
 	if s.Metrics != nil {
 		outcome := "ok"
 		if err != nil {
@@ -125,10 +126,19 @@ func (s *Service) tick(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
+func msec(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
 // Result counts what one sweep did.
 type Result struct {
 	Found, Published, Marked int
 	Duration                 time.Duration
+	Spent                    Spent
+}
+
+// Spent is the time one sweep spent waiting on each kind of call, summed
+// over its pages.
+type Spent struct {
+	List, Publish, Mark time.Duration
 }
 
 // Sweep publishes every reminder due now and marks each one sent after its
@@ -140,7 +150,9 @@ func (s *Service) Sweep(ctx context.Context) (res Result, err error) {
 	var after *due
 	for {
 		var page []due
+		t0 := time.Now()
 		page, err = s.list(ctx, now, after)
+		res.Spent.List += time.Since(t0)
 		if err != nil {
 			return res, err
 		}
@@ -148,7 +160,10 @@ func (s *Service) Sweep(ctx context.Context) (res Result, err error) {
 		if len(page) == 0 {
 			return res, nil
 		}
-		if err = s.publish(ctx, page); err != nil {
+		t0 = time.Now()
+		err = s.publish(ctx, page)
+		res.Spent.Publish += time.Since(t0)
+		if err != nil {
 			return res, fmt.Errorf("publish %d reminders: %w", len(page), err)
 		}
 		res.Published += len(page)
@@ -157,7 +172,10 @@ func (s *Service) Sweep(ctx context.Context) (res Result, err error) {
 				"event_id", events.ReminderEventID(d.TaskID, d.ReminderAt))
 		}
 		var marked int
-		if marked, err = s.markSent(ctx, page); err != nil {
+		t0 = time.Now()
+		marked, err = s.markSent(ctx, page)
+		res.Spent.Mark += time.Since(t0)
+		if err != nil {
 			return res, fmt.Errorf("mark %d reminders sent: %w", len(page), err)
 		}
 		res.Marked += marked

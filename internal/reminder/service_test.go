@@ -409,7 +409,7 @@ func TestSweepFailures(t *testing.T) {
 			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
 				t.Errorf("err = %v, want one wrapping %v", err, tt.wantErr)
 			}
-			res.Duration = 0
+			res.Duration, res.Spent = 0, reminder.Spent{}
 			if res != tt.want {
 				t.Errorf("result = %+v, want %+v", res, tt.want)
 			}
@@ -533,7 +533,7 @@ func TestSweepMarkedComesFromTheAnswer(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Sweep: %v", err)
 			}
-			res.Duration = 0
+			res.Duration, res.Spent = 0, reminder.Spent{}
 			if res != tt.want {
 				t.Errorf("result = %+v, want %+v", res, tt.want)
 			}
