@@ -42,6 +42,10 @@ const BindingName = "reminder-cron"
 // publish) and marked (in one call) at once.
 const PageSize = 500
 
+// DefaultConcurrency is how many pages a sweep publishes and marks at once
+// when Service.Concurrency is not set.
+const DefaultConcurrency = 4
+
 // Service sweeps due reminders.
 type Service struct {
 	Dapr      Sidecar
@@ -52,6 +56,9 @@ type Service struct {
 	Now       func() time.Time
 	Telemetry *telemetry.Metrics // optional
 	Metrics   *Metrics           // optional
+	// Concurrency is how many pages are published and marked at once
+	// (DefaultConcurrency when 0); 1 handles one page after the other.
+	Concurrency int
 
 	sweeping sync.Mutex
 }
@@ -142,48 +149,86 @@ type Spent struct {
 }
 
 // Sweep publishes every reminder due now and marks each one sent after its
-// publish succeeded. It stops at the first failure: what is left stays due.
+// publish succeeded. Up to Concurrency pages are published and marked at
+// once while the next page is listed. After the first failure no further
+// page is listed: what is left stays due for the next tick.
 func (s *Service) Sweep(ctx context.Context) (res Result, err error) {
 	start := time.Now()
 	defer func() { res.Duration = time.Since(start) }()
 	now := s.Now().UTC()
-	var after *due
-	for {
-		var page []due
-		t0 := time.Now()
-		page, err = s.list(ctx, now, after)
-		res.Spent.List += time.Since(t0)
-		if err != nil {
-			return res, err
-		}
-		res.Found += len(page)
-		if len(page) == 0 {
-			return res, nil
-		}
-		t0 = time.Now()
-		err = s.publish(ctx, page)
-		res.Spent.Publish += time.Since(t0)
-		if err != nil {
-			return res, fmt.Errorf("publish %d reminders: %w", len(page), err)
-		}
-		res.Published += len(page)
-		for _, d := range page {
-			s.Log.Info("reminder published", "task_id", d.TaskID, "user_id", d.UserID, "reminder_at", d.ReminderAt,
-				"event_id", events.ReminderEventID(d.TaskID, d.ReminderAt))
-		}
-		var marked int
-		t0 = time.Now()
-		marked, err = s.markSent(ctx, page)
-		res.Spent.Mark += time.Since(t0)
-		if err != nil {
-			return res, fmt.Errorf("mark %d reminders sent: %w", len(page), err)
-		}
-		res.Marked += marked
-		if len(page) < PageSize {
-			return res, nil
-		}
-		after = &page[len(page)-1]
+	workers := s.Concurrency
+	if workers <= 0 {
+		workers = DefaultConcurrency
 	}
+	var (
+		mu       sync.Mutex // guards res and err
+		wg       sync.WaitGroup
+		slots    = make(chan struct{}, workers)
+		after    *due
+		lastPage bool
+	)
+	failed := func() bool { mu.Lock(); defer mu.Unlock(); return err != nil }
+	for !lastPage && !failed() {
+		slots <- struct{}{} // wait for a page in flight to finish
+		if failed() {
+			<-slots
+			break
+		}
+		t0 := time.Now()
+		page, lerr := s.list(ctx, now, after)
+		mu.Lock()
+		res.Spent.List += time.Since(t0)
+		res.Found += len(page)
+		if lerr != nil && err == nil {
+			err = lerr
+		}
+		mu.Unlock()
+		if lerr != nil || len(page) == 0 || failed() {
+			<-slots
+			break
+		}
+		lastPage = len(page) < PageSize
+		after = &page[len(page)-1]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			r, perr := s.sendPage(ctx, page)
+			mu.Lock()
+			defer mu.Unlock()
+			res.Published += r.Published
+			res.Marked += r.Marked
+			res.Spent.Publish += r.Spent.Publish
+			res.Spent.Mark += r.Spent.Mark
+			if perr != nil && err == nil {
+				err = perr
+			}
+		}()
+	}
+	wg.Wait()
+	return res, err
+}
+
+// sendPage publishes one page and then marks it sent.
+func (s *Service) sendPage(ctx context.Context, page []due) (res Result, err error) {
+	t0 := time.Now()
+	err = s.publish(ctx, page)
+	res.Spent.Publish = time.Since(t0)
+	if err != nil {
+		return res, fmt.Errorf("publish %d reminders: %w", len(page), err)
+	}
+	res.Published = len(page)
+	for _, d := range page {
+		s.Log.Info("reminder published", "task_id", d.TaskID, "user_id", d.UserID, "reminder_at", d.ReminderAt,
+			"event_id", events.ReminderEventID(d.TaskID, d.ReminderAt))
+	}
+	t0 = time.Now()
+	res.Marked, err = s.markSent(ctx, page)
+	res.Spent.Mark = time.Since(t0)
+	if err != nil {
+		return res, fmt.Errorf("mark %d reminders sent: %w", len(page), err)
+	}
+	return res, nil
 }
 
 func (s *Service) list(ctx context.Context, now time.Time, after *due) ([]due, error) {

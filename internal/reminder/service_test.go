@@ -56,14 +56,15 @@ type markedItem struct {
 type fakeSidecar struct {
 	mu sync.Mutex
 
-	pages       [][]dueItem  // answers of successive list calls; then empty pages
-	listErr     error        // transport error of the list call
-	listErrCall int          // when not 0, only that list call (1-based) fails with listErr
-	listStatus  int          // when not 0, the status of the list answer
-	failPublish map[int]bool // bulk publish calls (1-based) that fail
-	markStatus  int          // when not 0, the status of the mark answer
-	markErr     error        // transport error of the mark call
-	notMarked   int          // todo-api answers this many fewer marked than sent
+	pages       [][]dueItem    // answers of successive list calls; then empty pages
+	listErr     error          // transport error of the list call
+	listErrCall int            // when not 0, only that list call (1-based) fails with listErr
+	listStatus  int            // when not 0, the status of the list answer
+	failPublish map[int]bool   // bulk publish calls (1-based) that fail
+	failPageOf  map[int64]bool // bulk publishes whose first task is one of these fail
+	markStatus  int            // when not 0, the status of the mark answer
+	markErr     error          // transport error of the mark call
+	notMarked   int            // todo-api answers this many fewer marked than sent
 
 	listQueries []url.Values
 	publishes   []bulkCall     // every bulk publish call, failed ones included
@@ -74,6 +75,13 @@ type fakeSidecar struct {
 	// then waits for listRelease.
 	listEntered chan struct{}
 	listRelease chan struct{}
+
+	// When publishBarrier is set, each bulk publish waits (at most 5 s)
+	// until that many have been in flight at once; maxInFlight is the most
+	// that were.
+	publishBarrier int
+	inFlight       int
+	maxInFlight    int
 }
 
 func span(ids []int64) string {
@@ -148,6 +156,25 @@ func (f *fakeSidecar) Invoke(_ context.Context, appID, httpMethod, method string
 }
 
 func (f *fakeSidecar) BulkPublishCloudEvents(_ context.Context, pubsub, topic string, entries []dapr.BulkEntry) error {
+	if f.publishBarrier > 0 {
+		f.mu.Lock()
+		f.inFlight++
+		f.maxInFlight = max(f.maxInFlight, f.inFlight)
+		f.mu.Unlock()
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			f.mu.Lock()
+			reached := f.maxInFlight >= f.publishBarrier
+			f.mu.Unlock()
+			if reached {
+				break
+			}
+		}
+		defer func() {
+			f.mu.Lock()
+			f.inFlight--
+			f.mu.Unlock()
+		}()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	call := bulkCall{pubsub: pubsub, topic: topic, entries: make([]dapr.BulkEntry, len(entries))}
@@ -169,7 +196,7 @@ func (f *fakeSidecar) BulkPublishCloudEvents(_ context.Context, pubsub, topic st
 		call.entries[i] = dapr.BulkEntry{ID: e.ID, Event: append(json.RawMessage(nil), e.Event...), Metadata: md}
 	}
 	f.ops = append(f.ops, "publish "+span(ids))
-	call.failed = f.failPublish[len(f.publishes)+1]
+	call.failed = f.failPublish[len(f.publishes)+1] || (len(ids) > 0 && f.failPageOf[ids[0]])
 	f.publishes = append(f.publishes, call)
 	if call.failed {
 		return errBroker
@@ -196,6 +223,9 @@ func newService(sc reminder.Sidecar) *reminder.Service {
 		AppToken:  appToken,
 		TodoAppID: "todo-api",
 		Now:       func() time.Time { return now },
+		// One page after the other, so the tests can check the order of
+		// the calls; TestSweepConcurrentPages covers more.
+		Concurrency: 1,
 	}
 }
 
@@ -509,6 +539,95 @@ func TestSweepPaging(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// With Concurrency pages in flight, every page is still published once and
+// then marked once, the lister still walks the pages in order, and no more
+// than Concurrency pages are in flight.
+func TestSweepConcurrentPages(t *testing.T) {
+	const workers = 4
+	var pages [][]dueItem
+	for i := range 7 {
+		pages = append(pages, fullPage(int64(1000*(i+1)), now.Add(-time.Duration(10-i)*time.Hour)))
+	}
+	pages = append(pages, threeDue())
+	sc := &fakeSidecar{pages: pages, publishBarrier: workers}
+	svc := newService(sc)
+	svc.Concurrency = workers
+	res, err := svc.Sweep(context.Background())
+	if err != nil {
+		t.Fatalf("Sweep: %v", err)
+	}
+	total := 7*reminder.PageSize + 3
+	if res.Found != total || res.Published != total || res.Marked != total {
+		t.Errorf("result = %+v, want %d found, published and marked", res, total)
+	}
+	if sc.maxInFlight != workers {
+		t.Errorf("at most %d bulk publishes were in flight at once, want %d", sc.maxInFlight, workers)
+	}
+	if len(sc.listQueries) != len(pages) {
+		t.Errorf("list called %d times, want %d (the last page is short)", len(sc.listQueries), len(pages))
+	}
+	for i := 1; i < len(sc.listQueries); i++ {
+		last := pages[i-1][len(pages[i-1])-1]
+		if got := sc.listQueries[i].Get("after_id"); got != strconv.FormatInt(last.TaskID, 10) {
+			t.Errorf("list #%d after_id = %s, want %d", i+1, got, last.TaskID)
+		}
+	}
+	for _, p := range pages {
+		pub, mark := -1, -1
+		for i, op := range sc.ops {
+			switch op {
+			case "publish " + spanOf(p):
+				if pub >= 0 {
+					t.Errorf("page %s published twice", spanOf(p))
+				}
+				pub = i
+			case "mark " + spanOf(p):
+				if mark >= 0 {
+					t.Errorf("page %s marked twice", spanOf(p))
+				}
+				mark = i
+			}
+		}
+		if pub < 0 || mark < pub {
+			t.Errorf("page %s: publish at op %d, mark at op %d; want a publish, then a mark", spanOf(p), pub, mark)
+		}
+	}
+}
+
+// When one page of a concurrent sweep fails, no further page is listed, the
+// failed page is not marked, and the result counts what the other pages did.
+func TestSweepConcurrentFailureStopsListing(t *testing.T) {
+	var pages [][]dueItem
+	for i := range 12 {
+		pages = append(pages, fullPage(int64(1000*(i+1)), now.Add(-time.Duration(20-i)*time.Hour)))
+	}
+	sc := &fakeSidecar{pages: pages, failPageOf: map[int64]bool{2000: true}}
+	svc := newService(sc)
+	svc.Concurrency = 4
+	res, err := svc.Sweep(context.Background())
+	if !errors.Is(err, errBroker) {
+		t.Fatalf("Sweep error = %v, want one wrapping %v", err, errBroker)
+	}
+	if len(sc.listQueries) >= len(pages) {
+		t.Errorf("list called %d times after a failure on page 2, want fewer than the %d pages", len(sc.listQueries), len(pages))
+	}
+	published, marked := 0, 0
+	for _, c := range sc.publishes {
+		if !c.failed {
+			published += len(c.entries)
+		}
+	}
+	for _, m := range sc.marks {
+		marked += len(m)
+		if m[0].TaskID == 2000 {
+			t.Error("the page whose publish failed was marked sent")
+		}
+	}
+	if res.Published != published || res.Marked != marked || res.Found < published || res.Found%reminder.PageSize != 0 {
+		t.Errorf("result = %+v; the fake saw %d published and %d marked", res, published, marked)
 	}
 }
 
