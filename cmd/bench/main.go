@@ -21,6 +21,7 @@ import (
 func main() {
 	smoke := flag.Bool("smoke", false, "tiny sizes: check that every step works, not the numbers")
 	out := flag.String("o", "", "also write the report (markdown) to this file")
+	prof := flag.String("profile", "", "write CPU profiles of the Go services under 8 API clients to this directory")
 	only := flag.String("only", "", "comma-separated steps to run, of "+strings.Join(bench.Steps, ",")+" (default all)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -35,13 +36,13 @@ func main() {
 			}
 		}
 	}
-	if err := run(ctx, *smoke, *out, steps); err != nil {
+	if err := run(ctx, *smoke, *out, *prof, steps); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, smoke bool, out string, only []string) error {
+func run(ctx context.Context, smoke bool, out, profileDir string, only []string) error {
 	root, err := devstack.RepoRoot()
 	if err != nil {
 		return err
@@ -50,7 +51,7 @@ func run(ctx context.Context, smoke bool, out string, only []string) error {
 	if smoke {
 		cfg = bench.SmokeConfig()
 	}
-	cfg.Root, cfg.Out, cfg.ProcOut, cfg.Only = root, os.Stdout, io.Discard, only
+	cfg.Root, cfg.Out, cfg.ProcOut, cfg.Only, cfg.ProfileDir = root, os.Stdout, io.Discard, only, profileDir
 	cfg.AdminURL = os.Getenv("DATABASE_ADMIN_URL")
 	if cfg.AdminURL == "" {
 		cfg.AdminURL = devstack.LocalServerURL

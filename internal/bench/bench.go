@@ -39,6 +39,7 @@ type Config struct {
 	JWTSecret    string
 	RecurringPct int
 	Only         []string // when set, only these of the steps baseline, api, e2e, sweep run
+	ProfileDir   string   // when set, CPU profiles of the Go services under 8 API clients are written here
 }
 
 // Steps are the names Config.Only takes.
@@ -170,10 +171,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// The system.
 	say(cfg.Out, "starting the system")
 	apiURL := devstack.WithDatabase(cfg.AdminURL, apiDB)
+	appEnv := []string{"RATE_LIMIT_WRITES_PER_SECOND=0"}
+	if cfg.ProfileDir != "" {
+		appEnv = append(appEnv, "PPROF=true")
+	}
 	sys, err := devstack.Up(ctx, devstack.Config{
 		Root: cfg.Root, WorkDir: work, Out: cfg.ProcOut, Daprd: daprd, BinDir: bin, DatabaseURL: apiURL,
 		CronSchedule: "@every 1h", JWTSecret: cfg.JWTSecret, LogFormat: "json", LogLevel: "warn", DaprLogLevel: "warn",
-		AppEnv: []string{"RATE_LIMIT_WRITES_PER_SECOND=0"}, LockWait: 15 * time.Minute,
+		AppEnv: appEnv, LockWait: 15 * time.Minute,
 	})
 	if err != nil {
 		return nil, err
@@ -220,6 +225,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if clients == 8 {
 			wg.Add(1)
 			go func() { defer wg.Done(); time.Sleep(cfg.Phase / 4); fp = footprint(sys, cfg.Phase/2) }()
+			if cfg.ProfileDir != "" {
+				wg.Add(1)
+				go func() { defer wg.Done(); time.Sleep(cfg.Phase / 4); profile(ctx, cfg, sys, cfg.Phase/2) }()
+			}
 		}
 		rep.API[clients] = closedLoop(ctx, clients, cfg.Phase, func(ctx context.Context) error {
 			_, err := post(ctx, "/api/tasks", `{"title":"bench"}`)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	cfg := SmokeConfig()
 	cfg.Root, cfg.Out, cfg.ProcOut, cfg.AdminURL = root, io.Discard, io.Discard, pgtest.AdminURL()
+	cfg.ProfileDir = t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	rep, err := Run(ctx, cfg)
@@ -48,6 +50,13 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	if len(rep.Idle) != 11 || len(rep.Load) != 11 {
 		t.Errorf("footprint of %d/%d processes, want 11", len(rep.Idle), len(rep.Load))
+	}
+	for _, a := range devstack.Apps {
+		// A CPU profile starts with gzip's magic number.
+		b, err := os.ReadFile(filepath.Join(cfg.ProfileDir, a.ID+".pprof"))
+		if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Errorf("CPU profile of %s: %v, %d bytes", a.ID, err, len(b))
+		}
 	}
 	md := rep.Markdown()
 	for _, want := range []string{"POST /api/tasks", "Reminder sweep", "daprd todo-api"} {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -181,6 +182,57 @@ func sweep(ctx context.Context, db *pgxpool.Pool, sys *devstack.System, cfg Conf
 		return s, err
 	}
 	return s, nil
+}
+
+// profile writes a CPU profile of each Go service over window into
+// cfg.ProfileDir, from the pprof endpoints PPROF=true turns on.
+func profile(ctx context.Context, cfg Config, sys *devstack.System, window time.Duration) {
+	var wg sync.WaitGroup
+	for _, a := range devstack.Apps {
+		inst := sys.Instances[a.ID]
+		if inst == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", inst.MetricsPort, max(int(window.Seconds()), 1))
+			path := filepath.Join(cfg.ProfileDir, a.ID+".pprof")
+			if err := fetchTo(ctx, url, path); err != nil {
+				say(cfg.Out, "    profile of %s: %v", a.ID, err)
+				return
+			}
+			say(cfg.Out, "    CPU profile of %s: %s", a.ID, path)
+		}()
+	}
+	wg.Wait()
+}
+
+func fetchTo(ctx context.Context, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %d", url, resp.StatusCode)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // footprint samples resident memory and CPU of every process over window.
