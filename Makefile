@@ -70,7 +70,7 @@ chaos: daprd
 # The whole system measured in one run (about 8 minutes): the tables of
 # docs/benchmarks.md, also written to .cache/bench-report.md.
 bench: daprd
-	$(GO) run ./cmd/bench -o $(CURDIR)/.cache/bench-report.md
+	$(GO) run ./cmd/bench -o $(CURDIR)/.cache/bench-report.md $(ARGS)
 
 migrate:
 	$(GO) run ./cmd/todo-api migrate

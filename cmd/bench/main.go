@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"syscall"
 
@@ -23,35 +22,39 @@ func main() {
 	out := flag.String("o", "", "also write the report (markdown) to this file")
 	prof := flag.String("profile", "", "write CPU profiles of the Go services under 8 API clients to this directory")
 	only := flag.String("only", "", "comma-separated steps to run, of "+strings.Join(bench.Steps, ",")+" (default all)")
+	apps := flag.String("apps", "", "comma-separated app ids to start (default all); with fewer, only the baseline and api steps can run")
 	flag.Parse()
+	cfg := bench.DefaultConfig()
+	if *smoke {
+		cfg = bench.SmokeConfig()
+	}
+	cfg.Out, cfg.ProcOut, cfg.ProfileDir = os.Stdout, io.Discard, *prof
+	cfg.Only, cfg.OnlyApps = split(*only), split(*apps)
+	if err := cfg.Check(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var steps []string
-	if *only != "" {
-		steps = strings.Split(*only, ",")
-		for _, s := range steps {
-			if !slices.Contains(bench.Steps, s) {
-				fmt.Fprintf(os.Stderr, "bench: unknown step %q in -only; the steps are %s\n", s, strings.Join(bench.Steps, ", "))
-				os.Exit(2)
-			}
-		}
-	}
-	if err := run(ctx, *smoke, *out, *prof, steps); err != nil {
+	if err := run(ctx, cfg, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, smoke bool, out, profileDir string, only []string) error {
+func split(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+func run(ctx context.Context, cfg bench.Config, out string) error {
 	root, err := devstack.RepoRoot()
 	if err != nil {
 		return err
 	}
-	cfg := bench.DefaultConfig()
-	if smoke {
-		cfg = bench.SmokeConfig()
-	}
-	cfg.Root, cfg.Out, cfg.ProcOut, cfg.Only, cfg.ProfileDir = root, os.Stdout, io.Discard, only, profileDir
+	cfg.Root = root
 	cfg.AdminURL = os.Getenv("DATABASE_ADMIN_URL")
 	if cfg.AdminURL == "" {
 		cfg.AdminURL = devstack.LocalServerURL

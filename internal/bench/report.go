@@ -12,6 +12,9 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Micros
 func (r *Report) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Run of %s on %s.\n\n", r.When.Format("2006-01-02 15:04 MST"), r.Machine)
+	if len(r.OnlyApps) > 0 {
+		fmt.Fprintf(&b, "Only these apps (and their sidecars) ran: %s.\n\n", strings.Join(r.OnlyApps, ", "))
+	}
 	fmt.Fprintf(&b, "### Writes: raw PostgreSQL baseline and the API\n\n")
 	fmt.Fprintf(&b, "| write | clients | per second | p50 | p90 | p99 | vs baseline |\n|---|---|---|---|---|---|---|\n")
 	for _, c := range []int{1, 8} {
