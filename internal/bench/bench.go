@@ -344,7 +344,7 @@ var ceBody = func() string {
 }()
 
 // rawInsert is the write the API does, without the API: a task row and its
-// outbox row in one transaction.
+// outbox row in one transaction (the schema's trigger sends the NOTIFY).
 func rawInsert(ctx context.Context, pool *pgxpool.Pool) error {
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		var id int64
@@ -355,10 +355,6 @@ func rawInsert(ctx context.Context, pool *pgxpool.Pool) error {
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO outbox (id, topic, partition_key, event_type, cloudevent)
 			VALUES (gen_random_uuid(), 'task-events', $1, 'TaskCreated', $2)`, strconv.FormatInt(id, 10), ceBody)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `SELECT pg_notify('todo_outbox', '')`)
 		return err
 	})
 }

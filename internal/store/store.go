@@ -20,7 +20,9 @@ import (
 	"github.com/evolution-todo/todo/internal/telemetry"
 )
 
-// OutboxChannel is the LISTEN/NOTIFY channel that wakes the outbox relay.
+// OutboxChannel is the LISTEN/NOTIFY channel that wakes the outbox relay. A
+// trigger on the outbox table (migration 00003) sends the NOTIFY when a
+// transaction that inserted events commits.
 const OutboxChannel = "todo_outbox"
 
 // EventSource is the CloudEvents source of the events todo-api writes.
@@ -262,9 +264,6 @@ func writeEvent(ctx context.Context, tx pgx.Tx, eventType string, t task.Task, n
 		VALUES ($1, $2, $3, $4, $5)`,
 		id, events.TopicTaskEvents, strconv.FormatInt(t.ID, 10), eventType, body); err != nil {
 		return fmt.Errorf("insert outbox: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, OutboxChannel); err != nil {
-		return fmt.Errorf("notify outbox: %w", err)
 	}
 	return nil
 }

@@ -310,3 +310,57 @@ func TestListUsesIndexes(t *testing.T) {
 		}
 	}
 }
+
+// Every committed change wakes the relay: the outbox trigger sends one
+// NOTIFY on store.OutboxChannel per transaction, and none for a change that
+// fails.
+func TestCommittedChangeNotifiesTheRelay(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	s := store.New(pool)
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "LISTEN "+store.OutboxChannel); err != nil {
+		t.Fatal(err)
+	}
+	notified := func() bool {
+		t.Helper()
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		n, err := conn.Conn().WaitForNotification(wctx)
+		if err != nil {
+			if wctx.Err() != nil {
+				return false
+			}
+			t.Fatal(err)
+		}
+		if n.Channel != store.OutboxChannel {
+			t.Fatalf("notification on %q, want %q", n.Channel, store.OutboxChannel)
+		}
+		return true
+	}
+
+	tk, err := s.CreateTask(ctx, "alice", task.Patch{Title: task.Some("wake the relay")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !notified() {
+		t.Fatal("no notification after a task was created")
+	}
+	if _, err := s.CompleteTask(ctx, "alice", tk.ID); err != nil {
+		t.Fatal(err)
+	}
+	if !notified() {
+		t.Fatal("no notification after a task was completed")
+	}
+	// A change that fails writes no event and sends no notification.
+	if _, err := s.CompleteTask(ctx, "bob", tk.ID); !errors.Is(err, task.ErrNotFound) {
+		t.Fatalf("completing another user's task: %v, want ErrNotFound", err)
+	}
+	if notified() {
+		t.Fatal("a notification without a committed change")
+	}
+}
