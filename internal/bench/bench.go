@@ -91,7 +91,7 @@ func (c Config) runs(step string) bool {
 
 // DefaultConfig is the full run of `make bench`.
 func DefaultConfig() Config {
-	return Config{Phase: 10 * time.Second, Rates: []int{100, 150, 200, 300}, SweepTasks: 1_000_000, SweepDue: 10_000,
+	return Config{Phase: 10 * time.Second, Rates: []int{100, 150, 200, 300, 400, 500}, SweepTasks: 1_000_000, SweepDue: 10_000,
 		JWTSecret: "bench-secret-bench-secret-bench-secret"}
 }
 
@@ -201,6 +201,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Baseline[clients] = closedLoop(ctx, clients, cfg.Phase, func(ctx context.Context) error { return rawInsert(ctx, raw) })
 		say(cfg.Out, "    %d clients: %.0f/s", clients, rep.Baseline[clients].PerSecond)
 	}
+	// Its rows would keep PostgreSQL's autovacuum busy during later steps.
+	raw.Close()
+	if err := devstack.DropDatabase(ctx, cfg.AdminURL, rawDB); err != nil {
+		return nil, err
+	}
+	if err := settle(ctx, cfg.AdminURL, ""); err != nil {
+		return nil, err
+	}
 
 	// The system.
 	say(cfg.Out, "starting the system")
@@ -277,6 +285,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := waitDrained(ctx, db, sys.Instances["audit-service"] != nil, 2*time.Minute); err != nil {
 		return nil, err
 	}
+	if err := settle(ctx, cfg.AdminURL, apiURL); err != nil {
+		return nil, err
+	}
 
 	// 3. End to end at fixed rates.
 	say(cfg.Out, "3/5 end to end at fixed rates")
@@ -289,6 +300,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 		rep.E2E = append(rep.E2E, e)
+		if err := settle(ctx, cfg.AdminURL, apiURL); err != nil {
+			return nil, err
+		}
 		say(cfg.Out, "    %d/s: achieved %.0f/s, audit p50 %s p99 %s (%d/%d), recurring p50 %s p99 %s (%d/%d)", rate, e.AchievedRate,
 			e.AuditP50, e.AuditP99, e.AuditDelivered, e.Sent, e.RecurringP50, e.RecurringP99, e.RecurringDelivered, e.Completed)
 	}
@@ -357,6 +371,27 @@ func rawInsert(ctx context.Context, pool *pgxpool.Pool) error {
 			VALUES (gen_random_uuid(), 'task-events', $1, 'TaskCreated', $2)`, strconv.FormatInt(id, 10), ceBody)
 		return err
 	})
+}
+
+// settle lets the next step start on a quiet PostgreSQL: a checkpoint, and
+// a vacuum of the system's database (when given) so that autovacuum does not
+// start on the rows of the step before in the middle of the next one.
+func settle(ctx context.Context, adminURL, dbURL string) error {
+	for _, c := range []struct{ url, sql string }{{adminURL, "CHECKPOINT"}, {dbURL, "VACUUM (ANALYZE)"}} {
+		if c.url == "" {
+			continue
+		}
+		conn, err := pgx.Connect(ctx, c.url)
+		if err != nil {
+			return fmt.Errorf("settle: %w", err)
+		}
+		_, err = conn.Exec(ctx, c.sql)
+		_ = conn.Close(context.WithoutCancel(ctx))
+		if err != nil {
+			return fmt.Errorf("settle: %s: %w", c.sql, err)
+		}
+	}
+	return nil
 }
 
 // waitDrained waits until the relay has published every event and, when
