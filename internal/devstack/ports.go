@@ -22,7 +22,7 @@ import (
 //
 // The allocator takes ports below the ephemeral range, checks that each is
 // free, and never hands out the same port twice in a process.
-var ports = newPortAllocator(ephemeralLow())
+var portPool = newPortAllocator(ephemeralLow())
 
 type portAllocator struct {
 	mu     sync.Mutex
@@ -90,7 +90,7 @@ func portFree(p int) bool {
 // FreePort returns a free TCP port on 127.0.0.1 that no other call in this
 // process has returned.
 func FreePort() (int, error) {
-	p, err := ports.take(1)
+	p, err := portPool.take(1)
 	if err != nil {
 		return 0, fmt.Errorf("free port: %w", err)
 	}
@@ -99,5 +99,5 @@ func FreePort() (int, error) {
 
 // FreePorts returns n distinct free ports, as FreePort does.
 func FreePorts(n int) ([]int, error) {
-	return ports.take(n)
+	return portPool.take(n)
 }
