@@ -111,6 +111,7 @@ type Report struct {
 	Sweep    Sweep
 	Idle     []Footprint
 	Load     []Footprint
+	Only     []string // the steps that ran, when not all
 	OnlyApps []string // the apps that ran, when not all
 }
 
@@ -160,7 +161,7 @@ func say(out io.Writer, format string, a ...any) { fmt.Fprintf(out, "bench | "+f
 // Run measures and returns the report.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{When: time.Now().UTC(), Machine: machine(), Baseline: map[int]Throughput{}, API: map[int]Throughput{},
-		OnlyApps: cfg.OnlyApps}
+		Only: cfg.Only, OnlyApps: cfg.OnlyApps}
 	daprd, ok := devstack.FindDaprd(cfg.Root)
 	if !ok {
 		return nil, fmt.Errorf("daprd is not built; run make daprd")

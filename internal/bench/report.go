@@ -8,59 +8,82 @@ import (
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
-// Markdown renders the report as the tables of docs/benchmarks.md.
+// Markdown renders the report as the tables of docs/benchmarks.md. A step
+// that did not run (Config.Only) is marked so, not shown as zeros.
 func (r *Report) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Run of %s on %s.\n\n", r.When.Format("2006-01-02 15:04 MST"), r.Machine)
 	if len(r.OnlyApps) > 0 {
 		fmt.Fprintf(&b, "Only these apps (and their sidecars) ran: %s.\n\n", strings.Join(r.OnlyApps, ", "))
 	}
+	if len(r.Only) > 0 {
+		fmt.Fprintf(&b, "Only these steps ran: %s.\n\n", strings.Join(r.Only, ", "))
+	}
 	fmt.Fprintf(&b, "### Writes: raw PostgreSQL baseline and the API\n\n")
 	fmt.Fprintf(&b, "| write | clients | per second | p50 | p90 | p99 | vs baseline |\n|---|---|---|---|---|---|---|\n")
-	for _, c := range []int{1, 8} {
-		bl := r.Baseline[c]
-		fmt.Fprintf(&b, "| insert task + outbox row (raw SQL) | %d | %.0f | %s | %s | %s | 100%% |\n", c, bl.PerSecond, ms(bl.P50), ms(bl.P90), ms(bl.P99))
-	}
-	for _, c := range []int{1, 8} {
-		a, bl := r.API[c], r.Baseline[c]
-		ratio := 0.0
-		if bl.PerSecond > 0 {
-			ratio = 100 * a.PerSecond / bl.PerSecond
+	if r.ran("baseline") {
+		for _, c := range []int{1, 8} {
+			bl := r.Baseline[c]
+			fmt.Fprintf(&b, "| insert task + outbox row (raw SQL) | %d | %.0f | %s | %s | %s | 100%% |\n", c, bl.PerSecond, ms(bl.P50), ms(bl.P90), ms(bl.P99))
 		}
-		fmt.Fprintf(&b, "| POST /api/tasks | %d | %.0f | %s | %s | %s | %.0f%% |\n", c, a.PerSecond, ms(a.P50), ms(a.P90), ms(a.P99), ratio)
+	}
+	if r.ran("api") {
+		for _, c := range []int{1, 8} {
+			a, bl := r.API[c], r.Baseline[c]
+			ratio := "not run"
+			if bl.PerSecond > 0 {
+				ratio = fmt.Sprintf("%.0f%%", 100*a.PerSecond/bl.PerSecond)
+			}
+			fmt.Fprintf(&b, "| POST /api/tasks | %d | %.0f | %s | %s | %s | %s |\n", c, a.PerSecond, ms(a.P50), ms(a.P90), ms(a.P99), ratio)
+		}
 	}
 	fmt.Fprintf(&b, "\n### End to end at fixed rates\n\n")
-	fmt.Fprintf(&b, "| target rate | achieved | API write → audit-service handled p50 / p99 | delivered | completion → next occurrence created p50 / p99 | delivered |\n|---|---|---|---|---|---|\n")
-	for _, e := range r.E2E {
-		fmt.Fprintf(&b, "| %d/s | %.0f/s | %s / %s | %d of %d | %s / %s | %d of %d |\n", e.Rate, e.AchievedRate,
-			ms(e.AuditP50), ms(e.AuditP99), e.AuditDelivered, e.Sent, ms(e.RecurringP50), ms(e.RecurringP99), e.RecurringDelivered, e.Completed)
-	}
-	best := 0
-	for _, e := range r.E2E {
-		if e.Sustainable() && e.Rate > best {
-			best = e.Rate
+	if r.ran("e2e") {
+		fmt.Fprintf(&b, "| target rate | achieved | API write → audit-service handled p50 / p99 | delivered | completion → next occurrence created p50 / p99 | delivered |\n|---|---|---|---|---|---|\n")
+		for _, e := range r.E2E {
+			fmt.Fprintf(&b, "| %d/s | %.0f/s | %s / %s | %d of %d | %s / %s | %d of %d |\n", e.Rate, e.AchievedRate,
+				ms(e.AuditP50), ms(e.AuditP99), e.AuditDelivered, e.Sent, ms(e.RecurringP50), ms(e.RecurringP99), e.RecurringDelivered, e.Completed)
 		}
-	}
-	fmt.Fprintf(&b, "\nHighest sustainable of these rates (achieved at least 95%% of it, every event delivered, audit and recurring p99 under 1 s): ")
-	if best > 0 {
-		fmt.Fprintf(&b, "%d/s.\n", best)
+		best := 0
+		for _, e := range r.E2E {
+			if e.Sustainable() && e.Rate > best {
+				best = e.Rate
+			}
+		}
+		fmt.Fprintf(&b, "\nHighest sustainable of these rates (achieved at least 95%% of it, every event delivered, audit and recurring p99 under 1 s): ")
+		if best > 0 {
+			fmt.Fprintf(&b, "%d/s.\n", best)
+		} else {
+			fmt.Fprintf(&b, "none.\n")
+		}
 	} else {
-		fmt.Fprintf(&b, "none.\n")
+		fmt.Fprintf(&b, "Not run.\n")
 	}
-	s := r.Sweep
-	fmt.Fprintf(&b, "\n### Reminder sweep\n\n%d tasks, %d of them due: one sweep found and published %d reminders in %s. Index used: %v.\n\n```\n%s\n```\n",
-		s.Tasks, s.Due, s.Published, s.Duration.Round(time.Millisecond), s.UsesIndex, s.Plan)
+	fmt.Fprintf(&b, "\n### Reminder sweep\n\n")
+	if r.ran("sweep") {
+		s := r.Sweep
+		fmt.Fprintf(&b, "%d tasks, %d of them due: one sweep found and published %d reminders in %s. Index used: %v.\n\n```\n%s\n```\n",
+			s.Tasks, s.Due, s.Published, s.Duration.Round(time.Millisecond), s.UsesIndex, s.Plan)
+	} else {
+		fmt.Fprintf(&b, "Not run.\n")
+	}
 	fmt.Fprintf(&b, "\n### Footprint\n\n| process | RSS idle | CPU idle | RSS under load | CPU under load (8 API clients) |\n|---|---|---|---|---|\n")
 	load := map[string]Footprint{}
 	for _, f := range r.Load {
 		load[f.Name] = f
 	}
 	for _, f := range r.Idle {
-		l := load[f.Name]
-		fmt.Fprintf(&b, "| %s | %.1f MiB | %.2f cores | %.1f MiB | %.2f cores |\n", f.Name, f.RSSMiB, f.CPU, l.RSSMiB, l.CPU)
+		l, ok := load[f.Name]
+		under := "not run | not run"
+		if ok {
+			under = fmt.Sprintf("%.1f MiB | %.2f cores", l.RSSMiB, l.CPU)
+		}
+		fmt.Fprintf(&b, "| %s | %.1f MiB | %.2f cores | %s |\n", f.Name, f.RSSMiB, f.CPU, under)
 	}
 	return b.String()
 }
+
+func (r *Report) ran(step string) bool { return Config{Only: r.Only}.runs(step) }
 
 // Sustainable reports whether the system kept up with the phase's rate.
 func (e E2E) Sustainable() bool {

@@ -42,8 +42,8 @@ const BindingName = "reminder-cron"
 // publish) and marked (in one call) at once.
 const PageSize = 500
 
-// DefaultConcurrency is how many pages a sweep publishes and marks at once
-// when Service.Concurrency is not set.
+// DefaultConcurrency is how many pages a sweep has in flight at once when
+// Service.Concurrency is not set.
 const DefaultConcurrency = 4
 
 // Service sweeps due reminders.
@@ -56,8 +56,9 @@ type Service struct {
 	Now       func() time.Time
 	Telemetry *telemetry.Metrics // optional
 	Metrics   *Metrics           // optional
-	// Concurrency is how many pages are published and marked at once
-	// (DefaultConcurrency when 0); 1 handles one page after the other.
+	// Concurrency is how many pages are in flight at once, the one being
+	// listed included (DefaultConcurrency when 0); 1 lists, publishes and
+	// marks one page after the other.
 	Concurrency int
 
 	sweeping sync.Mutex
@@ -149,9 +150,10 @@ type Spent struct {
 }
 
 // Sweep publishes every reminder due now and marks each one sent after its
-// publish succeeded. Up to Concurrency pages are published and marked at
-// once while the next page is listed. After the first failure no further
-// page is listed: what is left stays due for the next tick.
+// publish succeeded. Pages are listed one after the other, and up to
+// Concurrency pages are in flight at once, counting the one being listed:
+// the others are being published and then marked. After the first failure
+// no further page is listed: what is left stays due for the next tick.
 func (s *Service) Sweep(ctx context.Context) (res Result, err error) {
 	start := time.Now()
 	defer func() { res.Duration = time.Since(start) }()

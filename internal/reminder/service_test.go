@@ -62,9 +62,13 @@ type fakeSidecar struct {
 	listStatus  int            // when not 0, the status of the list answer
 	failPublish map[int]bool   // bulk publish calls (1-based) that fail
 	failPageOf  map[int64]bool // bulk publishes whose first task is one of these fail
-	markStatus  int            // when not 0, the status of the mark answer
-	markErr     error          // transport error of the mark call
-	notMarked   int            // todo-api answers this many fewer marked than sent
+	// holdUntilFailed, when set, makes every other bulk publish wait (at
+	// most 5 s) until a publish of failPageOf has failed.
+	holdUntilFailed chan struct{}
+	closeHold       sync.Once
+	markStatus      int   // when not 0, the status of the mark answer
+	markErr         error // transport error of the mark call
+	notMarked       int   // todo-api answers this many fewer marked than sent
 
 	listQueries []url.Values
 	publishes   []bulkCall     // every bulk publish call, failed ones included
@@ -156,6 +160,22 @@ func (f *fakeSidecar) Invoke(_ context.Context, appID, httpMethod, method string
 }
 
 func (f *fakeSidecar) BulkPublishCloudEvents(_ context.Context, pubsub, topic string, entries []dapr.BulkEntry) error {
+	if f.holdUntilFailed != nil && len(entries) > 0 {
+		var ce struct {
+			Data struct {
+				TaskID int64 `json:"task_id"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(entries[0].Event, &ce); err != nil {
+			return err
+		}
+		if !f.failPageOf[ce.Data.TaskID] {
+			select {
+			case <-f.holdUntilFailed:
+			case <-time.After(5 * time.Second):
+			}
+		}
+	}
 	if f.publishBarrier > 0 {
 		f.mu.Lock()
 		f.inFlight++
@@ -199,6 +219,9 @@ func (f *fakeSidecar) BulkPublishCloudEvents(_ context.Context, pubsub, topic st
 	call.failed = f.failPublish[len(f.publishes)+1] || (len(ids) > 0 && f.failPageOf[ids[0]])
 	f.publishes = append(f.publishes, call)
 	if call.failed {
+		if f.holdUntilFailed != nil {
+			f.closeHold.Do(func() { close(f.holdUntilFailed) })
+		}
 		return errBroker
 	}
 	return nil
@@ -604,15 +627,21 @@ func TestSweepConcurrentFailureStopsListing(t *testing.T) {
 	for i := range 12 {
 		pages = append(pages, fullPage(int64(1000*(i+1)), now.Add(-time.Duration(20-i)*time.Hour)))
 	}
-	sc := &fakeSidecar{pages: pages, failPageOf: map[int64]bool{2000: true}}
+	const workers = 4
+	// The other pages' publishes wait for page 2's to fail, so that the
+	// failure is seen while pages 1 to 4 are in flight.
+	sc := &fakeSidecar{pages: pages, failPageOf: map[int64]bool{2000: true}, holdUntilFailed: make(chan struct{})}
 	svc := newService(sc)
-	svc.Concurrency = 4
+	svc.Concurrency = workers
 	res, err := svc.Sweep(context.Background())
 	if !errors.Is(err, errBroker) {
 		t.Fatalf("Sweep error = %v, want one wrapping %v", err, errBroker)
 	}
-	if len(sc.listQueries) >= len(pages) {
-		t.Errorf("list called %d times after a failure on page 2, want fewer than the %d pages", len(sc.listQueries), len(pages))
+	// Pages 1 to 4 were listed before the failure; at most one more list
+	// can have started while it was being recorded.
+	if len(sc.listQueries) > workers+1 {
+		t.Errorf("list called %d times after a failure on page 2 with %d pages in flight, want at most %d",
+			len(sc.listQueries), workers, workers+1)
 	}
 	published, marked := 0, 0
 	for _, c := range sc.publishes {

@@ -1,0 +1,59 @@
+package bench
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// A step that did not run is reported as not run, never as zeros that read
+// like a result.
+func TestMarkdownMarksStepsThatDidNotRun(t *testing.T) {
+	full := &Report{
+		When: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC), Machine: "2 cores",
+		Baseline: map[int]Throughput{1: {PerSecond: 2000}, 8: {PerSecond: 4000}},
+		API:      map[int]Throughput{1: {PerSecond: 500}, 8: {PerSecond: 1000}},
+		E2E:      []E2E{{Rate: 100, Sent: 1000, AchievedRate: 100, AuditDelivered: 1000, Completed: 1000, RecurringDelivered: 1000}},
+		Sweep:    Sweep{Tasks: 1000, Due: 10, Published: 10, UsesIndex: true},
+		Idle:     []Footprint{{Name: "todo-api", RSSMiB: 20}},
+		Load:     []Footprint{{Name: "todo-api", RSSMiB: 30, CPU: 0.3}},
+	}
+	onlySweep := &Report{When: full.When, Machine: full.Machine, Baseline: map[int]Throughput{}, API: map[int]Throughput{},
+		Sweep: full.Sweep, Idle: full.Idle, Only: []string{"sweep"}}
+	onlyAPI := &Report{When: full.When, Machine: full.Machine, Baseline: map[int]Throughput{},
+		API: full.API, Idle: full.Idle, Load: full.Load, Only: []string{"api"}, OnlyApps: []string{"todo-api"}}
+
+	tests := []struct {
+		name          string
+		rep           *Report
+		want, notWant []string
+	}{
+		{"every step", full,
+			[]string{"| insert task + outbox row (raw SQL) | 8 | 4000 |", "| POST /api/tasks | 8 | 1000 |", "| 25% |",
+				"Highest sustainable of these rates", ": 100/s.", "Index used: true", "| todo-api | 20.0 MiB | 0.00 cores | 30.0 MiB | 0.30 cores |"},
+			[]string{"Not run", "not run", "Only these"}},
+		{"only the sweep", onlySweep,
+			[]string{"Only these steps ran: sweep.", "### End to end at fixed rates\n\nNot run.", "Index used: true",
+				"| todo-api | 20.0 MiB | 0.00 cores | not run | not run |"},
+			[]string{"insert task + outbox row (raw SQL) |", "| POST /api/tasks |", "Highest sustainable"}},
+		{"only the API, todo-api alone", onlyAPI,
+			[]string{"Only these apps (and their sidecars) ran: todo-api.", "| POST /api/tasks | 8 | 1000 |", "| not run |",
+				"### Reminder sweep\n\nNot run."},
+			[]string{"insert task + outbox row (raw SQL) |", "Highest sustainable", "Index used"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			md := tt.rep.Markdown()
+			for _, w := range tt.want {
+				if !strings.Contains(md, w) {
+					t.Errorf("report lacks %q:\n%s", w, md)
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(md, w) {
+					t.Errorf("report has %q:\n%s", w, md)
+				}
+			}
+		})
+	}
+}
