@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,21 +50,12 @@ func readObject(w http.ResponseWriter, r *http.Request, allowed ...string) (map[
 		return nil, errorf(http.StatusBadRequest, CodeInvalidJSON, "", "request body must hold exactly one JSON object")
 	}
 	for name := range members {
-		if !contains(allowed, name) {
+		if !slices.Contains(allowed, name) {
 			return nil, errorf(http.StatusBadRequest, CodeUnknownField, name,
 				fmt.Sprintf("unknown field %q; allowed fields: %s", name, strings.Join(allowed, ", ")))
 		}
 	}
 	return members, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // writableFields are the task fields a client may set.

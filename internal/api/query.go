@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,7 +19,7 @@ var listParams = []string{"status", "priority", "tag", "q", "due_before", "due_a
 func parseListQuery(v url.Values) (task.ListQuery, error) {
 	q := task.ListQuery{Status: task.StatusAll, Sort: task.SortCreatedAt, Limit: task.DefaultLimit}
 	for name, vals := range v {
-		if !contains(listParams, name) {
+		if !slices.Contains(listParams, name) {
 			return q, badQuery(name, fmt.Sprintf("unknown query parameter %q; allowed: %s", name, strings.Join(listParams, ", ")))
 		}
 		if len(vals) > 1 {

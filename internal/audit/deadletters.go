@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -79,7 +78,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // and stored for inspection. Whatever it holds, it is never dropped again.
 func (h *Handler) deadLetter(w http.ResponseWriter, r *http.Request) {
 	topic := r.PathValue("topic")
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxEventBytes))
+	body, err := dapr.ReadEvent(w, r)
 	if err != nil {
 		h.Log.Error("dead letter unreadable", "topic", topic, "err", err)
 		dapr.WriteStatus(w, dapr.Drop)

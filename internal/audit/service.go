@@ -3,7 +3,6 @@ package audit
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -39,9 +38,6 @@ type Handler struct {
 // DeadLetterTopic receives task events that could not be handled.
 const DeadLetterTopic = events.TopicTaskEvents + "-dlq"
 
-// maxEventBytes bounds one delivered event.
-const maxEventBytes = 1 << 20
-
 // Routes returns the HTTP handler.
 func (h *Handler) Routes() http.Handler {
 	mux := http.NewServeMux()
@@ -74,7 +70,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, _ *http.Request) {
 // dead-letter topic, storage failures are retried, duplicates succeed.
 func (h *Handler) taskEvent(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxEventBytes))
+	body, err := dapr.ReadEvent(w, r)
 	if err != nil {
 		h.Log.Warn("audit: unreadable event, dropping", "err", err)
 		dapr.WriteStatus(w, dapr.Drop)

@@ -13,11 +13,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
 
 	"github.com/evolution-todo/todo/internal/events"
+	"github.com/evolution-todo/todo/internal/migrate"
 )
 
 //go:embed migrations/*.sql
@@ -29,30 +27,15 @@ type Store struct{ pool *pgxpool.Pool }
 // NewStore returns a Store on pool.
 func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
-// Migrate creates or updates the audit schema. Its version table is its own,
-// so it can share a database with todo-api.
+// Migrate creates or updates the audit schema. Its version table and
+// advisory lock are its own, so it can share a database with todo-api.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
-	db := stdlib.OpenDBFromPool(pool)
-	defer db.Close()
-	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(0x61756469)) // "audi"
-	if err != nil {
-		return fmt.Errorf("audit: migration lock: %w", err)
-	}
 	fsys, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return fmt.Errorf("audit: migrations: %w", err)
 	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithSessionLocker(locker),
-		goose.WithDisableGlobalRegistry(true), goose.WithTableName("audit_schema_migrations"))
-	if err != nil {
-		return fmt.Errorf("audit: migrations: %w", err)
-	}
-	results, err := p.Up(ctx)
-	if err != nil {
-		return fmt.Errorf("audit: migrate: %w", err)
-	}
-	for _, r := range results {
-		log.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path)
+	if err := migrate.Up(ctx, pool, fsys, "audit_schema_migrations", 0x61756469 /* "audi" */, log); err != nil {
+		return fmt.Errorf("audit: %w", err)
 	}
 	return nil
 }

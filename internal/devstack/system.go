@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -157,7 +158,7 @@ func Up(ctx context.Context, cfg Config) (sys *System, err error) {
 		return nil, err
 	}
 	for _, app := range Apps {
-		if len(cfg.OnlyApps) > 0 && !contains(cfg.OnlyApps, app.ID) {
+		if len(cfg.OnlyApps) > 0 && !slices.Contains(cfg.OnlyApps, app.ID) {
 			continue
 		}
 		if _, err := sys.StartInstance(ctx, app, app.ID); err != nil {
@@ -165,15 +166,6 @@ func Up(ctx context.Context, cfg Config) (sys *System, err error) {
 		}
 	}
 	return sys, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // StartInstance starts a copy of app named name (the app id for the first,

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -122,7 +121,7 @@ func (h *Handler) update(ctx context.Context, user string, change func(*Inbox) (
 }
 
 func (h *Handler) reminder(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	body, err := dapr.ReadEvent(w, r)
 	if err != nil {
 		dapr.WriteStatus(w, dapr.Drop)
 		return

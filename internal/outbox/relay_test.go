@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -148,7 +149,7 @@ func TestRelayPublishesInOrderOnce(t *testing.T) {
 	if len(all) != 11 {
 		t.Fatalf("outbox has %d rows, want 11", len(all))
 	}
-	if got := pub.published(); !equal(got, all) {
+	if got := pub.published(); !slices.Equal(got, all) {
 		t.Errorf("published %v\nwant in outbox order %v", got, all)
 	}
 	if maxCount != 1 {
@@ -189,7 +190,7 @@ func TestRelayRetriesWithoutLosingOrSkipping(t *testing.T) {
 	pub.setFailing(false)
 	eventually(t, "the backlog is published", func() bool { _, p, _ := pendingIDs(t, pool); return p == 0 })
 	all, _, maxCount := pendingIDs(t, pool)
-	if got := pub.published(); !equal(got, all) || maxCount != 1 {
+	if got := pub.published(); !slices.Equal(got, all) || maxCount != 1 {
 		t.Errorf("published %v (max count %d), want each of %v once, in order", got, maxCount, all)
 	}
 }
@@ -207,16 +208,4 @@ func TestOnlyOneRelayIsActive(t *testing.T) {
 	if len(pa)+len(pb) != len(all) || (len(pa) > 0 && len(pb) > 0) {
 		t.Errorf("relay a published %d, relay b %d; want all %d by one of them", len(pa), len(pb), len(all))
 	}
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

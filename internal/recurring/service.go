@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -83,7 +82,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (h *Handler) taskCompleted(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	body, err := dapr.ReadEvent(w, r)
 	if err != nil {
 		dapr.WriteStatus(w, dapr.Drop)
 		return

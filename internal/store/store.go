@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -216,20 +217,8 @@ func (s *Store) mutate(ctx context.Context, userID string, id int64,
 
 func sameContent(a, b task.Task) bool {
 	return a.Title == b.Title && a.Description == b.Description && a.Priority == b.Priority &&
-		slicesEqual(a.Tags, b.Tags) && timesEqual(a.DueAt, b.DueAt) && timesEqual(a.ReminderAt, b.ReminderAt) &&
+		slices.Equal(a.Tags, b.Tags) && timesEqual(a.DueAt, b.DueAt) && timesEqual(a.ReminderAt, b.ReminderAt) &&
 		a.Recurrence == b.Recurrence && a.Timezone == b.Timezone
-}
-
-func slicesEqual(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func timesEqual(a, b *time.Time) bool {
