@@ -36,66 +36,6 @@ func IsValidationError(err error) bool {
 	return errors.As(err, &ve)
 }
 
-// Field is one optional field of a Patch: Set is true when the client sent
-// the field (possibly as null, which decodes to the zero Value).
-type Field[T any] struct {
-	Set   bool
-	Value T
-}
-
-// Some returns a Field that is set to v.
-func Some[T any](v T) Field[T] { return Field[T]{Set: true, Value: v} }
-
-// Patch is a partial change to a task. Fields that are not Set are left as
-// they are. It is used both to create a task (applied to Defaults) and to
-// update one.
-type Patch struct {
-	Title       Field[string]
-	Description Field[string]
-	Priority    Field[Priority]
-	Tags        Field[[]string]
-	DueAt       Field[*time.Time]
-	ReminderAt  Field[*time.Time]
-	Recurrence  Field[Recurrence]
-	Timezone    Field[string]
-}
-
-// Defaults is the task a create request starts from.
-func Defaults() Task {
-	return Task{Priority: PriorityNone, Recurrence: RecurrenceNone, Timezone: "UTC", Tags: []string{}}
-}
-
-// Apply returns t with p applied, normalised and validated. It does not touch
-// identity, ownership, completion or timestamps.
-func (p Patch) Apply(t Task) (Task, error) {
-	if p.Title.Set {
-		t.Title = p.Title.Value
-	}
-	if p.Description.Set {
-		t.Description = p.Description.Value
-	}
-	if p.Priority.Set {
-		t.Priority = p.Priority.Value
-	}
-	if p.Tags.Set {
-		t.Tags = p.Tags.Value
-	}
-	if p.DueAt.Set {
-		t.DueAt = p.DueAt.Value
-		t.RecurrenceAnchor = p.DueAt.Value
-	}
-	if p.ReminderAt.Set {
-		t.ReminderAt = p.ReminderAt.Value
-	}
-	if p.Recurrence.Set {
-		t.Recurrence = p.Recurrence.Value
-	}
-	if p.Timezone.Set {
-		t.Timezone = p.Timezone.Value
-	}
-	return Normalize(t)
-}
-
 // Normalize trims and checks the client-controlled fields of t.
 func Normalize(t Task) (Task, error) {
 	t.Title = strings.TrimSpace(t.Title)
