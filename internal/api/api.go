@@ -169,7 +169,11 @@ func (s *Server) wrap(rt Route) http.Handler {
 				return
 			}
 		}
-		if err := rt.handler(sw, r); err != nil {
+		err := checkQuery(r)
+		if err == nil {
+			err = rt.handler(sw, r)
+		}
+		if err != nil {
 			ae, known := toAPIError(err)
 			if !known {
 				log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/evolution-todo/todo/internal/task"
 )
@@ -41,6 +42,9 @@ func readObject(w http.ResponseWriter, r *http.Request, allowed ...string) (map[
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, errorf(http.StatusBadRequest, CodeInvalidJSON, "", "request body must be a JSON object")
 	}
+	if err := checkJSONShape(trimmed); err != nil {
+		return nil, err
+	}
 	var members map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	if err := dec.Decode(&members); err != nil {
@@ -49,6 +53,16 @@ func readObject(w http.ResponseWriter, r *http.Request, allowed ...string) (map[
 	if dec.More() {
 		return nil, errorf(http.StatusBadRequest, CodeInvalidJSON, "", "request body must hold exactly one JSON object")
 	}
+	// encoding/json replaces invalid UTF-8 with U+FFFD: refuse it instead
+	// of storing what the client did not send, naming the field it is in.
+	for name, raw := range members {
+		if !utf8.Valid(raw) && slices.Contains(allowed, name) {
+			return nil, badField(name, "must be valid UTF-8")
+		}
+	}
+	if !utf8.Valid(trimmed) {
+		return nil, errorf(http.StatusBadRequest, CodeInvalidJSON, "", "request body must be UTF-8")
+	}
 	for name := range members {
 		if !slices.Contains(allowed, name) {
 			return nil, errorf(http.StatusBadRequest, CodeUnknownField, name,
@@ -56,6 +70,59 @@ func readObject(w http.ResponseWriter, r *http.Request, allowed ...string) (map[
 		}
 	}
 	return members, nil
+}
+
+// MaxJSONDepth bounds the nesting of a request body; no valid body nests
+// deeper than 2 (an object holding an array).
+const MaxJSONDepth = 32
+
+// checkJSONShape walks body's tokens and refuses a duplicate object key at
+// any depth (encoding/json would keep the last one silently), a key that
+// is not valid UTF-8, and nesting deeper than MaxJSONDepth. Syntax errors
+// are left to the decoder that follows.
+func checkJSONShape(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	type frame struct {
+		keys     map[string]bool // nil for an array
+		wantsKey bool
+	}
+	var stack []frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // io.EOF, or a syntax error the decoder reports
+		}
+		top := len(stack) - 1
+		if top >= 0 && stack[top].keys != nil && stack[top].wantsKey {
+			if key, ok := tok.(string); ok {
+				if stack[top].keys[key] {
+					return errorf(http.StatusBadRequest, CodeInvalidJSON, key,
+						fmt.Sprintf("duplicate key %q in the request body", key))
+				}
+				stack[top].keys[key] = true
+				stack[top].wantsKey = false
+				continue
+			}
+		}
+		if top >= 0 && stack[top].keys != nil {
+			stack[top].wantsKey = true // a value was read (or the object ends)
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			if len(stack) >= MaxJSONDepth {
+				return errorf(http.StatusBadRequest, CodeInvalidJSON, "",
+					fmt.Sprintf("request body nests deeper than %d levels", MaxJSONDepth))
+			}
+			f := frame{}
+			if tok == json.Delim('{') {
+				f = frame{keys: map[string]bool{}, wantsKey: true}
+			}
+			stack = append(stack, f)
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+	}
 }
 
 // writableFields are the task fields a client may set.

@@ -41,10 +41,16 @@ func parseListQuery(v url.Values) (task.ListQuery, error) {
 		q.Priority = &p
 	}
 	q.Tag = strings.TrimSpace(v.Get("tag"))
+	if err := task.CheckText("tag", q.Tag); err != nil {
+		return q, badQuery("tag", err.Error())
+	}
 	if utf8.RuneCountInString(q.Tag) > task.MaxTagLen {
 		return q, badQuery("tag", fmt.Sprintf("tag: must be at most %d characters", task.MaxTagLen))
 	}
 	q.Q = strings.TrimSpace(v.Get("q"))
+	if err := task.CheckText("q", q.Q); err != nil {
+		return q, badQuery("q", err.Error())
+	}
 	if utf8.RuneCountInString(q.Q) > task.MaxTitleLen {
 		return q, badQuery("q", fmt.Sprintf("q: must be at most %d characters", task.MaxTitleLen))
 	}
@@ -54,7 +60,7 @@ func parseListQuery(v url.Values) (task.ListQuery, error) {
 	}{{"due_before", &q.DueBefore}, {"due_after", &q.DueAfter}} {
 		if s := v.Get(p.name); s != "" {
 			t, err := time.Parse(time.RFC3339, s)
-			if err != nil {
+			if err != nil || !task.TimeInRange(t) {
 				return q, badQuery(p.name, p.name+": must be an RFC 3339 time such as 2025-01-31T09:00:00Z (encode + as %2B)")
 			}
 			*p.dst = &t
@@ -89,6 +95,17 @@ func parseListQuery(v url.Values) (task.ListQuery, error) {
 		q.After = &c
 	}
 	return q, nil
+}
+
+// checkQuery refuses a query string that does not decode: a malformed
+// percent-encoding (?limit=%zz) or a ";" separator, which r.URL.Query()
+// would drop silently. Every route goes through it.
+func checkQuery(r *http.Request) error {
+	if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+		return errorf(http.StatusBadRequest, CodeInvalidQuery, "",
+			"the query string is not valid URL encoding: "+err.Error())
+	}
+	return nil
 }
 
 func badQuery(name, msg string) error {

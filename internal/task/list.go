@@ -87,6 +87,11 @@ func DecodeCursor(s, sort string, desc bool) (Cursor, error) {
 	if err := json.Unmarshal(b, &c); err != nil {
 		return c, ErrBadCursor
 	}
+	// Only what Encode made: this refuses duplicate and unknown keys,
+	// trailing data and invalid UTF-8 (which Unmarshal would have replaced).
+	if c.Encode() != s {
+		return c, ErrBadCursor
+	}
 	if c.Sort != sort || c.Desc != desc || c.ID <= 0 {
 		return c, fmt.Errorf("%w: it belongs to a different sort order; start again without cursor", ErrBadCursor)
 	}
@@ -99,25 +104,31 @@ func DecodeCursor(s, sort string, desc bool) (Cursor, error) {
 func checkCursorValue(c Cursor) error {
 	switch c.Sort {
 	case SortCreatedAt:
-		if _, err := time.Parse(time.RFC3339Nano, c.Value); err != nil {
-			return ErrBadCursor
-		}
+		return checkCursorTime(c.Value)
 	case SortDueAt:
 		if c.Value == "infinity" {
 			return nil
 		}
-		if _, err := time.Parse(time.RFC3339Nano, c.Value); err != nil {
-			return ErrBadCursor
-		}
+		return checkCursorTime(c.Value)
 	case SortPriority:
 		if _, err := ParsePriority(c.Value); err != nil {
 			return ErrBadCursor
 		}
 	case SortTitle:
-		if len(c.Value) > 4*MaxTitleLen {
+		if len(c.Value) > 4*MaxTitleLen || checkText("cursor", c.Value) != nil {
 			return ErrBadCursor
 		}
 	default:
+		return ErrBadCursor
+	}
+	return nil
+}
+
+// checkCursorTime accepts the times CursorAfter writes: RFC 3339 in UTC,
+// within the years a task's times can have (PostgreSQL refuses year 0).
+func checkCursorTime(v string) error {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil || !TimeInRange(t) || t.Location() != time.UTC {
 		return ErrBadCursor
 	}
 	return nil

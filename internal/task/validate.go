@@ -3,10 +3,14 @@ package task
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+	_ "time/tzdata" // every binary that validates or computes in a zone has the same zones
 	"unicode/utf8"
 )
+
+//go:generate go run genzones.go
 
 // Limits on what a task may hold. They are part of the API contract and are
 // documented in the OpenAPI description.
@@ -39,11 +43,17 @@ func IsValidationError(err error) bool {
 // Normalize trims and checks the client-controlled fields of t.
 func Normalize(t Task) (Task, error) {
 	t.Title = strings.TrimSpace(t.Title)
+	if err := checkText("title", t.Title); err != nil {
+		return t, err
+	}
 	switch n := utf8.RuneCountInString(t.Title); {
 	case n == 0:
 		return t, invalid("title", "must not be empty")
 	case n > MaxTitleLen:
 		return t, invalid("title", "must be at most %d characters, got %d", MaxTitleLen, n)
+	}
+	if err := checkText("description", t.Description); err != nil {
+		return t, err
 	}
 	if n := utf8.RuneCountInString(t.Description); n > MaxDescriptionLen {
 		return t, invalid("description", "must be at most %d characters, got %d", MaxDescriptionLen, n)
@@ -65,7 +75,37 @@ func Normalize(t Task) (Task, error) {
 	t.DueAt = utc(t.DueAt)
 	t.ReminderAt = utc(t.ReminderAt)
 	t.RecurrenceAnchor = utc(t.RecurrenceAnchor)
+	for _, f := range []struct {
+		name string
+		t    *time.Time
+	}{{"due_at", t.DueAt}, {"reminder_at", t.ReminderAt}, {"due_at", t.RecurrenceAnchor}} {
+		if f.t != nil && !TimeInRange(*f.t) {
+			return t, invalid(f.name, "must be a time in the years 0001 to 9999 UTC")
+		}
+	}
 	return t, nil
+}
+
+// TimeInRange reports whether t falls in the years 1 to 9999 UTC: the times
+// that RFC 3339, JSON answers and PostgreSQL's timestamptz text form all
+// hold. A time such as 9999-12-31T23:59:59-23:59 is in year 10000 UTC.
+func TimeInRange(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 1 && y <= 9999
+}
+
+// CheckText reports an error on field unless s can be stored as PostgreSQL
+// text: valid UTF-8 without NUL characters.
+func CheckText(field, s string) error { return checkText(field, s) }
+
+func checkText(field, s string) error {
+	if !utf8.ValidString(s) {
+		return invalid(field, "must be valid UTF-8")
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return invalid(field, "must not contain NUL (U+0000) characters")
+	}
+	return nil
 }
 
 func normalizeTags(in []string) ([]string, error) {
@@ -76,6 +116,9 @@ func normalizeTags(in []string) ([]string, error) {
 	seen := make(map[string]bool, len(in))
 	for _, raw := range in {
 		tag := strings.TrimSpace(raw)
+		if err := checkText("tags", tag); err != nil {
+			return nil, err
+		}
 		switch n := utf8.RuneCountInString(tag); {
 		case n == 0:
 			return nil, invalid("tags", "tags must not be empty")
@@ -90,14 +133,29 @@ func normalizeTags(in []string) ([]string, error) {
 	return out, nil
 }
 
+// checkTimezone accepts the names of the IANA time zone database embedded
+// in the binary (zones.go, generated from the toolchain's tzdata): its
+// zones and its backward-compatible links such as US/Eastern or
+// Asia/Calcutta, which IANA keeps for good and some browsers still report.
+// It never asks the host, whose /usr/share/zoneinfo also holds files that
+// are not zones (posixrules, localtime, right/..., posix/...); Factory is
+// left out too. Every accepted name loads from the embedded data, so
+// time.LoadLocation cannot fail on it on any host.
 func checkTimezone(name string) error {
-	if name == "" || name == "Local" || len(name) > MaxTimezoneLen {
+	if name == "" || len(name) > MaxTimezoneLen || checkText("timezone", name) != nil {
 		return invalid("timezone", "must be an IANA time zone name such as UTC or Europe/Berlin")
 	}
-	if _, err := time.LoadLocation(name); err != nil {
+	if !IsTimezone(name) {
 		return invalid("timezone", "unknown time zone %q; use an IANA name such as Europe/Berlin", name)
 	}
 	return nil
+}
+
+// IsTimezone reports whether name is an IANA time zone (or link) name of
+// the embedded database.
+func IsTimezone(name string) bool {
+	_, found := slices.BinarySearch(zoneNames[:], name)
+	return found
 }
 
 func utc(t *time.Time) *time.Time {
