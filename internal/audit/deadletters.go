@@ -2,6 +2,8 @@ package audit
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -98,7 +100,10 @@ func (h *Handler) deadLetter(w http.ResponseWriter, r *http.Request) {
 		raw, _ = json.Marshal(string(body))
 	}
 	if env.ID == "" {
-		env.ID = "no-id-" + strconv.FormatInt(time.Now().UnixNano(), 10)
+		// Keyed by content, so each redelivery of the same letter is the
+		// same row.
+		sum := sha256.Sum256(body)
+		env.ID = "no-id-sha256-" + hex.EncodeToString(sum[:])
 	}
 	inserted, err := h.Store.RecordDeadLetter(r.Context(), DeadLetter{Topic: topic, EventID: env.ID, EventType: data.EventType, CloudEvent: raw})
 	if err != nil {

@@ -3,8 +3,10 @@ package audit
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -17,7 +19,7 @@ import (
 // Recorder stores events; Store is the implementation.
 type Recorder interface {
 	Record(ctx context.Context, id string, e events.TaskEvent, raw json.RawMessage) (bool, error)
-	History(ctx context.Context, taskID int64) ([]Entry, error)
+	History(ctx context.Context, taskID int64, after *HistoryCursor, limit int) ([]Entry, error)
 	RecordDeadLetter(ctx context.Context, d DeadLetter) (bool, error)
 	DeadLetters(ctx context.Context, topic string, limit int) ([]DeadLetter, error)
 	Ping(ctx context.Context) error
@@ -106,20 +108,64 @@ func (h *Handler) count(eventType, outcome string) {
 	h.Telemetry.Event(events.TopicTaskEvents, eventType, outcome)
 }
 
+// Page bounds of GET /tasks/{id}/history. A page also ends once its events'
+// data passes HistoryPageBytes, so that an answer stays far below what the
+// caller's sidecar client reads (dapr.MaxResponseBytes).
+const (
+	DefaultHistoryLimit = 100
+	MaxHistoryLimit     = 1000
+	HistoryPageBytes    = 1 << 20
+)
+
+// history answers one page of a task's events in version order:
+// {"task_id", "events", "next_cursor"}; next_cursor is null on the last page.
 func (h *Handler) history(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
 		httpx.WriteError(w, http.StatusBadRequest, "invalid_id", "task id must be a positive integer")
 		return
 	}
-	list, err := h.Store.History(r.Context(), id)
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		httpx.WriteError(w, http.StatusBadRequest, "invalid_query", "the query string is not valid percent-encoding")
+		return
+	}
+	limit := DefaultHistoryLimit
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxHistoryLimit {
+			httpx.WriteError(w, http.StatusBadRequest, "invalid_query", fmt.Sprintf("limit: must be an integer from 1 to %d", MaxHistoryLimit))
+			return
+		}
+		limit = n
+	}
+	var after *HistoryCursor
+	if s := q.Get("cursor"); s != "" {
+		c, err := ParseHistoryCursor(s)
+		if err != nil {
+			httpx.WriteError(w, http.StatusBadRequest, "invalid_cursor", "cursor: not one this service gave; start again without cursor")
+			return
+		}
+		after = &c
+	}
+	list, err := h.Store.History(r.Context(), id, after, limit+1)
 	if err != nil {
 		h.Log.Error("audit: history failed", "task_id", id, "err", err)
 		httpx.WriteError(w, http.StatusInternalServerError, "internal", "history unavailable")
 		return
 	}
-	if list == nil {
-		list = []Entry{}
+	page, size := []Entry{}, 0
+	for _, e := range list {
+		if len(page) == limit || (len(page) > 0 && size+len(e.Data) > HistoryPageBytes) {
+			break
+		}
+		page = append(page, e)
+		size += len(e.Data)
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"task_id": id, "events": list})
+	var next *string
+	if len(page) < len(list) {
+		c := page[len(page)-1].Cursor().String()
+		next = &c
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"task_id": id, "events": page, "next_cursor": next})
 }

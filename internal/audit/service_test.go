@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -59,7 +60,7 @@ func (f *fakeRecorder) Record(_ context.Context, id string, e events.TaskEvent, 
 	return f.inserted, nil
 }
 
-func (f *fakeRecorder) History(_ context.Context, taskID int64) ([]audit.Entry, error) {
+func (f *fakeRecorder) History(_ context.Context, taskID int64, _ *audit.HistoryCursor, _ int) ([]audit.Entry, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.historyIDs = append(f.historyIDs, taskID)
@@ -413,6 +414,11 @@ func TestHistoryRoute(t *testing.T) {
 		{"negative id", "/tasks/-3/history", nil, nil, http.StatusBadRequest, "invalid_id", 0, 0},
 		{"fractional id", "/tasks/1.5/history", nil, nil, http.StatusBadRequest, "invalid_id", 0, 0},
 		{"id overflows int64", "/tasks/99999999999999999999/history", nil, nil, http.StatusBadRequest, "invalid_id", 0, 0},
+		{"limit zero", "/tasks/7/history?limit=0", nil, nil, http.StatusBadRequest, "invalid_query", 0, 0},
+		{"limit over the maximum", "/tasks/7/history?limit=1001", nil, nil, http.StatusBadRequest, "invalid_query", 0, 0},
+		{"bad percent-encoding", "/tasks/7/history?limit=%zz", nil, nil, http.StatusBadRequest, "invalid_query", 0, 0},
+		{"cursor not base64", "/tasks/7/history?cursor=%21%21", nil, nil, http.StatusBadRequest, "invalid_cursor", 0, 0},
+		{"cursor not ours", "/tasks/7/history?cursor=aGVsbG8", nil, nil, http.StatusBadRequest, "invalid_cursor", 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -544,7 +550,7 @@ func TestStore(t *testing.T) {
 				t.Fatalf("Record %s: %v", r.id, err)
 			}
 		}
-		got, err := s.History(ctx, 2)
+		got, err := s.History(ctx, 2, nil, 100)
 		if err != nil {
 			t.Fatalf("History: %v", err)
 		}
@@ -576,7 +582,7 @@ func TestStore(t *testing.T) {
 			t.Errorf("data = %s (%v)", first.Data, err)
 		}
 
-		none, err := s.History(ctx, 999)
+		none, err := s.History(ctx, 999, nil, 100)
 		if err != nil || len(none) != 0 {
 			t.Errorf("History of an unknown task = %v, %v; want empty", none, err)
 		}
@@ -603,14 +609,22 @@ func TestDeadLetters(t *testing.T) {
 			t.Fatalf("dead letter answered %s", got)
 		}
 	}
-	if got := post(`not json at all`); !strings.Contains(got, `"SUCCESS"`) {
-		t.Fatalf("a non-JSON dead letter answered %s", got)
+	// A letter without an id, delivered again and again, is one row; a
+	// different one is another.
+	for _, body := range []string{`not json at all`, `not json at all`, `{"data":{}}`, `{"data":{}}`, `not json at all`} {
+		if got := post(body); !strings.Contains(got, `"SUCCESS"`) {
+			t.Fatalf("a dead letter without id answered %s", got)
+		}
 	}
-	if len(rec.deadLetters) != 2 || rec.deadLetters[0].EventID != "p1" || rec.deadLetters[0].EventType != "TaskCompleted" {
+	if len(rec.deadLetters) != 3 || rec.deadLetters[1].EventID == rec.deadLetters[2].EventID ||
+		!strings.HasPrefix(rec.deadLetters[1].EventID, "no-id-sha256-") {
+		t.Fatalf("stored %+v, want p1 and one row per distinct letter without id", rec.deadLetters)
+	}
+	if len(rec.deadLetters) != 3 || rec.deadLetters[0].EventID != "p1" || rec.deadLetters[0].EventType != "TaskCompleted" {
 		t.Fatalf("stored %+v", rec.deadLetters)
 	}
-	if n := testutil.ToFloat64(h.Metrics.DeadLetters.WithLabelValues("task-events-dlq")); n != 2 {
-		t.Errorf("todo_dead_letters_total = %v, want 2", n)
+	if n := testutil.ToFloat64(h.Metrics.DeadLetters.WithLabelValues("task-events-dlq")); n != 3 {
+		t.Errorf("todo_dead_letters_total = %v, want 3", n)
 	}
 	req := httptest.NewRequest(http.MethodGet, "/dead-letters?topic=task-events-dlq", nil)
 	req.Header.Set("dapr-api-token", appToken)
@@ -622,5 +636,92 @@ func TestDeadLetters(t *testing.T) {
 	rec.deadLetterErr = errors.New("db down")
 	if got := post(`{"id":"p2"}`); !strings.Contains(got, `"RETRY"`) {
 		t.Errorf("storage failure answered %s, want RETRY", got)
+	}
+}
+
+// A long history is served whole, page by page in version order, through
+// the real handler over the real store: the newest events (TaskDeleted
+// last) are not cut off, and every page stays within the byte bound.
+func TestHistoryPagesThroughALongHistory(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := audit.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatal(err)
+	}
+	store := audit.NewStore(pool)
+	const n = 1200
+	base := time.Date(2026, 3, 10, 8, 0, 0, 0, time.UTC)
+	big := strings.Repeat("d", 3000)
+	for v := 1; v <= n; v++ {
+		typ := events.TaskUpdated
+		switch v {
+		case 1:
+			typ = events.TaskCreated
+		case n:
+			typ = events.TaskDeleted
+		}
+		e := events.TaskEvent{EventType: typ, TaskID: 42, UserID: "u", Title: "t", Description: big,
+			Timestamp: base.Add(time.Duration(v) * time.Second), Version: v}
+		b, _ := json.Marshal(e)
+		if _, err := store.Record(ctx, fmt.Sprintf("ev-%05d", v), e, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := (&audit.Handler{Store: store, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), AppToken: appToken}).Routes()
+	for _, limit := range []int{audit.MaxHistoryLimit, 7} {
+		var versions []int
+		cursor, pages := "", 0
+		for {
+			path := fmt.Sprintf("/tasks/42/history?limit=%d", limit)
+			if cursor != "" {
+				path += "&cursor=" + cursor
+			}
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			req.Header.Set("dapr-api-token", appToken)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != http.StatusOK {
+				t.Fatalf("%s: %d %s", path, w.Code, w.Body)
+			}
+			if w.Body.Len() > 2*audit.HistoryPageBytes {
+				t.Fatalf("page of %d bytes, want at most about %d", w.Body.Len(), audit.HistoryPageBytes)
+			}
+			var page struct {
+				Events     []audit.Entry `json:"events"`
+				NextCursor *string       `json:"next_cursor"`
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &page); err != nil {
+				t.Fatal(err)
+			}
+			pages++
+			if len(page.Events) == 0 || len(page.Events) > limit {
+				t.Fatalf("page %d has %d events (limit %d)", pages, len(page.Events), limit)
+			}
+			for _, e := range page.Events {
+				versions = append(versions, e.Version)
+			}
+			if page.NextCursor == nil {
+				if last := page.Events[len(page.Events)-1]; last.EventType != events.TaskDeleted {
+					t.Errorf("last event is %s, want TaskDeleted", last.EventType)
+				}
+				break
+			}
+			cursor = *page.NextCursor
+		}
+		if len(versions) != n {
+			t.Fatalf("limit %d: %d events over %d pages, want %d", limit, len(versions), pages, n)
+		}
+		for i, v := range versions {
+			if v != i+1 {
+				t.Fatalf("limit %d: event %d has version %d, want %d", limit, i, v, i+1)
+			}
+		}
+		if limit == audit.MaxHistoryLimit && pages < 3 {
+			t.Errorf("limit %d: %d pages; the byte bound should have cut pages of 3 KB events", limit, pages)
+		}
 	}
 }

@@ -5,11 +5,16 @@ package audit
 import (
 	"context"
 	"embed"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -61,13 +66,57 @@ type Entry struct {
 	Data       json.RawMessage `json:"data"`
 }
 
-// MaxHistory bounds one history answer.
-const MaxHistory = 1000
+// HistoryCursor is the position of an event in its task's history: a page
+// starts after it. Its string form is opaque to clients.
+type HistoryCursor struct {
+	Version int
+	At      time.Time
+	EventID string
+}
 
-// History returns the events of task taskID in the order they happened.
-func (s *Store) History(ctx context.Context, taskID int64) ([]Entry, error) {
-	rows, err := s.pool.Query(ctx, `SELECT event_id, event_type, version, occurred_at, received_at, data
-		FROM audit_events WHERE task_id = $1 ORDER BY version, occurred_at, event_id LIMIT $2`, taskID, MaxHistory)
+// ErrBadCursor is returned by ParseHistoryCursor for a cursor this service
+// did not make.
+var ErrBadCursor = errors.New("audit: invalid history cursor")
+
+// Cursor returns the cursor of e: the next page starts after it.
+func (e Entry) Cursor() HistoryCursor {
+	return HistoryCursor{Version: e.Version, At: e.Timestamp, EventID: e.EventID}
+}
+
+func (c HistoryCursor) String() string {
+	raw := strconv.Itoa(c.Version) + "|" + c.At.UTC().Format(time.RFC3339Nano) + "|" + c.EventID
+	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+// ParseHistoryCursor decodes a cursor made by HistoryCursor.String.
+func ParseHistoryCursor(s string) (HistoryCursor, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(s) > 512 {
+		return HistoryCursor{}, ErrBadCursor
+	}
+	v, rest, ok1 := strings.Cut(string(raw), "|")
+	at, id, ok2 := strings.Cut(rest, "|")
+	version, err1 := strconv.Atoi(v)
+	t, err2 := time.Parse(time.RFC3339Nano, at)
+	if !ok1 || !ok2 || err1 != nil || err2 != nil || id == "" || !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
+		return HistoryCursor{}, ErrBadCursor
+	}
+	return HistoryCursor{Version: version, At: t, EventID: id}, nil
+}
+
+// History returns at most limit events of task taskID in the order they
+// happened (by version), after the position after when it is not nil.
+func (s *Store) History(ctx context.Context, taskID int64, after *HistoryCursor, limit int) ([]Entry, error) {
+	var rows pgx.Rows
+	var err error
+	if after == nil {
+		rows, err = s.pool.Query(ctx, `SELECT event_id, event_type, version, occurred_at, received_at, data
+			FROM audit_events WHERE task_id = $1 ORDER BY version, occurred_at, event_id LIMIT $2`, taskID, limit)
+	} else {
+		rows, err = s.pool.Query(ctx, `SELECT event_id, event_type, version, occurred_at, received_at, data
+			FROM audit_events WHERE task_id = $1 AND (version, occurred_at, event_id) > ($2, $3, $4)
+			ORDER BY version, occurred_at, event_id LIMIT $5`, taskID, after.Version, after.At, after.EventID, limit)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("audit: history: %w", err)
 	}

@@ -15,17 +15,59 @@ import (
 // MaxResponseBytes bounds what Invoke and GetState read from the sidecar.
 const MaxResponseBytes = 4 << 20
 
+// ErrResponseTooLarge is returned by Invoke when the other app's answer is
+// larger than MaxResponseBytes: a cut answer is never passed on.
+var ErrResponseTooLarge = errors.New("dapr: answer larger than the limit")
+
+// ErrInvalidMethod is returned by Invoke for a method path that the sidecar
+// could rewrite (see ValidMethod); nothing is sent.
+var ErrInvalidMethod = errors.New("dapr: invalid invocation method")
+
 // Response is another app's answer to a service invocation.
 type Response struct {
 	Status int
 	Body   []byte
 }
 
-// Invoke calls method (a path such as "internal/reminders/due") of app appID
-// through the sidecar. A non-2xx answer of the app is returned as a Response,
-// not an error: the caller decides; errors are transport failures.
+// ValidMethod reports whether method is a path the sidecar passes on as it
+// is: non-empty segments of unreserved characters (letters, digits, '-',
+// '.', '_', '~'), none of them "." or "..". daprd decodes the method and
+// cleans it with path.Clean before calling the app, so an escaped "../"
+// or "%2F" in a segment would reach another route; such a method is
+// refused instead of escaped. Values from users belong in the query or
+// the body, never in the method.
+func ValidMethod(method string) bool {
+	if method == "" {
+		return false
+	}
+	for seg := range strings.SplitSeq(method, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		for _, c := range []byte(seg) {
+			if !unreserved(c) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func unreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+// Invoke calls method (a path such as "internal/reminders/due", see
+// ValidMethod) of app appID through the sidecar, with query and a JSON body
+// (when not nil). A non-2xx answer of the app is returned as a Response,
+// not an error: the caller decides; errors are transport failures, an
+// invalid method and an answer over MaxResponseBytes.
 func (c *Client) Invoke(ctx context.Context, appID, httpMethod, method string, query url.Values, body any) (Response, error) {
-	u := c.base + "/v1.0/invoke/" + url.PathEscape(appID) + "/method/" + strings.TrimLeft(method, "/")
+	if !ValidMethod(method) {
+		return Response{}, fmt.Errorf("%w: %q", ErrInvalidMethod, method)
+	}
+	u := c.base + "/v1.0/invoke/" + url.PathEscape(appID) + "/method/" + method
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
@@ -50,67 +92,22 @@ func (c *Client) Invoke(ctx context.Context, appID, httpMethod, method string, q
 		return Response{}, fmt.Errorf("dapr: invoke %s/%s: %w", appID, method, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes))
+	b, err := readAtMost(resp.Body, MaxResponseBytes)
 	if err != nil {
 		return Response{}, fmt.Errorf("dapr: invoke %s/%s: read answer: %w", appID, method, err)
 	}
 	return Response{Status: resp.StatusCode, Body: b}, nil
 }
 
-// ErrStateConflict is returned by SaveState when the item changed since it
-// was read (its ETag no longer matches) or was created meanwhile.
-var ErrStateConflict = errors.New("dapr: state item changed concurrently")
-
-// GetState reads key from state store `store`. found is false when the key
-// does not exist. etag is what SaveState needs to update it safely.
-func (c *Client) GetState(ctx context.Context, store, key string) (value []byte, etag string, found bool, err error) {
-	u := c.base + "/v1.0/state/" + url.PathEscape(store) + "/" + url.PathEscape(key) + "?consistency=strong"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+// readAtMost reads all of r, or fails with ErrResponseTooLarge when r holds
+// more than limit bytes.
+func readAtMost(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
-		return nil, "", false, fmt.Errorf("dapr: get state %s: %w", key, err)
+		return nil, err
 	}
-	c.auth(req)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, "", false, fmt.Errorf("dapr: get state %s: %w", key, err)
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%w of %d bytes", ErrResponseTooLarge, limit)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes))
-	if err != nil {
-		return nil, "", false, fmt.Errorf("dapr: get state %s: %w", key, err)
-	}
-	switch {
-	case resp.StatusCode == http.StatusNoContent:
-		return nil, "", false, nil
-	case resp.StatusCode/100 == 2:
-		return b, resp.Header.Get("ETag"), true, nil
-	}
-	return nil, "", false, &Error{Op: "get state " + key, Status: resp.StatusCode, Body: strings.TrimSpace(string(b))}
-}
-
-// SaveState writes value (encoded as JSON) under key with first-write-wins
-// concurrency: with etag it succeeds only if the item still has that ETag;
-// with an empty etag only if the key does not exist yet. Otherwise it
-// returns an error wrapping ErrStateConflict; re-read and try again.
-func (c *Client) SaveState(ctx context.Context, store, key string, value any, etag string) error {
-	item := map[string]any{
-		"key":     key,
-		"value":   value,
-		"options": map[string]string{"concurrency": "first-write", "consistency": "strong"},
-	}
-	if etag != "" {
-		item["etag"] = etag
-	}
-	b, err := json.Marshal([]any{item})
-	if err != nil {
-		return fmt.Errorf("dapr: save state %s: encode: %w", key, err)
-	}
-	err = c.do(ctx, "save state "+key, http.MethodPost, c.base+"/v1.0/state/"+url.PathEscape(store), "application/json", b)
-	var de *Error
-	if errors.As(err, &de) && (de.Status == http.StatusConflict || (etag == "" && de.Status == http.StatusInternalServerError)) {
-		// state.postgresql answers a first-write insert over an existing key
-		// with a generic error, not 409.
-		return fmt.Errorf("%w: %w", ErrStateConflict, err)
-	}
-	return err
+	return b, nil
 }

@@ -24,6 +24,7 @@ import (
 type StateStore interface {
 	GetState(ctx context.Context, store, key string) ([]byte, string, bool, error)
 	SaveState(ctx context.Context, store, key string, value any, etag string) error
+	Transact(ctx context.Context, store string, ops []dapr.StateOp) error
 }
 
 // Notification is one inbox entry. Its id is the ReminderDue event id.
@@ -66,8 +67,11 @@ func (h *Handler) Routes() http.Handler {
 	sidecar := http.NewServeMux()
 	sidecar.HandleFunc("GET /dapr/subscribe", h.subscribe)
 	sidecar.HandleFunc("POST /events/reminders", h.reminder)
-	sidecar.HandleFunc("GET /inbox/{user}", h.list)
-	sidecar.HandleFunc("POST /inbox/{user}/{id}/read", h.markRead)
+	// The user is a query value, never a path segment: the sidecar decodes
+	// and cleans the method path, so a segment could be turned into
+	// another user's route.
+	sidecar.HandleFunc("GET /inbox", h.list)
+	sidecar.HandleFunc("POST /inbox/read", h.markRead)
 	mux.Handle("/", httpx.RequireAppToken(h.AppToken, sidecar))
 	return h.Telemetry.Instrument(mux)
 }
@@ -86,6 +90,17 @@ func (h *Handler) subscribe(w http.ResponseWriter, _ *http.Request) {
 func inboxKey(user string) string {
 	return "inbox-" + base64.RawURLEncoding.EncodeToString([]byte(user))
 }
+
+// deliveredKey is the state key of the marker that event id was delivered.
+// The markers, not the bounded inbox, are what deduplication rests on.
+func deliveredKey(id string) string {
+	return "delivered-" + base64.RawURLEncoding.EncodeToString([]byte(id))
+}
+
+// DeliveredTTL is how long a delivery marker is kept: far longer than the
+// broker keeps an event (Redpanda's default retention is 7 days), so no
+// redelivery or replay of a ReminderDue outlives its marker.
+const DeliveredTTL = 30 * 24 * time.Hour
 
 // update applies change to user's inbox with optimistic concurrency (the
 // state store's ETag), retrying when another writer got there first.
@@ -133,23 +148,9 @@ func (h *Handler) reminder(w http.ResponseWriter, r *http.Request) {
 		dapr.WriteStatus(w, dapr.Drop)
 		return
 	}
-	duplicate := false
-	err = h.update(r.Context(), e.UserID, func(in *Inbox) (bool, error) {
-		duplicate = false
-		for _, n := range in.Items {
-			if n.ID == ce.ID() {
-				duplicate = true
-				return false, nil
-			}
-		}
-		n := Notification{ID: ce.ID(), TaskID: e.TaskID, Title: e.Title, DueAt: e.DueAt, ReminderAt: e.ReminderAt,
-			CreatedAt: h.Now().UTC()}
-		in.Items = append([]Notification{n}, in.Items...)
-		if len(in.Items) > MaxInbox {
-			in.Items = in.Items[:MaxInbox]
-		}
-		return true, nil
-	})
+	n := Notification{ID: ce.ID(), TaskID: e.TaskID, Title: e.Title, DueAt: e.DueAt, ReminderAt: e.ReminderAt,
+		CreatedAt: h.Now().UTC()}
+	duplicate, err := h.deliver(r.Context(), e.UserID, n)
 	if err != nil {
 		h.Log.Error("notifier: cannot store notification, asking for redelivery", "event_id", ce.ID(), "err", err)
 		h.Telemetry.Event(events.TopicReminders, events.ReminderDue, "retry")
@@ -167,7 +168,60 @@ func (h *Handler) reminder(w http.ResponseWriter, r *http.Request) {
 	dapr.WriteStatus(w, dapr.Success)
 }
 
-// Page size bounds of GET /inbox/{user}.
+// deliver adds n to user's inbox and records its delivery marker in one
+// state transaction, once per id: duplicate is true when the marker (or,
+// for entries older than the markers, the inbox) already had it.
+func (h *Handler) deliver(ctx context.Context, user string, n Notification) (duplicate bool, err error) {
+	for attempt := 0; ; attempt++ {
+		raw, etag, found, err := h.State.GetState(ctx, h.StoreName, inboxKey(user))
+		if err != nil {
+			return false, err
+		}
+		var inbox Inbox
+		if found {
+			if err := json.Unmarshal(raw, &inbox); err != nil {
+				return false, fmt.Errorf("inbox of %s is corrupt: %w", user, err)
+			}
+		}
+		if indexOf(inbox.Items, n.ID) >= 0 {
+			return true, nil
+		}
+		inbox.Items = append([]Notification{n}, inbox.Items...)
+		if len(inbox.Items) > MaxInbox {
+			inbox.Items = inbox.Items[:MaxInbox]
+		}
+		err = h.State.Transact(ctx, h.StoreName, []dapr.StateOp{
+			{Key: inboxKey(user), Value: inbox, ETag: etag},
+			{Key: deliveredKey(n.ID), Value: map[string]any{"user_id": user, "at": n.CreatedAt},
+				TTLSeconds: int(DeliveredTTL / time.Second)},
+		})
+		if err == nil {
+			return false, nil
+		}
+		if !errors.Is(err, dapr.ErrStateConflict) {
+			return false, err
+		}
+		// Either the inbox changed meanwhile or the marker exists: the
+		// sidecar does not say which.
+		_, _, delivered, gerr := h.State.GetState(ctx, h.StoreName, deliveredKey(n.ID))
+		if gerr != nil {
+			return false, gerr
+		}
+		if delivered {
+			return true, nil
+		}
+		if attempt >= 10 {
+			return false, err
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 20 * time.Millisecond):
+		}
+	}
+}
+
+// Page size bounds of GET /inbox.
 const (
 	DefaultLimit = 20
 	MaxLimit     = 100
@@ -183,7 +237,12 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	raw, _, found, err := h.State.GetState(r.Context(), h.StoreName, inboxKey(r.PathValue("user")))
+	user := r.URL.Query().Get("user_id")
+	if user == "" {
+		httpx.WriteError(w, http.StatusBadRequest, "invalid_query", "user_id: required")
+		return
+	}
+	raw, _, found, err := h.State.GetState(r.Context(), h.StoreName, inboxKey(user))
 	if err != nil {
 		h.Log.Error("notifier: read inbox", "err", err)
 		httpx.WriteError(w, http.StatusServiceUnavailable, "unavailable", "inbox unavailable")
@@ -233,11 +292,22 @@ func indexOf(items []Notification, id string) int {
 	return -1
 }
 
+// MarkReadRequest is the body of POST /inbox/read.
+type MarkReadRequest struct {
+	UserID string `json:"user_id"`
+	ID     string `json:"id"`
+}
+
 func (h *Handler) markRead(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	var req MarkReadRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil || req.UserID == "" || req.ID == "" {
+		httpx.WriteError(w, http.StatusBadRequest, "invalid_body", `body: must be {"user_id": "...", "id": "..."}`)
+		return
+	}
+	id := req.ID
 	var out Notification
 	found := false
-	err := h.update(r.Context(), r.PathValue("user"), func(in *Inbox) (bool, error) {
+	err := h.update(r.Context(), req.UserID, func(in *Inbox) (bool, error) {
 		found, out = false, Notification{} // this may run more than once
 		i := indexOf(in.Items, id)
 		if i < 0 {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,6 +99,38 @@ func (s *memStore) SaveState(_ context.Context, store, key string, value any, et
 	return nil
 }
 
+// Transact applies ops all or none, with the same conditions as SaveState.
+func (s *memStore) Transact(_ context.Context, store string, ops []dapr.StateOp) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.saves++
+	if store != storeName {
+		return fmt.Errorf("unknown state store %q", store)
+	}
+	if s.saveErr != nil {
+		return s.saveErr
+	}
+	if f := s.interfere; f != nil && len(ops) > 0 {
+		s.interfere = nil
+		f(s, ops[0].Key)
+	}
+	for _, op := range ops {
+		cur, exists := s.items[op.Key]
+		if s.conflictAlways || (exists && op.ETag != strconv.Itoa(cur.etag)) || (!exists && op.ETag != "") {
+			s.conflicts++
+			return fmt.Errorf("transaction on %s with etag %q: %w", op.Key, op.ETag, dapr.ErrStateConflict)
+		}
+	}
+	for _, op := range ops {
+		b, err := json.Marshal(op.Value)
+		if err != nil {
+			return err
+		}
+		s.put(op.Key, b)
+	}
+	return nil
+}
+
 // put stores value under key and bumps its ETag; s.mu must be held.
 func (s *memStore) put(key string, value []byte) {
 	s.items[key] = memItem{value: value, etag: s.items[key].etag + 1}
@@ -109,13 +142,18 @@ func (s *memStore) inbox(t *testing.T) notifier.Inbox {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var in notifier.Inbox
-	for _, it := range s.items {
+	inboxes := 0
+	for key, it := range s.items {
+		if !strings.HasPrefix(key, "inbox-") {
+			continue
+		}
+		inboxes++
 		if err := json.Unmarshal(it.value, &in); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if len(s.items) > 1 {
-		t.Fatalf("%d keys in the store, want at most 1", len(s.items))
+	if inboxes > 1 {
+		t.Fatalf("%d inboxes in the store, want at most 1", inboxes)
 	}
 	return in
 }
@@ -198,6 +236,23 @@ func call(t *testing.T, h http.Handler, method, path string) *httptest.ResponseR
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, req)
 	return w
+}
+
+func callBody(t *testing.T, h http.Handler, method, path, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Header.Set("dapr-api-token", appToken)
+	req.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w
+}
+
+// markRead calls POST /inbox/read for user's notification id.
+func markRead(t *testing.T, h http.Handler, user, id string) *httptest.ResponseRecorder {
+	t.Helper()
+	b, _ := json.Marshal(notifier.MarkReadRequest{UserID: user, ID: id})
+	return callBody(t, h, http.MethodPost, "/inbox/read", string(b))
 }
 
 func ids(items []notifier.Notification) []string {
@@ -308,9 +363,11 @@ func TestConcurrentWriter(t *testing.T) {
 			if got := ids(st.inbox(t).Items); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("inbox = %v, want %v", got, tt.want)
 			}
+			// gets: the inbox, after the conflict the delivery marker, the
+			// inbox again.
 			g, s, c := st.counts()
-			if g-g0 != 2 || c != 1 || s-s0-c != tt.wantWrites {
-				t.Errorf("gets %d, saves %d, conflicts %d; want 2 gets, 1 conflict, %d successful saves", g-g0, s-s0, c, tt.wantWrites)
+			if g-g0 != 3 || c != 1 || s-s0-c != tt.wantWrites {
+				t.Errorf("gets %d, saves %d, conflicts %d; want 3 gets, 1 conflict, %d successful saves", g-g0, s-s0, c, tt.wantWrites)
 			}
 		})
 	}
@@ -424,6 +481,32 @@ func TestInboxIsBounded(t *testing.T) {
 	}
 }
 
+// Deduplication does not rest on the bounded inbox: a ReminderDue replayed
+// after MaxInbox newer ones evicted its entry is still a duplicate.
+func TestReplayAfterEvictionIsADuplicate(t *testing.T) {
+	st := newMemStore()
+	h := newHandler(st)
+	first := deliveredEvent(t, "ev-first", reminderData(1))
+	if got := deliver(t, h, first); got != dapr.Success {
+		t.Fatalf("status = %q", got)
+	}
+	for i := range notifier.MaxInbox {
+		if got := deliver(t, h, deliveredEvent(t, "ev-"+strconv.Itoa(i), reminderData(int64(i+2)))); got != dapr.Success {
+			t.Fatalf("delivery %d: %q", i, got)
+		}
+	}
+	before := ids(st.inbox(t).Items)
+	if slices.Contains(before, "ev-first") {
+		t.Fatal("setup: ev-first is still in the inbox")
+	}
+	if got := deliver(t, h, first); got != dapr.Success {
+		t.Fatalf("replay: status = %q, want %q", got, dapr.Success)
+	}
+	if after := ids(st.inbox(t).Items); !reflect.DeepEqual(after, before) {
+		t.Errorf("the replay changed the inbox: first entries %v, want %v", after[:3], before[:3])
+	}
+}
+
 func TestListDefaultLimit(t *testing.T) {
 	st := newMemStore()
 	var in notifier.Inbox
@@ -432,7 +515,7 @@ func TestListDefaultLimit(t *testing.T) {
 	}
 	b, _ := json.Marshal(in)
 	st.put("inbox-YWxpY2U", b)
-	w := call(t, newHandler(st), http.MethodGet, "/inbox/alice")
+	w := call(t, newHandler(st), http.MethodGet, "/inbox?user_id=alice")
 	var out listAnswer
 	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil || w.Code != http.StatusOK {
 		t.Fatalf("answer %d %s (%v)", w.Code, w.Body, err)
@@ -475,19 +558,21 @@ func TestListInbox(t *testing.T) {
 		wantNext   string // "" = null
 		wantCode   string
 	}{
-		{"first page newest first", "/inbox/alice?limit=2", 200, []string{"ev-5", "ev-4"}, "ev-4", ""},
-		{"second page", "/inbox/alice?limit=2&cursor=ev-4", 200, []string{"ev-3", "ev-2"}, "ev-2", ""},
-		{"last page", "/inbox/alice?limit=2&cursor=ev-2", 200, []string{"ev-1"}, "", ""},
-		{"page exactly to the end has no next", "/inbox/alice?limit=3&cursor=ev-4", 200, []string{"ev-3", "ev-2", "ev-1"}, "", ""},
-		{"past the end", "/inbox/alice?cursor=ev-1", 200, []string{}, "", ""},
-		{"default limit", "/inbox/alice", 200, []string{"ev-5", "ev-4", "ev-3", "ev-2", "ev-1"}, "", ""},
-		{"max limit", "/inbox/alice?limit=100", 200, []string{"ev-5", "ev-4", "ev-3", "ev-2", "ev-1"}, "", ""},
-		{"another user's inbox is empty", "/inbox/bob", 200, []string{}, "", ""},
-		{"limit zero", "/inbox/alice?limit=0", 400, nil, "", "invalid_query"},
-		{"limit negative", "/inbox/alice?limit=-1", 400, nil, "", "invalid_query"},
-		{"limit over the maximum", "/inbox/alice?limit=101", 400, nil, "", "invalid_query"},
-		{"limit not a number", "/inbox/alice?limit=two", 400, nil, "", "invalid_query"},
-		{"unknown cursor", "/inbox/alice?cursor=ev-404", 400, nil, "", "invalid_cursor"},
+		{"first page newest first", "/inbox?user_id=alice&limit=2", 200, []string{"ev-5", "ev-4"}, "ev-4", ""},
+		{"second page", "/inbox?user_id=alice&limit=2&cursor=ev-4", 200, []string{"ev-3", "ev-2"}, "ev-2", ""},
+		{"last page", "/inbox?user_id=alice&limit=2&cursor=ev-2", 200, []string{"ev-1"}, "", ""},
+		{"page exactly to the end has no next", "/inbox?user_id=alice&limit=3&cursor=ev-4", 200, []string{"ev-3", "ev-2", "ev-1"}, "", ""},
+		{"past the end", "/inbox?user_id=alice&cursor=ev-1", 200, []string{}, "", ""},
+		{"default limit", "/inbox?user_id=alice", 200, []string{"ev-5", "ev-4", "ev-3", "ev-2", "ev-1"}, "", ""},
+		{"max limit", "/inbox?user_id=alice&limit=100", 200, []string{"ev-5", "ev-4", "ev-3", "ev-2", "ev-1"}, "", ""},
+		{"another user's inbox is empty", "/inbox?user_id=bob", 200, []string{}, "", ""},
+		{"limit zero", "/inbox?user_id=alice&limit=0", 400, nil, "", "invalid_query"},
+		{"limit negative", "/inbox?user_id=alice&limit=-1", 400, nil, "", "invalid_query"},
+		{"limit over the maximum", "/inbox?user_id=alice&limit=101", 400, nil, "", "invalid_query"},
+		{"limit not a number", "/inbox?user_id=alice&limit=two", 400, nil, "", "invalid_query"},
+		{"unknown cursor", "/inbox?user_id=alice&cursor=ev-404", 400, nil, "", "invalid_cursor"},
+		{"no user", "/inbox?limit=2", 400, nil, "", "invalid_query"},
+		{"empty user", "/inbox?user_id=", 400, nil, "", "invalid_query"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -518,7 +603,7 @@ func TestListInbox(t *testing.T) {
 				t.Errorf("next_cursor = %v, want %q", out.NextCursor, tt.wantNext)
 			}
 			wantUnread := 5
-			if strings.HasPrefix(tt.path, "/inbox/bob") {
+			if strings.HasPrefix(tt.path, "/inbox?user_id=bob") {
 				wantUnread = 0
 			}
 			if out.Unread != wantUnread {
@@ -533,7 +618,7 @@ func TestListInboxStoreDown(t *testing.T) {
 	st.mu.Lock()
 	st.getErr = errors.New("sidecar unavailable")
 	st.mu.Unlock()
-	w := call(t, h, http.MethodGet, "/inbox/alice")
+	w := call(t, h, http.MethodGet, "/inbox?user_id=alice")
 	if w.Code != http.StatusServiceUnavailable || errorCode(t, w) != "unavailable" {
 		t.Errorf("answer = %d %s, want 503 unavailable", w.Code, w.Body)
 	}
@@ -542,7 +627,7 @@ func TestListInboxStoreDown(t *testing.T) {
 func TestMarkRead(t *testing.T) {
 	st, h := fiveInbox(t)
 
-	w := call(t, h, http.MethodPost, "/inbox/alice/ev-3/read")
+	w := markRead(t, h, "alice", "ev-3")
 	if w.Code != http.StatusOK {
 		t.Fatalf("status = %d, want 200 (body %s)", w.Code, w.Body)
 	}
@@ -559,14 +644,14 @@ func TestMarkRead(t *testing.T) {
 		}
 	}
 	var list listAnswer
-	if err := json.Unmarshal(call(t, h, http.MethodGet, "/inbox/alice").Body.Bytes(), &list); err != nil || list.Unread != 4 {
+	if err := json.Unmarshal(call(t, h, http.MethodGet, "/inbox?user_id=alice").Body.Bytes(), &list); err != nil || list.Unread != 4 {
 		t.Errorf("unread after one read = %d (%v), want 4", list.Unread, err)
 	}
 
 	// Reading it again keeps the first read time and writes nothing.
 	_, saves, _ := st.counts()
 	h2 := newHandler(st) // a later clock must not move read_at
-	later := call(t, h2, http.MethodPost, "/inbox/alice/ev-3/read")
+	later := markRead(t, h2, "alice", "ev-3")
 	var again notifier.Notification
 	if err := json.Unmarshal(later.Body.Bytes(), &again); err != nil || later.Code != http.StatusOK ||
 		again.ReadAt == nil || !again.ReadAt.Equal(now) {
@@ -576,17 +661,23 @@ func TestMarkRead(t *testing.T) {
 		t.Errorf("second read saved the inbox (%d saves, was %d)", s, saves)
 	}
 
-	for _, path := range []string{"/inbox/alice/ev-404/read", "/inbox/bob/ev-3/read"} {
-		w := call(t, h, http.MethodPost, path)
+	for _, c := range [][2]string{{"alice", "ev-404"}, {"bob", "ev-3"}} {
+		w := markRead(t, h, c[0], c[1])
 		if w.Code != http.StatusNotFound || errorCode(t, w) != "not_found" {
-			t.Errorf("POST %s = %d %s, want 404 not_found", path, w.Code, w.Body)
+			t.Errorf("mark read %v = %d %s, want 404 not_found", c, w.Code, w.Body)
+		}
+	}
+	for _, body := range []string{``, `{}`, `{"user_id":"alice"}`, `{"id":"ev-3"}`, `[]`, `{"user_id":1,"id":"ev-3"}`} {
+		w := callBody(t, h, http.MethodPost, "/inbox/read", body)
+		if w.Code != http.StatusBadRequest || errorCode(t, w) != "invalid_body" {
+			t.Errorf("mark read with body %q = %d %s, want 400 invalid_body", body, w.Code, w.Body)
 		}
 	}
 
 	st.mu.Lock()
 	st.getErr = errors.New("sidecar unavailable")
 	st.mu.Unlock()
-	if w := call(t, h, http.MethodPost, "/inbox/alice/ev-2/read"); w.Code != http.StatusServiceUnavailable {
+	if w := markRead(t, h, "alice", "ev-2"); w.Code != http.StatusServiceUnavailable {
 		t.Errorf("mark read with the store down = %d, want 503", w.Code)
 	}
 }
@@ -611,7 +702,7 @@ func TestMarkReadOfANotificationRemovedMeanwhile(t *testing.T) {
 		s.put(key, b)
 	}
 	st.mu.Unlock()
-	w := call(t, h, http.MethodPost, "/inbox/alice/ev-3/read")
+	w := markRead(t, h, "alice", "ev-3")
 	if w.Code != http.StatusNotFound {
 		t.Errorf("status = %d (body %s), want 404: ev-3 is no longer in the inbox", w.Code, w.Body)
 	}
@@ -644,10 +735,10 @@ func TestAppToken(t *testing.T) {
 	}{
 		{"delivery without token", http.MethodPost, "/events/reminders", "", http.StatusUnauthorized},
 		{"delivery with wrong token", http.MethodPost, "/events/reminders", "wrong", http.StatusUnauthorized},
-		{"inbox without token", http.MethodGet, "/inbox/alice", "", http.StatusUnauthorized},
-		{"mark read without token", http.MethodPost, "/inbox/alice/ev-1/read", "", http.StatusUnauthorized},
+		{"inbox without token", http.MethodGet, "/inbox?user_id=alice", "", http.StatusUnauthorized},
+		{"mark read without token", http.MethodPost, "/inbox/read", "", http.StatusUnauthorized},
 		{"subscribe without token", http.MethodGet, "/dapr/subscribe", "", http.StatusUnauthorized},
-		{"inbox with token", http.MethodGet, "/inbox/alice", appToken, http.StatusOK},
+		{"inbox with token", http.MethodGet, "/inbox?user_id=alice", appToken, http.StatusOK},
 		{"healthz is open", http.MethodGet, "/healthz", "", http.StatusOK},
 	}
 	for _, tt := range tests {
