@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/evolution-todo/todo/internal/auth"
@@ -376,7 +377,8 @@ func TestRemindersAreDeliveredOnce(t *testing.T) {
 	if read.ReadAt == nil {
 		t.Error("read_at not set")
 	}
-	e.api("POST", "/api/notifications/no-such-id/read", "", 404, nil)
+	e.api("POST", "/api/notifications/no-such-id/read", "", 400, nil)
+	e.api("POST", "/api/notifications/"+uuid.NewString()+"/read", "", 404, nil)
 }
 
 // A malformed event is dead-lettered and does not stop later events.

@@ -57,7 +57,7 @@ func TestDaprTokensAndTopicScoping(t *testing.T) {
 			"audit-service":        {{"GET", "/dapr/subscribe"}, {"POST", "/events/task-events"}, {"GET", "/tasks/1/history"}, {"GET", "/dead-letters"}},
 			"recurring-service":    {{"GET", "/dapr/subscribe"}, {"POST", "/events/task-completed"}},
 			"reminder-service":     {{"POST", "/reminder-cron"}},
-			"notification-service": {{"GET", "/dapr/subscribe"}, {"POST", "/events/reminders"}, {"GET", "/inbox/alice"}},
+			"notification-service": {{"GET", "/dapr/subscribe"}, {"POST", "/events/reminders"}, {"GET", "/inbox?user_id=alice"}, {"POST", "/inbox/read"}},
 		}
 		for app, list := range routes {
 			inst := e.sys.Instances[app]
