@@ -76,7 +76,10 @@ func (s *Server) nextOccurrence(w http.ResponseWriter, r *http.Request) error {
 
 // dueReminders lists reminders due before ?before=, after the position
 // (?after_at=, ?after_id=), at most ?limit= (default 500, max
-// MaxRemindersPage).
+// MaxRemindersPage). Listing claims them: a listed reminder is listed again
+// until remindersSent records it, whatever happens to its task meanwhile
+// (see store.DueReminders), so a sweep that published and died before the
+// mark leaves it to the next one.
 func (s *Server) dueReminders(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	before := time.Now()
@@ -120,7 +123,9 @@ const MaxRemindersPage = 1000
 
 // remindersSent records that reminders were published:
 // {"reminders": [{"task_id": 1, "reminder_at": "..."}, ...]} answers
-// {"marked": n}; a reminder whose time changed meanwhile is not marked.
+// {"marked": n}, the number recorded sent. Each is recorded whatever its
+// task has become since it was listed (completed, deleted, reminder moved):
+// its publish was accepted, so it was sent.
 func (s *Server) remindersSent(w http.ResponseWriter, r *http.Request) error {
 	members, err := readObject(w, r, "reminders")
 	if err != nil {

@@ -492,7 +492,8 @@ func (h *harness) expectedReminders(ctx context.Context) []string {
 		h.t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT id, reminded_for FROM tasks WHERE reminded_for IS NOT NULL`)
+	// The record of sent reminders, whatever their tasks have become since.
+	rows, err := conn.Query(ctx, `SELECT task_id, reminder_at FROM task_reminders WHERE sent_at IS NOT NULL`)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -554,8 +555,11 @@ func (h *harness) checks(ctx context.Context) []check {
 		{"reminders with more than one inbox entry", len(expected), dupInbox},
 		{"inbox entries for no sent reminder", len(inbox), extraInbox},
 		{"open tasks whose due reminder was never sent", q(ctx, `SELECT count(*) FROM tasks WHERE reminder_at IS NOT NULL`),
-			q(ctx, `SELECT count(*) FROM tasks WHERE reminder_at <= now() - interval '10 seconds' AND completed_at IS NULL
-				AND deleted_at IS NULL AND reminded_for IS DISTINCT FROM reminder_at`)},
+			q(ctx, `SELECT count(*) FROM tasks t WHERE t.reminder_at <= now() - interval '10 seconds' AND t.completed_at IS NULL
+				AND t.deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM task_reminders r
+				WHERE r.task_id = t.id AND r.reminder_at = t.reminder_at AND r.sent_at IS NOT NULL)`)},
+		{"reminders listed by a sweep and never recorded sent", q(ctx, `SELECT count(*) FROM task_reminders`),
+			q(ctx, `SELECT count(*) FROM task_reminders WHERE sent_at IS NULL AND claimed_at <= now() - interval '10 seconds'`)},
 		{"dead-lettered events", q(ctx, `SELECT count(*) FROM outbox`), q(ctx, `SELECT count(*) FROM dead_letters`)},
 	}
 }

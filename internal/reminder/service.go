@@ -7,6 +7,10 @@
 // that crashes after publishing, two overlapping sweeps or two replicas
 // publish the same id again and the notification service keeps one. A
 // reminder is marked sent only after its publish succeeded, so none is lost.
+// Listing a reminder claims it in todo-api: it is listed again until it is
+// marked, even if its task is completed, deleted or its reminder changed in
+// between, so a reminder whose publish was accepted always ends up recorded
+// as sent, exactly once per (task, reminder_at).
 package reminder
 
 import (
@@ -281,8 +285,8 @@ func (s *Service) publish(ctx context.Context, page []due) error {
 }
 
 // markSent tells todo-api that a page of reminders was published; it
-// answers how many were marked (a reminder whose time changed meanwhile is
-// not, and stays armed).
+// answers how many were recorded sent (each of them, whatever its task has
+// become since it was listed, unless the task no longer exists).
 func (s *Service) markSent(ctx context.Context, page []due) (int, error) {
 	type sent struct {
 		TaskID     int64     `json:"task_id"`

@@ -68,18 +68,40 @@ func (s *Store) CreateNextOccurrence(ctx context.Context, userID string, prevID 
 }
 
 // DueRemindersQuery is the reminder sweep's query ($1 now, $2/$3 the
-// position after which to read, $4 the page size). It matches the partial
-// index tasks_reminder_pending; tests and the benchmark check its plan.
-const DueRemindersQuery = `SELECT id, user_id, title, due_at, reminder_at FROM tasks
-	WHERE reminder_at <= $1 AND reminder_at IS NOT NULL AND completed_at IS NULL AND deleted_at IS NULL
-	  AND reminded_for IS DISTINCT FROM reminder_at
-	  AND (reminder_at, id) > ($2, $3)
-	ORDER BY reminder_at, id LIMIT $4`
+// position after which to read, $4 the page size). It reads two sources in
+// (reminder_at, id) order: open, undeleted tasks whose reminder is due and
+// not recorded sent (served by the partial index tasks_reminder_pending), and
+// reminders claimed by an earlier listing and not yet marked sent, whatever
+// their task has become since (served by task_reminders_unsent). It claims
+// what it returns, in the same statement. Tests and the benchmark check its
+// plan.
+const DueRemindersQuery = `WITH page AS (
+	(SELECT t.id, t.user_id, t.title, t.due_at, t.reminder_at FROM tasks t
+	WHERE t.reminder_at <= $1 AND t.reminder_at IS NOT NULL AND t.completed_at IS NULL AND t.deleted_at IS NULL
+	  AND t.reminded_for IS DISTINCT FROM t.reminder_at
+	  AND (t.reminder_at, t.id) > ($2, $3)
+	  AND NOT EXISTS (SELECT 1 FROM task_reminders r
+	      WHERE r.task_id = t.id AND r.reminder_at = t.reminder_at AND r.sent_at IS NOT NULL)
+	ORDER BY t.reminder_at, t.id LIMIT $4)
+	UNION
+	(SELECT t.id, t.user_id, t.title, t.due_at, r.reminder_at FROM task_reminders r JOIN tasks t ON t.id = r.task_id
+	WHERE r.sent_at IS NULL AND r.reminder_at <= $1 AND (r.reminder_at, r.task_id) > ($2, $3)
+	ORDER BY r.reminder_at, r.task_id LIMIT $4)
+	ORDER BY reminder_at, id LIMIT $4
+), claim AS (
+	INSERT INTO task_reminders (task_id, reminder_at) SELECT id, reminder_at FROM page
+	ON CONFLICT (task_id, reminder_at) DO NOTHING
+)
+SELECT id, user_id, title, due_at, reminder_at FROM page ORDER BY reminder_at, id`
 
 // DueReminders returns up to limit reminders due at `now`, oldest first,
-// after the (reminder_at, id) position `after` (nil for the start). Only open,
-// undeleted tasks are returned. The query is served by the partial index
-// tasks_reminder_pending.
+// after the (reminder_at, id) position `after` (nil for the start), and
+// claims them: from then on each is owed, and listed again until
+// MarkReminded records it sent, even if its task is completed, deleted or
+// its reminder changed meanwhile (the sweep may have published it and died
+// before the mark; publishing the same event id again is harmless). A
+// reminder not claimed yet is listed only for an open, undeleted task, and
+// never once it is recorded sent.
 func (s *Store) DueReminders(ctx context.Context, now time.Time, after *task.Reminder, limit int) ([]task.Reminder, error) {
 	afterAt, afterID := time.Time{}, int64(0)
 	if after != nil {
@@ -103,23 +125,34 @@ func (s *Store) DueReminders(ctx context.Context, now time.Time, after *task.Rem
 }
 
 // MarkReminded records that the reminders of the given (task, reminder_at)
-// pairs were sent, in one statement, and returns how many were marked. A
-// task whose reminder_at has changed meanwhile is not marked (the new
-// reminder stays armed), nor is a task that is gone. It is not a change of
-// the task: no event, no new version.
+// pairs were sent (their publish was accepted), in one statement, whatever
+// the task's state now: completed, deleted, or its reminder moved or
+// cleared. It returns how many were recorded (all but those of tasks that do
+// not exist). A recorded (task, reminder_at) is never listed as due again.
+// Where the task's reminder_at is still the one sent, it also sets
+// reminded_for, which takes the task out of the partial index. It is not a
+// change of the task: no event, no new version.
 func (s *Store) MarkReminded(ctx context.Context, sent []task.Reminder) (int, error) {
 	ids := make([]int64, len(sent))
 	ats := make([]time.Time, len(sent))
 	for i, r := range sent {
 		ids[i], ats[i] = r.TaskID, r.ReminderAt
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE tasks t SET reminded_for = t.reminder_at
-		FROM unnest($1::bigint[], $2::timestamptz[]) AS v(id, at)
-		WHERE t.id = v.id AND t.reminder_at = v.at`, ids, ats)
+	var n int
+	err := s.pool.QueryRow(ctx, `WITH v AS (
+		SELECT DISTINCT v.id, v.at FROM unnest($1::bigint[], $2::timestamptz[]) AS v(id, at) JOIN tasks t ON t.id = v.id
+	), rec AS (
+		INSERT INTO task_reminders (task_id, reminder_at, claimed_at, sent_at) SELECT id, at, $3, $3 FROM v
+		ON CONFLICT (task_id, reminder_at) DO UPDATE SET sent_at = EXCLUDED.sent_at WHERE task_reminders.sent_at IS NULL
+	), armed AS (
+		UPDATE tasks t SET reminded_for = t.reminder_at FROM v
+		WHERE t.id = v.id AND t.reminder_at = v.at AND t.reminded_for IS DISTINCT FROM t.reminder_at
+	)
+	SELECT count(*) FROM v`, ids, ats, s.clock()).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("store: mark reminded: %w", err)
 	}
-	return int(tag.RowsAffected()), nil
+	return n, nil
 }
 
 // OwnsTask reports whether userID owns task id, deleted or not (a deleted

@@ -114,9 +114,14 @@ func TestDueRemindersAndMarking(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].TaskID != due.ID || !list[0].ReminderAt.Equal(past) || list[0].Title != "due" {
 		t.Fatalf("due reminders = %+v, %v; want only %d", list, err, due.ID)
 	}
-	// Marking for another reminder time does nothing; for this one it does.
-	if n, err := s.MarkReminded(ctx, []task.Reminder{{TaskID: due.ID, ReminderAt: past.Add(time.Second)}}); err != nil || n != 0 {
-		t.Errorf("mark with a stale reminder time: %v, %v", n, err)
+	// Marking another reminder time records that one and leaves this one
+	// due; marking this one takes it off the list. A task that does not
+	// exist is not recorded.
+	if n, err := s.MarkReminded(ctx, []task.Reminder{{TaskID: due.ID, ReminderAt: past.Add(time.Second)}}); err != nil || n != 1 {
+		t.Errorf("mark with another reminder time: %v, %v; want 1 recorded", n, err)
+	}
+	if list, _ := s.DueReminders(ctx, now, nil, 10); len(list) != 1 || list[0].TaskID != due.ID || !list[0].ReminderAt.Equal(past) {
+		t.Errorf("after marking another reminder time, due reminders = %+v; want %d at %s", list, due.ID, past)
 	}
 	if n, err := s.MarkReminded(ctx, []task.Reminder{{TaskID: due.ID, ReminderAt: past}, {TaskID: 999999, ReminderAt: past}}); err != nil || n != 1 {
 		t.Fatalf("mark: %v, %v; want 1 marked", n, err)

@@ -1,0 +1,216 @@
+package store_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/evolution-todo/todo/internal/pgtest"
+	"github.com/evolution-todo/todo/internal/store"
+	"github.com/evolution-todo/todo/internal/task"
+)
+
+// contains reports whether list holds the reminder of task id for time at.
+func contains(list []task.Reminder, id int64, at time.Time) bool {
+	for _, r := range list {
+		if r.TaskID == id && r.ReminderAt.Equal(at) {
+			return true
+		}
+	}
+	return false
+}
+
+// A reminder that a sweep listed (and so may have published) is recorded as
+// sent whatever happens to its task before the sweep marks it, and it is
+// listed again until it is marked, so a sweep that published it and then died
+// before the mark is followed by one that publishes the same id again and
+// marks it. This is the race the fault-injection run hit: publish accepted,
+// task completed (or its reminder moved) before the mark.
+func TestListedReminderIsRecordedSentWhateverHappensToTheTask(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	s := store.New(pool)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	past := now.Add(-time.Hour)
+	later, earlier := now.Add(time.Hour), now.Add(-2*time.Hour)
+
+	changes := []struct {
+		name   string
+		change func(t *testing.T, id int64)
+	}{
+		{"nothing", func(*testing.T, int64) {}},
+		{"completed", func(t *testing.T, id int64) {
+			if _, err := s.CompleteTask(ctx, "alice", id); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"deleted", func(t *testing.T, id int64) {
+			if err := s.DeleteTask(ctx, "alice", id); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"reminder moved later", func(t *testing.T, id int64) {
+			if _, err := s.UpdateTask(ctx, "alice", id, task.Patch{ReminderAt: task.Some(&later)}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"reminder moved earlier", func(t *testing.T, id int64) {
+			if _, err := s.UpdateTask(ctx, "alice", id, task.Patch{ReminderAt: task.Some(&earlier)}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"reminder cleared", func(t *testing.T, id int64) {
+			if _, err := s.UpdateTask(ctx, "alice", id, task.Patch{ReminderAt: task.Some[*time.Time](nil)}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, markLost := range []bool{false, true} {
+		for _, c := range changes {
+			name := c.name + ", mark arrives"
+			if markLost {
+				name = c.name + ", sweep dies before the mark"
+			}
+			t.Run(name, func(t *testing.T) {
+				tk, err := s.CreateTask(ctx, "alice", task.Patch{Title: task.Some(name), ReminderAt: task.Some(&past)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				list, err := s.DueReminders(ctx, now, nil, 1000)
+				if err != nil || !contains(list, tk.ID, past) {
+					t.Fatalf("due reminders = %+v, %v; want task %d at %s", list, err, tk.ID, past)
+				}
+				// The sweep publishes (the broker accepts), then the task changes.
+				c.change(t, tk.ID)
+				if markLost {
+					// The next sweep lists it again, whatever the task's state.
+					list, err := s.DueReminders(ctx, now, nil, 1000)
+					if err != nil || !contains(list, tk.ID, past) {
+						t.Fatalf("after a lost mark and %s, due reminders = %+v, %v; want task %d at %s listed again",
+							c.name, list, err, tk.ID, past)
+					}
+				}
+				n, err := s.MarkReminded(ctx, []task.Reminder{{TaskID: tk.ID, ReminderAt: past}})
+				if err != nil || n != 1 {
+					t.Fatalf("mark after %s: %d, %v; want 1 recorded", c.name, n, err)
+				}
+				if sent := sentFor(t, pool, tk.ID); len(sent) != 1 || !sent[0].Equal(past) {
+					t.Errorf("recorded sent for task %d: %v, want [%s]", tk.ID, sent, past)
+				}
+				list, err = s.DueReminders(ctx, now, nil, 1000)
+				if err != nil || contains(list, tk.ID, past) {
+					t.Errorf("after the mark, due reminders = %+v, %v; want no task %d at %s", list, err, tk.ID, past)
+				}
+				// Once per (task, reminder time): moving the reminder back
+				// to the time already sent does not fire it again.
+				if c.name == "reminder moved later" || c.name == "reminder moved earlier" || c.name == "reminder cleared" {
+					if _, err := s.UpdateTask(ctx, "alice", tk.ID, task.Patch{ReminderAt: task.Some(&past)}); err != nil {
+						t.Fatal(err)
+					}
+					if list, err := s.DueReminders(ctx, now, nil, 1000); err != nil || contains(list, tk.ID, past) {
+						t.Errorf("reminder moved back to the time already sent: due = %+v, %v; want no task %d", list, err, tk.ID)
+					}
+				}
+			})
+		}
+	}
+}
+
+// A task completed or deleted before any sweep listed its reminder never
+// gets one: the record of listed reminders is what may still be sent.
+func TestReminderOfATaskClosedBeforeTheSweepIsNeverListed(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	s := store.New(pool)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	past := now.Add(-time.Hour)
+	done, err := s.CreateTask(ctx, "alice", task.Patch{Title: task.Some("done"), ReminderAt: task.Some(&past)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, err := s.CreateTask(ctx, "alice", task.Patch{Title: task.Some("gone"), ReminderAt: task.Some(&past)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CompleteTask(ctx, "alice", done.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteTask(ctx, "alice", gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if list, err := s.DueReminders(ctx, now, nil, 1000); err != nil || len(list) != 0 {
+			t.Fatalf("due reminders = %+v, %v; want none", list, err)
+		}
+	}
+	if n := len(sentFor(t, pool, done.ID)) + len(sentFor(t, pool, gone.ID)); n != 0 {
+		t.Errorf("%d reminders recorded sent for closed tasks, want 0", n)
+	}
+}
+
+// Several sweeps (replicas) listing and marking the same reminders at once
+// record each (task, reminder time) once, and leave none due.
+func TestConcurrentSweepsRecordEachReminderOnce(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	s := store.New(pool)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	var ids []int64
+	for i := range 50 {
+		at := now.Add(-time.Duration(i+1) * time.Second)
+		tk, err := s.CreateTask(ctx, "alice", task.Patch{Title: task.Some("t"), ReminderAt: task.Some(&at)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, tk.ID)
+	}
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			list, err := s.DueReminders(ctx, now, nil, 1000)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if i%2 == 1 { // this replica completes half the tasks after listing
+				for _, r := range list[:len(list)/2] {
+					_, _ = s.CompleteTask(ctx, "alice", r.TaskID)
+				}
+			}
+			if _, err := s.MarkReminded(ctx, list); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, id := range ids {
+		if sent := sentFor(t, pool, id); len(sent) != 1 {
+			t.Errorf("task %d: recorded sent %v, want once", id, sent)
+		}
+	}
+	if list, err := s.DueReminders(ctx, now, nil, 1000); err != nil || len(list) != 0 {
+		t.Errorf("after the sweeps, due reminders = %+v, %v; want none", list, err)
+	}
+}
+
+// sentFor returns the reminder times recorded sent for task id, read from
+// the record itself.
+func sentFor(t *testing.T, pool *pgxpool.Pool, id int64) []time.Time {
+	t.Helper()
+	rows, err := pool.Query(context.Background(),
+		`SELECT reminder_at FROM task_reminders WHERE task_id = $1 AND sent_at IS NOT NULL ORDER BY reminder_at`, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sent
+}
