@@ -243,3 +243,43 @@ func TestBulkPublishCanceled(t *testing.T) {
 		t.Errorf("%d requests with a canceled context, want none", len(requests()))
 	}
 }
+
+// BulkSize adds up to the exact length of the request the sidecar reads,
+// escapes included, so that a caller can keep a bulk under MaxBulkBytes.
+func TestBulkSizeIsTheRequestLength(t *testing.T) {
+	tests := []struct {
+		name    string
+		entries []BulkEntry
+	}{
+		{"two plain entries", twoEntries()},
+		{"one entry without metadata", []BulkEntry{{ID: "a", Event: json.RawMessage(`{"id":"a"}`)}}},
+		// < > & and U+2028 are escaped in the request, and spaces dropped:
+		// the request is not the stored event's length.
+		{"escaped and compacted", []BulkEntry{{ID: "x", Event: json.RawMessage("{\"id\": \"x\", \"data\": {\"t\": \"<a & b>\u2028\"}}"),
+			Metadata: map[string]string{"partitionKey": "7"}}}},
+		{"a large event", []BulkEntry{{ID: "big", Event: json.RawMessage(`{"id":"big","data":"` + strings.Repeat("<", 100_000) + `"}`)}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, requests := bulkSidecar(t, http.StatusNoContent, "")
+			if err := New(srv.URL, "").BulkPublishCloudEvents(context.Background(), "p", "t", tt.entries); err != nil {
+				t.Fatal(err)
+			}
+			want := 1
+			for _, e := range tt.entries {
+				want += BulkSize(e)
+			}
+			if got := len(requests()[0].body); got != want {
+				t.Errorf("request of %d bytes, BulkSize adds up to %d", got, want)
+			}
+		})
+	}
+}
+
+func TestMaxBulkBytesUnderDaprdLimit(t *testing.T) {
+	// daprd 1.18.2's default --max-body-size (runtime.DefaultMaxRequestBodySize).
+	const daprdDefault = 4 << 20
+	if MaxBulkBytes > daprdDefault/2 {
+		t.Errorf("MaxBulkBytes = %d, want well under daprd's %d", MaxBulkBytes, daprdDefault)
+	}
+}

@@ -95,17 +95,12 @@ type BulkEntry struct {
 // sidecar (Dapr's bulk publish API, which pubsub.kafka sends as one batch).
 // It returns nil only when every entry was accepted; on a partial failure
 // the caller retries the whole batch, so consumers must be idempotent (ours
-// are, on the CloudEvent id).
+// are, on the CloudEvent id). The caller bounds the request's size (see
+// MaxBulkBytes and BulkSize).
 func (c *Client) BulkPublishCloudEvents(ctx context.Context, pubsub, topic string, entries []BulkEntry) error {
-	type entry struct {
-		EntryID     string            `json:"entryId"`
-		Event       json.RawMessage   `json:"event"`
-		ContentType string            `json:"contentType"`
-		Metadata    map[string]string `json:"metadata,omitempty"`
-	}
-	body := make([]entry, len(entries))
+	body := make([]bulkEntry, len(entries))
 	for i, e := range entries {
-		body[i] = entry{EntryID: e.ID, Event: e.Event, ContentType: ContentTypeCloudEvent, Metadata: e.Metadata}
+		body[i] = e.wire()
 	}
 	b, err := json.Marshal(body)
 	if err != nil {

@@ -7,6 +7,12 @@
 // id. Rows are published in seq order by one relay at a time (a PostgreSQL
 // advisory lock elects it among todo-api replicas), and a failed row stops
 // the batch, so each task's events keep their order.
+//
+// Robustness: a lost database connection is retried with an exponential
+// backoff that starts over once a connection has stayed up for a healthy
+// period; a bulk is bounded by bytes as well as by count; and a leader whose
+// publishes have failed for a while (its sidecar is down, say) gives up the
+// lock for a while, so that a standby with a working sidecar takes over.
 package outbox
 
 import (
@@ -16,6 +22,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +40,14 @@ type Publisher interface {
 // lockKey is the advisory lock that elects the active relay.
 const lockKey int64 = 0x746f646f5f6f7478 // "todo_otx"
 
+// ApplicationName is the application_name of the relay's connection (the one
+// that holds the lock and LISTENs), so that operators find it in
+// pg_stat_activity.
+const ApplicationName = "todo-outbox-relay"
+
+// errStepDown ends a leadership whose publishes kept failing.
+var errStepDown = errors.New("outbox relay: publishing has failed for too long; stepping down")
+
 // Config tunes a Relay. Zero values take the defaults.
 type Config struct {
 	PubSub       string        // Dapr pub/sub component name
@@ -41,6 +56,19 @@ type Config struct {
 	MinBackoff   time.Duration // first wait after a failed publish (default 200ms)
 	MaxBackoff   time.Duration // longest wait between retries (default 30s)
 	Retention    time.Duration // how long published rows are kept (default 24h)
+	// HealthyAfter is how long a database connection must have stayed up
+	// for its loss to restart the reconnect backoff at MinBackoff (default
+	// 5s). Connections that fail sooner make the backoff grow.
+	HealthyAfter time.Duration
+	// StepDownAfter is how long publishes may fail without a break before
+	// the active relay releases the lock (default 5s), and StepDownFor how
+	// long it then leaves the lock to the standbys, which try it every
+	// PollInterval (default 2 × PollInterval).
+	StepDownAfter time.Duration
+	StepDownFor   time.Duration
+	// MaxBulkBytes bounds one bulk publish request (default and at most
+	// dapr.MaxBulkBytes). A single event larger than it goes alone.
+	MaxBulkBytes int
 }
 
 // Relay publishes pending outbox rows.
@@ -57,6 +85,8 @@ type Relay struct {
 type Metrics struct {
 	Published prometheus.Counter
 	Failures  prometheus.Counter
+	Active    prometheus.Gauge   // 1 while this instance holds the lock
+	StepDowns prometheus.Counter // leaderships given up because publishing kept failing
 }
 
 // NewMetrics registers the relay's metrics on reg, including the backlog
@@ -69,6 +99,12 @@ func NewMetrics(reg prometheus.Registerer, pool *pgxpool.Pool) *Metrics {
 		Failures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "todo_outbox_publish_failures_total", Help: "Publish attempts the sidecar refused or that failed.",
 		}),
+		Active: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "todo_outbox_relay_active", Help: "1 while this instance is the active relay (holds the outbox lock).",
+		}),
+		StepDowns: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "todo_outbox_relay_step_downs_total", Help: "Times this relay gave up the lock because its publishes kept failing.",
+		}),
 	}
 	backlog := func() (n float64, age float64) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -77,7 +113,7 @@ func NewMetrics(reg prometheus.Registerer, pool *pgxpool.Pool) *Metrics {
 			FROM outbox WHERE published_at IS NULL`).Scan(&n, &age)
 		return n, age
 	}
-	reg.MustRegister(m.Published, m.Failures,
+	reg.MustRegister(m.Published, m.Failures, m.Active, m.StepDowns,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "todo_outbox_backlog", Help: "Events committed but not yet published.",
 		}, func() float64 { n, _ := backlog(); return n }),
@@ -108,34 +144,83 @@ func New(pool *pgxpool.Pool, pub Publisher, log *slog.Logger, cfg Config) *Relay
 	if cfg.Retention <= 0 {
 		cfg.Retention = 24 * time.Hour
 	}
+	if cfg.HealthyAfter <= 0 {
+		cfg.HealthyAfter = 5 * time.Second
+	}
+	if cfg.StepDownAfter <= 0 {
+		cfg.StepDownAfter = 5 * time.Second
+	}
+	if cfg.StepDownFor <= 0 {
+		cfg.StepDownFor = 2 * cfg.PollInterval
+	}
+	if cfg.MaxBulkBytes <= 0 || cfg.MaxBulkBytes > dapr.MaxBulkBytes {
+		cfg.MaxBulkBytes = dapr.MaxBulkBytes
+	}
 	return &Relay{pool: pool, pub: pub, log: log, cfg: cfg}
+}
+
+// newBackoff is an exponential backoff from MinBackoff to MaxBackoff,
+// doubling, with some jitter so that replicas do not retry in step.
+func (r *Relay) newBackoff() *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{
+		InitialInterval: r.cfg.MinBackoff, RandomizationFactor: 0.2, Multiplier: 2, MaxInterval: r.cfg.MaxBackoff,
+	}
 }
 
 // Run relays until ctx is done. It returns nil on cancellation; database
 // trouble is logged and retried, never returned.
 func (r *Relay) Run(ctx context.Context) error {
-	wait := r.cfg.MinBackoff
+	reconnect := r.newBackoff()
 	for {
-		if err := r.lead(ctx); err != nil && ctx.Err() == nil {
-			r.log.Warn("outbox relay: database connection lost, retrying", "err", err, "in", wait)
+		up, err := r.lead(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var wait time.Duration
+		switch {
+		case errors.Is(err, errStepDown):
+			// Not the database's fault: the connection (and the lock) were
+			// given up on purpose. Leave the lock to the standbys for a while.
+			reconnect.Reset()
+			wait = r.cfg.StepDownFor
+			r.log.Warn("outbox relay: stepped down, leaving the lock to the other instances", "for", wait)
+		default:
+			// A connection that was healthy for a while was lost: start
+			// over, as for the first loss. Only connections that keep
+			// failing soon make the wait grow.
+			if up >= r.cfg.HealthyAfter {
+				reconnect.Reset()
+			}
+			wait = reconnect.NextBackOff()
+			r.log.Warn("outbox relay: database connection lost, retrying", "err", err, "in", wait, "was_up", up)
 		}
 		if !sleep(ctx, wait) {
 			return nil
 		}
-		wait = min(wait*2, r.cfg.MaxBackoff)
 	}
 }
 
 // lead holds one connection: it waits to become the active relay, then
-// listens for new rows and publishes them until the connection fails.
-func (r *Relay) lead(ctx context.Context) error {
+// listens for new rows and publishes them until the connection fails or
+// publishing has failed for StepDownAfter. It returns how long the
+// connection was up and why it ended.
+func (r *Relay) lead(ctx context.Context) (up time.Duration, err error) {
 	conn, err := r.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("acquire: %w", err)
+		return 0, fmt.Errorf("acquire: %w", err)
 	}
 	// The session lock lives as long as this connection: destroy it rather
 	// than returning it to the pool.
 	defer func() { _ = conn.Hijack().Close(context.WithoutCancel(ctx)) }()
+	connected := time.Now()
+	defer func() { up = time.Since(connected) }()
+	if _, err := conn.Exec(ctx, `SELECT set_config('application_name', $1, false)`, ApplicationName); err != nil {
+		return 0, fmt.Errorf("set application_name: %w", err)
+	}
+	return 0, r.leadOn(ctx, conn.Conn())
+}
+
+func (r *Relay) leadOn(ctx context.Context, conn *pgx.Conn) error {
 
 	for standby := false; ; standby = true {
 		var got bool
@@ -156,34 +241,52 @@ func (r *Relay) lead(ctx context.Context) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	r.log.Info("outbox relay: active")
+	if r.metrics != nil {
+		r.metrics.Active.Set(1)
+		defer r.metrics.Active.Set(0)
+	}
 
-	backoff := r.cfg.MinBackoff
+	retry := r.newBackoff()
+	var failingSince time.Time // start of the current run of failed publishes
 	lastCleanup := time.Time{}
 	for {
-		_, full, err := r.drain(ctx, conn.Conn())
+		_, full, err := r.drain(ctx, conn)
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case err != nil && !errors.As(err, new(*publishFailed)):
 			return err
 		case err != nil:
-			r.log.Error("outbox relay: publish failed, will retry", "err", err, "in", backoff)
-			if !sleep(ctx, backoff) {
+			if failingSince.IsZero() {
+				failingSince = time.Now()
+			}
+			// A relay that cannot publish (its own sidecar is down, say) must
+			// not keep the lock from standbys that may be able to.
+			if failing := time.Since(failingSince); failing >= r.cfg.StepDownAfter {
+				r.log.Error("outbox relay: publishing keeps failing; releasing the lock", "err", err, "failing_for", failing)
+				if r.metrics != nil {
+					r.metrics.StepDowns.Inc()
+				}
+				return errStepDown
+			}
+			wait := retry.NextBackOff()
+			r.log.Error("outbox relay: publish failed, will retry", "err", err, "in", wait)
+			if !sleep(ctx, wait) {
 				return nil
 			}
-			backoff = min(backoff*2, r.cfg.MaxBackoff)
 			continue
 		}
-		backoff = r.cfg.MinBackoff
+		retry.Reset()
+		failingSince = time.Time{}
 		if full {
 			continue
 		}
 		if time.Since(lastCleanup) > time.Hour {
-			r.cleanup(ctx, conn.Conn())
+			r.cleanup(ctx, conn)
 			lastCleanup = time.Now()
 		}
 		wctx, cancel := context.WithTimeout(ctx, r.cfg.PollInterval)
-		_, err = conn.Conn().WaitForNotification(wctx)
+		_, err = conn.WaitForNotification(wctx)
 		cancel()
 		if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("wait for notification: %w", err)
@@ -224,20 +327,29 @@ func (r *Relay) drain(ctx context.Context, conn *pgx.Conn) (int, bool, error) {
 	// One bulk publish holds at most one event per task (and one topic): a
 	// partial failure retried as a whole can then never put a task's later
 	// event before its earlier one. The next event of a task waits for the
-	// next bulk, which starts only once this one was accepted.
+	// next bulk, which starts only once this one was accepted. A bulk also
+	// stays under MaxBulkBytes, which the sidecar would refuse, whatever
+	// the batch size; its first event always goes.
 	chunk := batch[:0:0]
+	var entries []dapr.BulkEntry
 	keys := map[string]bool{}
+	size := 1 // the request's opening bracket
 	for _, x := range batch {
 		if keys[x.key] || x.topic != batch[0].topic {
 			break
 		}
+		e := dapr.BulkEntry{ID: x.id, Event: x.body, Metadata: map[string]string{"partitionKey": x.key}}
+		n := dapr.BulkSize(e)
+		if len(chunk) > 0 && size+n > r.cfg.MaxBulkBytes {
+			break
+		}
+		size += n
 		keys[x.key] = true
 		chunk = append(chunk, x)
+		entries = append(entries, e)
 	}
-	entries := make([]dapr.BulkEntry, len(chunk))
 	done := make([]int64, len(chunk))
 	for i, x := range chunk {
-		entries[i] = dapr.BulkEntry{ID: x.id, Event: x.body, Metadata: map[string]string{"partitionKey": x.key}}
 		done[i] = x.seq
 	}
 	if err := r.pub.BulkPublishCloudEvents(ctx, r.cfg.PubSub, chunk[0].topic, entries); err != nil {

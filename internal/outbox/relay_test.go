@@ -32,6 +32,9 @@ type recorder struct {
 	keys    []string
 	// sameTaskInOneBulk is set when one bulk held two events of a task.
 	sameTaskInOneBulk bool
+	// maxRequest is the largest bulk request, in bytes as the sidecar would
+	// read it; maxEntries the most entries in one.
+	maxRequest, maxEntries int
 }
 
 func (r *recorder) BulkPublishCloudEvents(_ context.Context, pubsub, topic string, entries []dapr.BulkEntry) error {
@@ -44,6 +47,12 @@ func (r *recorder) BulkPublishCloudEvents(_ context.Context, pubsub, topic strin
 	if pubsub != "kafka-pubsub" || topic != "task-events" {
 		return errors.New("wrong pubsub or topic: " + pubsub + "/" + topic)
 	}
+	size := 1
+	for _, e := range entries {
+		size += dapr.BulkSize(e)
+	}
+	r.maxRequest = max(r.maxRequest, size)
+	r.maxEntries = max(r.maxEntries, len(entries))
 	seen := map[string]bool{}
 	for _, e := range entries {
 		var ce struct{ ID string }
