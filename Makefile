@@ -17,6 +17,7 @@ help:
 	@echo "make chaos             the fault-injection suite at full size (20,000 changes, ~6 min)"
 	@echo "make bench             measure throughput, latency, the reminder sweep and footprints (~4 min)"
 	@echo "make lint              golangci-lint"
+	@echo "make fuzz              hostile requests against the real server and PostgreSQL (FUZZTIME=10m)"
 	@echo "make build             build all binaries into bin/"
 
 run:
@@ -74,6 +75,15 @@ bench: daprd
 
 migrate:
 	$(GO) run ./cmd/todo-api migrate
+
+# Generated hostile requests against the real HTTP server and a fresh
+# PostgreSQL database, for as long as FUZZTIME says (make test runs a few
+# seconds of it as TestHostile). A failing input is kept in
+# internal/hostile/testdata/fuzz and replayed by every later go test.
+FUZZTIME ?= 10m
+.PHONY: fuzz
+fuzz:
+	$(GO) test ./internal/hostile -run '^$$' -fuzz '^FuzzHostile$$' -fuzztime $(FUZZTIME) $(ARGS)
 
 build:
 	$(GO) build -o bin/ ./cmd/...
