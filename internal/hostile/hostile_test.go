@@ -171,7 +171,7 @@ func (tg *target) do(method, rawPath, rawQuery string, body []byte, contentType,
 
 // Pieces the generator combines.
 var (
-	methods = []string{"GET", "POST", "PATCH", "DELETE", "PUT", "HEAD", "OPTIONS", "TRACE", "CONNECT", "FOO", "get"}
+	methods     = []string{"GET", "POST", "PATCH", "DELETE", "PUT", "HEAD", "OPTIONS", "TRACE", "CONNECT", "FOO", "get"}
 	hostileText = []string{"\u0000", "\xff", "a\u0000b", "\xc3", "\xed\xa0\x80", "", "x", " ", "\xef\xbf\xbe", "\ufeff",
 		"☕🫖", "\u202e", "%00", "%ff", "..", "../", "..\\", "%2e%2e%2f", ";", "?", "#", "&", "=", "+", "'; DROP TABLE tasks;--",
 		"\\u0000", "\r\n", "\t", strings.Repeat("a", 201), strings.Repeat("é", 200), strings.Repeat("x", 5000), "null", "{}"}
