@@ -8,12 +8,16 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +25,7 @@ import (
 
 	"github.com/evolution-todo/todo/internal/api"
 	"github.com/evolution-todo/todo/internal/auth"
+	"github.com/evolution-todo/todo/internal/auth/authtest"
 	"github.com/evolution-todo/todo/internal/task"
 )
 
@@ -132,5 +137,171 @@ func TestJWKSTokensOverHTTP(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The identity provider rotates its signing key while an attacker sends
+// requests with forged tokens naming random kids: three just before the
+// rotation, then a steady stream. Through todo-api's HTTP handler, a
+// request with a genuine token signed with the new key must get in within
+// one unknown-kid interval (15 s by default; a minute is the promise), and
+// the provider must see at most one JWKS fetch per interval. The JWKS
+// refresh runs on a manual clock (authtest.Clock), so the test is exact and
+// fast; the provider is a real HTTP server.
+func TestJWKSKeyRotationUnderForgedKIDsOverHTTP(t *testing.T) {
+	oldKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	jwk := func(kid string, k *rsa.PrivateKey) map[string]any {
+		return map[string]any{"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
+			"n": b64(k.N.Bytes()), "e": b64(big.NewInt(int64(k.E)).Bytes())}
+	}
+	var (
+		mu    sync.Mutex
+		jwks  []byte
+		fetch atomic.Int64
+	)
+	publish := func(keys ...map[string]any) {
+		b, _ := json.Marshal(map[string]any{"keys": keys})
+		mu.Lock()
+		jwks = b
+		mu.Unlock()
+	}
+	publish(jwk("key-2026", oldKey))
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fetch.Add(1)
+		mu.Lock()
+		b := jwks
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(idp.Close)
+
+	const iss, aud = "https://idp.example.com/", "todo-api"
+	clk := authtest.NewClock(time.Date(2027, 3, 28, 0, 59, 0, 0, time.UTC))
+	start := clk.Now()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	v, err := auth.NewVerifier(auth.Config{JWKSURL: idp.URL, Issuer: iss, Audience: aud, Logger: quiet, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	srv := httptest.NewServer(api.New(&memStore{tasks: map[int64]task.Task{}}, nil, v, nil, quiet, api.Config{}).Handler())
+	t.Cleanup(srv.Close)
+
+	now := time.Now()
+	claims, _ := json.Marshal(jwt.MapClaims{"sub": "mallory", "iss": iss, "aud": aud, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()})
+	forged := func() string { // a random kid and signature: nothing to sign with
+		return b64(fmt.Appendf(nil, `{"alg":"RS256","typ":"JWT","kid":"%s"}`, rand.Text())) + "." + b64(claims) + "." + b64([]byte(rand.Text()))
+	}
+	genuineTok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"sub": "alice", "iss": iss, "aud": aud, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()})
+	genuineTok.Header["kid"] = "key-2027"
+	genuine, err := genuineTok.SignedString(newKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(tok string) (int, error) {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+"/api/tasks", nil)
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, nil
+	}
+	var sent, wrong atomic.Int64 // forged requests, and those not answered 401
+	attack := func(n int) error {
+		for range n {
+			sent.Add(1)
+			status, err := get(forged())
+			if err != nil {
+				return err
+			}
+			if status != http.StatusUnauthorized {
+				wrong.Add(1)
+			}
+		}
+		return nil
+	}
+
+	clk.Advance(20 * time.Second)
+	if err := attack(3); err != nil { // just before the rotation
+		t.Fatal(err)
+	}
+	publish(jwk("key-2027", newKey)) // the provider rotates
+	rotated := clk.Now()
+
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if err := attack(1); err != nil {
+					errs <- err
+					return
+				}
+				runtime.Gosched()
+			}
+		})
+	}
+	stop := sync.OnceFunc(func() { close(done); wg.Wait() })
+	defer stop()
+
+	const step = time.Second
+	bound := min(auth.DefaultJWKSUnknownKIDEvery+step, time.Minute) // one interval; a minute is the promise
+	acceptedAfter := time.Duration(-1)
+	for clk.Now().Sub(rotated) < 2*time.Minute {
+		clk.Advance(step)
+		if err := attack(3); err != nil {
+			t.Fatal(err)
+		}
+		if acceptedAfter >= 0 {
+			continue
+		}
+		switch status, err := get(genuine); {
+		case err != nil:
+			t.Fatal(err)
+		case status == http.StatusOK:
+			acceptedAfter = clk.Now().Sub(rotated)
+		case status != http.StatusUnauthorized:
+			t.Fatalf("genuine token: status %d", status)
+		}
+	}
+	stop()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	elapsed := clk.Now().Sub(start)
+	t.Logf("%d forged requests; %d JWKS fetches over %v; the new key got in %v after the rotation", sent.Load(), fetch.Load(), elapsed, acceptedAfter)
+	if n := wrong.Load(); n != 0 {
+		t.Fatalf("%d forged requests were not answered 401", n)
+	}
+	if acceptedAfter < 0 || acceptedAfter > bound {
+		t.Errorf("a genuine token with the new key got in %v after the rotation (-1: never), want at most %v", acceptedAfter, bound)
+	}
+	if limit := 2 + int64(elapsed/auth.DefaultJWKSUnknownKIDEvery); fetch.Load() > limit {
+		t.Errorf("%d JWKS fetches in %v, want at most %d (one per %v)", fetch.Load(), elapsed, limit, auth.DefaultJWKSUnknownKIDEvery)
+	}
+	if sent.Load() < 10*fetch.Load() {
+		t.Errorf("only %d forged requests for %d fetches: too thin an attack to show the bound", sent.Load(), fetch.Load())
 	}
 }

@@ -35,10 +35,10 @@ type Config struct {
 
 	// JWKS tuning; the zero values mean the defaults of jwks.go.
 	JWKSRefreshInterval time.Duration // periodic refresh, default 1h
-	JWKSUnknownKIDEvery time.Duration // refresh on an unknown kid at most once per this, default 5m
-	JWKSUnknownKIDBurst int           // ... with this burst, default 2
+	JWKSUnknownKIDEvery time.Duration // an unknown kid fetches at most once per this, 1s..1m, default 15s
 	JWKSTimeout         time.Duration // bound of one JWKS fetch, default 10s
 	Logger              *slog.Logger  // JWKS fetch problems; nil: slog.Default()
+	Clock               Clock         // time of the JWKS refresh schedule; nil: the system clock
 }
 
 // Verifier checks tokens. It is safe for concurrent use. Close it to stop

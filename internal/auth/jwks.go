@@ -10,20 +10,26 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
-	"golang.org/x/time/rate"
 )
 
-// Defaults of the JWKS settings of Config.
+// Defaults and bounds of the JWKS settings of Config.
 const (
 	DefaultJWKSRefreshInterval = time.Hour
-	DefaultJWKSUnknownKIDEvery = 5 * time.Minute
-	DefaultJWKSUnknownKIDBurst = 2
+	DefaultJWKSUnknownKIDEvery = 15 * time.Second
 	DefaultJWKSTimeout         = 10 * time.Second
+
+	// JWKSUnknownKIDEvery must lie in this range: at least a second, so
+	// that tokens with made-up kids cannot make us hammer the identity
+	// provider; at most a minute, which is the longest a new key of the
+	// provider may be refused.
+	MinJWKSUnknownKIDEvery = time.Second
+	MaxJWKSUnknownKIDEvery = time.Minute
 )
 
 const (
@@ -31,37 +37,76 @@ const (
 	minRSABits   = 2048
 )
 
-// After a failed first fetch, the JWK Set is fetched again after
-// jwksRetryMin, doubling up to jwksRetryMax, until it arrives. Variables for
-// the tests; they are read when a Verifier is made.
+// After a failed fetch, the JWK Set is fetched again after jwksRetryMin,
+// doubling up to jwksRetryMax, until a fetch succeeds. Variables for the
+// tests; they are read when a Verifier is made.
 var (
 	jwksRetryMin = 2 * time.Second
 	jwksRetryMax = 5 * time.Minute
 )
 
+// Clock is the time source of the JWKS refresh schedule. Config.Clock nil
+// means the system clock; tests pass a manual one (authtest.Clock).
+type Clock interface {
+	Now() time.Time
+	// After returns a channel that receives once d has passed, and a
+	// function that releases the timer when it is no longer needed.
+	After(d time.Duration) (<-chan time.Time, func())
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+func (systemClock) After(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTimer(d)
+	return t.C, func() { t.Stop() }
+}
+
 // jwksKeys holds the public keys of an identity provider, fetched from its
-// JWKS URL and cached by jwkset; keyfunc picks one by the token's kid.
+// JWKS URL into a jwkset cache; keyfunc picks one by the token's kid.
 //
-//   - Periodic refresh every JWKSRefreshInterval (keys removed by the
-//     provider are dropped, so revocation works).
-//   - A token with an unknown kid triggers a refresh, rate-limited to one per
-//     JWKSUnknownKIDEvery with a burst of JWKSUnknownKIDBurst: a flood of
-//     made-up kids does not turn into a flood of requests to the provider,
-//     and such tokens are refused at once when the limit is reached.
-//   - When the first fetch fails, the Verifier works anyway (JWKS tokens are
-//     refused) and a goroutine fetches again with backoff until keys arrive.
+// Every fetch is made by one goroutine (loop), which keeps this schedule:
+//
+//   - Every JWKSRefreshInterval after the last fetch (keys removed by the
+//     provider are dropped, so revocation works); after a failed fetch,
+//     again with backoff (jwksRetryMin doubling to jwksRetryMax) until one
+//     succeeds, so a first fetch that failed at start is made up for.
+//   - A token with an unknown kid asks for a fetch. The fetch starts once
+//     JWKSUnknownKIDEvery has passed since the start of the last fetch made
+//     for an unknown kid, whatever kid asked, and however many. So a stream of made-up kids
+//     costs the provider at most one request per JWKSUnknownKIDEvery, and
+//     it cannot starve a genuine new kid: any fetch that starts after the
+//     provider published its key brings it, and one starts at most
+//     JWKSUnknownKIDEvery after the new kid is first seen.
+//   - The token that asked waits for that fetch when it may start now (or
+//     for one already under way); otherwise it is refused at once, and the
+//     fetch still happens when its time comes. Nothing a client sends
+//     resets or extends the wait, unlike the shared token bucket of
+//     jwkset's RefreshUnknownKID, which three forged tokens could drain
+//     for minutes just before a key rotation.
 type jwksKeys struct {
 	url      string
 	kf       keyfunc.Keyfunc
-	mem      *jwkset.MemoryJWKSet // the cache, shared by every fetch
+	mem      *jwkset.MemoryJWKSet // the cache, replaced whole by each fetch
 	client   *http.Client
 	timeout  time.Duration
+	refresh  time.Duration
+	every    time.Duration
+	retryMin time.Duration
+	retryMax time.Duration
+	clock    Clock
 	log      *slog.Logger
 	ctx      context.Context
 	cancel   context.CancelFunc
-	retryMin time.Duration
-	retryMax time.Duration
-	done     chan struct{} // closed when the retry goroutine ends; nil when there is none
+	kick     chan struct{} // wakes loop when a fetch is asked for; buffered 1
+	done     chan struct{} // closed when loop ends
+
+	mu      sync.Mutex
+	last    time.Time     // start of the last fetch
+	lastFor time.Time     // start of the last fetch made for an unknown kid
+	asked   chan struct{} // closed when the next fetch ends; nil when no unknown kid asked for one
+	running chan struct{} // closed when the fetch under way ends; nil when none is
 }
 
 func newJWKSKeys(parent context.Context, cfg Config) (*jwksKeys, error) {
@@ -69,70 +114,52 @@ func newJWKSKeys(parent context.Context, cfg Config) (*jwksKeys, error) {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("auth: JWKS URL %q must be an absolute http(s) URL", cfg.JWKSURL)
 	}
-	refresh := orDefault(cfg.JWKSRefreshInterval, DefaultJWKSRefreshInterval)
 	every := orDefault(cfg.JWKSUnknownKIDEvery, DefaultJWKSUnknownKIDEvery)
-	timeout := orDefault(cfg.JWKSTimeout, DefaultJWKSTimeout)
-	burst := cfg.JWKSUnknownKIDBurst
-	if burst <= 0 {
-		burst = DefaultJWKSUnknownKIDBurst
+	if every < MinJWKSUnknownKIDEvery || every > MaxJWKSUnknownKIDEvery {
+		return nil, fmt.Errorf("auth: JWKS unknown-kid refresh interval %v must be between %v and %v",
+			every, MinJWKSUnknownKIDEvery, MaxJWKSUnknownKIDEvery)
 	}
+	timeout := orDefault(cfg.JWKSTimeout, DefaultJWKSTimeout)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	log = log.With("jwks_url", cfg.JWKSURL)
-
+	clock := cfg.Clock
+	if clock == nil {
+		clock = systemClock{}
+	}
 	ctx, cancel := context.WithCancel(parent)
 	k := &jwksKeys{
 		url:      cfg.JWKSURL,
 		mem:      jwkset.NewMemoryStorage(),
 		client:   &http.Client{Timeout: timeout, Transport: limitBody{http.DefaultTransport, maxJWKSBytes}},
 		timeout:  timeout,
-		log:      log,
-		ctx:      ctx,
-		cancel:   cancel,
+		refresh:  orDefault(cfg.JWKSRefreshInterval, DefaultJWKSRefreshInterval),
+		every:    every,
 		retryMin: jwksRetryMin,
 		retryMax: jwksRetryMax,
+		clock:    clock,
+		log:      log.With("jwks_url", cfg.JWKSURL),
+		ctx:      ctx,
+		cancel:   cancel,
+		kick:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
+	}
+	k.kf, err = keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: refreshingCache{k.mem, k}})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("auth: JWKS: %w", err)
 	}
 	// The first fetch happens here, bounded by timeout; a failure is logged
-	// and does not stop the start (NoErrorReturnFirstHTTPReq).
-	remote, err := jwkset.NewStorageFromHTTP(cfg.JWKSURL, jwkset.HTTPClientStorageOptions{
-		Client:                    k.client,
-		Ctx:                       ctx,
-		HTTPTimeout:               timeout,
-		NoErrorReturnFirstHTTPReq: true,
-		RefreshErrorHandler: func(_ context.Context, err error) {
-			log.Warn("JWKS fetch failed; tokens signed with keys not yet known are refused", "err", err)
-		},
-		RefreshInterval: refresh,
-		Storage:         k.mem,
-	})
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("auth: JWKS: %w", err)
+	// and does not stop the start: loop retries it with backoff.
+	k.last = clock.Now()
+	fails := 0
+	if err := k.fetch(); err != nil {
+		fails = 1
+		k.log.Warn("JWKS fetch failed; tokens signed with its keys are refused until it succeeds",
+			"err", err, "retry_in", k.retryMin)
 	}
-	storage, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
-		HTTPURLs: map[string]jwkset.Storage{cfg.JWKSURL: remote},
-		// The wait for the unknown-kid limiter and the refresh share this
-		// bound; a wait longer than it fails at once.
-		RateLimitWaitMax:  timeout,
-		RefreshUnknownKID: rate.NewLimiter(rate.Every(every), burst),
-	})
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("auth: JWKS: %w", err)
-	}
-	k.kf, err = keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: storage})
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("auth: JWKS: %w", err)
-	}
-	if n := k.count(); n > 0 {
-		log.Info("JWKS fetched", "keys", n)
-	} else {
-		k.done = make(chan struct{})
-		go k.retry()
-	}
+	go k.loop(fails)
 	return k, nil
 }
 
@@ -148,47 +175,170 @@ func (k *jwksKeys) count() int {
 	return len(keys)
 }
 
-// retry fetches the JWK Set with backoff until it holds keys.
-func (k *jwksKeys) retry() {
+// fetch reads the JWK Set once into the cache, replacing what it held.
+func (k *jwksKeys) fetch() error {
+	// A one-shot jwkset storage writing into the cache: one request, bounded
+	// by timeout, no goroutine.
+	_, err := jwkset.NewStorageFromHTTP(k.url, jwkset.HTTPClientStorageOptions{
+		Client: k.client, Ctx: k.ctx, HTTPTimeout: k.timeout, Storage: k.mem,
+	})
+	if err != nil {
+		return err
+	}
+	n := k.count()
+	if n == 0 {
+		return errors.New("the JWK Set has no usable keys")
+	}
+	k.log.Debug("JWKS fetched", "keys", n)
+	return nil
+}
+
+// loop makes every fetch after the first, on the schedule described at
+// jwksKeys; fails is the number of failed fetches in a row so far.
+func (k *jwksKeys) loop(fails int) {
 	defer close(k.done)
-	wait := k.retryMin
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
 	for {
-		select {
-		case <-k.ctx.Done():
-			return
-		case <-timer.C:
+		k.mu.Lock()
+		due := k.last.Add(k.refresh)
+		if fails > 0 {
+			due = k.last.Add(k.backoff(fails))
 		}
-		if n := k.count(); n > 0 { // a refresh on an unknown kid got them
-			k.log.Info("JWKS fetched", "keys", n)
-			return
+		if k.asked != nil {
+			due = minTime(due, k.lastFor.Add(k.every))
 		}
-		// A one-shot storage writing into the shared cache: one fetch, no goroutine.
-		_, err := jwkset.NewStorageFromHTTP(k.url, jwkset.HTTPClientStorageOptions{
-			Client: k.client, Ctx: k.ctx, HTTPTimeout: k.timeout, Storage: k.mem,
-		})
-		if err == nil {
-			if n := k.count(); n > 0 {
-				k.log.Info("JWKS fetched", "keys", n)
-				return
+		wait := due.Sub(k.clock.Now())
+		if wait <= 0 {
+			k.last = k.clock.Now()
+			k.running = k.asked
+			if k.running == nil {
+				k.running = make(chan struct{})
+			} else {
+				k.lastFor = k.last
 			}
-			err = errors.New("the JWK Set has no usable keys")
+			k.asked = nil
 		}
+		k.mu.Unlock()
+
+		if wait > 0 {
+			timer, stop := k.clock.After(wait)
+			select {
+			case <-k.ctx.Done():
+				stop()
+				return
+			case <-k.kick:
+			case <-timer:
+			}
+			stop()
+			continue
+		}
+
+		err := k.fetch()
+		k.mu.Lock()
+		running := k.running
+		k.running = nil
+		k.mu.Unlock()
+		close(running)
 		if k.ctx.Err() != nil {
 			return
 		}
-		wait = min(2*wait, k.retryMax)
-		k.log.Warn("JWKS fetch failed; tokens signed with its keys are refused until it succeeds", "err", err, "retry_in", wait)
-		timer.Reset(wait)
+		switch {
+		case err != nil:
+			fails++
+			k.log.Warn("JWKS fetch failed; tokens signed with keys not yet known are refused until it succeeds",
+				"err", err, "retry_in", k.backoff(fails))
+		case fails > 0:
+			fails = 0
+			k.log.Info("JWKS fetched", "keys", k.count())
+		}
 	}
+}
+
+// backoff is the wait after fails failed fetches in a row.
+func (k *jwksKeys) backoff(fails int) time.Duration {
+	d := k.retryMin
+	for i := 1; i < fails && d < k.retryMax; i++ {
+		d *= 2
+	}
+	return min(d, k.retryMax)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// awaitFetch is called when a token names a kid missing from the cache. It
+// asks loop for a fetch and returns once known reports the kid is there,
+// or once a fetch that started after this call has ended, or at once when
+// no fetch may start yet (the asked-for one runs when its time comes), or
+// when ctx ends.
+func (k *jwksKeys) awaitFetch(ctx context.Context, known func() bool) {
+	k.mu.Lock()
+	if running := k.running; running != nil {
+		// A fetch is under way. It may have started before the provider
+		// published this kid: wait for it, then ask for the next one.
+		k.mu.Unlock()
+		select {
+		case <-running:
+		case <-ctx.Done():
+			return
+		}
+		if known() {
+			return
+		}
+		k.mu.Lock()
+		if running := k.running; running != nil {
+			// Another one has started since, so after this call: it will do.
+			k.mu.Unlock()
+			select {
+			case <-running:
+			case <-ctx.Done():
+			}
+			return
+		}
+	}
+	if k.asked == nil {
+		k.asked = make(chan struct{})
+	}
+	asked, due := k.asked, k.lastFor.Add(k.every)
+	k.mu.Unlock()
+	select {
+	case k.kick <- struct{}{}:
+	default:
+	}
+	if due.After(k.clock.Now()) {
+		return
+	}
+	select {
+	case <-asked:
+	case <-ctx.Done():
+	}
+}
+
+// refreshingCache is the cache as keyfunc reads it: a kid it does not hold
+// asks for a fetch (see awaitFetch) before the answer.
+type refreshingCache struct {
+	*jwkset.MemoryJWKSet
+	k *jwksKeys
+}
+
+func (c refreshingCache) KeyRead(ctx context.Context, kid string) (jwkset.JWK, error) {
+	jwk, err := c.MemoryJWKSet.KeyRead(ctx, kid)
+	if !errors.Is(err, jwkset.ErrKeyNotFound) {
+		return jwk, err
+	}
+	c.k.awaitFetch(ctx, func() bool {
+		_, err := c.MemoryJWKSet.KeyRead(ctx, kid)
+		return err == nil
+	})
+	return c.MemoryJWKSet.KeyRead(ctx, kid)
 }
 
 func (k *jwksKeys) close() {
 	k.cancel()
-	if k.done != nil {
-		<-k.done
-	}
+	<-k.done
 }
 
 // keyFor returns the public key named by the token's kid, after checking

@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/evolution-todo/todo/internal/auth/authtest"
 )
 
 // Keys made once for the whole test binary: RSA generation is slow.
@@ -250,7 +252,7 @@ func TestJWKSTokens(t *testing.T) {
 func TestJWKSUnknownKIDRefreshIsRateLimited(t *testing.T) {
 	k := testKeys()
 	srv := standardJWKS(t)
-	v := jwksVerifier(t, Config{JWKSURL: srv.URL, JWKSUnknownKIDEvery: 5 * time.Minute, JWKSUnknownKIDBurst: 2})
+	v := jwksVerifier(t, Config{JWKSURL: srv.URL})
 	if got := srv.hits.Load(); got != 1 {
 		t.Fatalf("JWKS fetched %d times at start, want 1", got)
 	}
@@ -271,8 +273,8 @@ func TestJWKSUnknownKIDRefreshIsRateLimited(t *testing.T) {
 	}
 	refreshes := srv.hits.Load() - 1
 	t.Logf("20 unknown kids: %d JWKS refreshes", refreshes)
-	if refreshes < 1 || refreshes > 2 {
-		t.Errorf("20 unknown kids made %d refreshes of the JWKS, want 1 or 2 (the burst)", refreshes)
+	if refreshes != 1 {
+		t.Errorf("20 unknown kids made %d refreshes of the JWKS, want 1 (one per %v)", refreshes, DefaultJWKSUnknownKIDEvery)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("refusing the tokens took %v: they should not wait for the rate limiter", d)
@@ -290,7 +292,8 @@ func TestJWKSUnknownKIDRefreshIsRateLimited(t *testing.T) {
 func TestJWKSKeyRotation(t *testing.T) {
 	k := testKeys()
 	srv := newJWKSServer(t, rsaJWK("rsa-1", &k.rsa.PublicKey))
-	v := jwksVerifier(t, Config{JWKSURL: srv.URL})
+	clk := authtest.NewClock(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
+	v := jwksVerifier(t, Config{JWKSURL: srv.URL, Clock: clk})
 	oldTok := signKID(t, jwt.SigningMethodRS256, k.rsa, "rsa-1", idpClaims(nil))
 	newTok := signKID(t, jwt.SigningMethodRS256, k.rsa2, "rsa-2", idpClaims(nil))
 	if _, err := v.Verify(oldTok); err != nil {
@@ -299,8 +302,10 @@ func TestJWKSKeyRotation(t *testing.T) {
 	if _, err := v.Verify(newTok); err == nil {
 		t.Fatal("a token with a kid the provider does not publish yet was accepted")
 	}
-	// The provider rotates: rsa-2 in, rsa-1 out.
+	// The provider rotates: rsa-2 in, rsa-1 out. The unknown kid above
+	// fetched; the next fetch for one may start an interval later.
 	srv.serve(rsaJWK("rsa-2", &k.rsa2.PublicKey))
+	clk.Advance(DefaultJWKSUnknownKIDEvery)
 	if sub, err := v.Verify(newTok); err != nil || sub != "alice" {
 		t.Fatalf("new key after the rotation: %q, %v", sub, err)
 	}
@@ -425,6 +430,12 @@ func TestVerifierConfig(t *testing.T) {
 		if v, err := NewVerifier(Config{JWKSURL: u}); err == nil {
 			v.Close()
 			t.Errorf("JWKS URL %q accepted", u)
+		}
+	}
+	for _, every := range []time.Duration{MinJWKSUnknownKIDEvery - 1, MaxJWKSUnknownKIDEvery + 1, 5 * time.Minute} {
+		if v, err := NewVerifier(Config{JWKSURL: "https://idp.example/jwks", JWKSUnknownKIDEvery: every}); err == nil {
+			v.Close()
+			t.Errorf("JWKS unknown-kid interval %v accepted", every)
 		}
 	}
 	if _, err := NewVerifier(Config{Secret: []byte("short"), JWKSURL: "https://idp.example/jwks"}); err == nil {
