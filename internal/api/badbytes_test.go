@@ -137,3 +137,24 @@ func TestExtremeTimesRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// The sidecar-only routes refuse the same bytes (their caller is trusted,
+// but what it relays came from a user).
+func TestInternalRoutesRefuseBadBytes(t *testing.T) {
+	c := newServer(t)
+	for _, tt := range []struct{ name, method, path, body string }{
+		{"NUL in user_id", "POST", "/internal/tasks/1/next-occurrence", `{"user_id":"a\u0000","title":"x"}`},
+		{"invalid UTF-8 in user_id", "POST", "/internal/tasks/1/next-occurrence", "{\"user_id\":\"\xff\",\"title\":\"x\"}"},
+		{"NUL in title", "POST", "/internal/tasks/1/next-occurrence", `{"user_id":"alice","title":"\u0000"}`},
+		{"anchor in year 10000", "POST", "/internal/tasks/1/next-occurrence", `{"user_id":"alice","title":"x","recurrence_anchor":"9999-12-31T23:59:59-23:59"}`},
+		{"duplicate key", "POST", "/internal/reminders/sent", `{"reminders":[],"reminders":[]}`},
+		{"bad encoding", "GET", "/internal/reminders/due?limit=%zz", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := c.do(tt.method, tt.path, "", tt.body)
+			if r.Status < 400 || r.Status >= 500 || strings.HasPrefix(r.errorCode(), "<") {
+				t.Errorf("got %d %s, want a 4xx with a JSON error", r.Status, r.Body)
+			}
+		})
+	}
+}
