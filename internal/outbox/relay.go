@@ -269,7 +269,9 @@ func (r *Relay) leadOn(ctx context.Context, conn *pgx.Conn) error {
 				}
 				return errStepDown
 			}
-			wait := retry.NextBackOff()
+			// The last retry comes when StepDownAfter is up, not a whole
+			// backoff later.
+			wait := min(retry.NextBackOff(), r.cfg.StepDownAfter-time.Since(failingSince))
 			r.log.Error("outbox relay: publish failed, will retry", "err", err, "in", wait)
 			if !sleep(ctx, wait) {
 				return nil
