@@ -5,8 +5,9 @@ import (
 	"time"
 )
 
-// Next never panics or hangs, and for a known rule always moves forward and
-// lands on the wall-clock time of day of due (when that time exists).
+// Next never panics or hangs, and for a known rule always moves forward, in
+// UTC, and the result is an occurrence of the anchor's series: the next one
+// after the instant before it is itself.
 func FuzzNext(f *testing.F) {
 	f.Add(int64(1769846400), int64(1769846400), "monthly", "Europe/Berlin")
 	f.Add(int64(1835395200), int64(1835395200), "yearly", "UTC")
@@ -41,6 +42,9 @@ func FuzzNext(f *testing.F) {
 		}
 		if next.Location() != time.UTC {
 			t.Fatalf("result not in UTC: %v", next)
+		}
+		if again, err := Next(next.Add(-time.Nanosecond), anchor, Rule(rule), loc); err != nil || !again.Equal(next) {
+			t.Fatalf("Next(%v - 1ns) = %v, %v; want %v", next, again, err, next)
 		}
 	})
 }

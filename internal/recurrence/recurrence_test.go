@@ -56,15 +56,32 @@ func TestNext(t *testing.T) {
 		{"monthly leap Jan 31 2028", "UTC", "monthly", "2028-01-31 09:00:00", "", "2028-02-29 09:00:00", ""},
 		{"monthly Jan 31 1900 (not leap)", "UTC", "monthly", "1900-01-31 09:00:00", "", "1900-02-28 09:00:00", ""},
 		{"monthly Dec 15 to next year", "Europe/Berlin", "monthly", "2026-12-15 09:00:00", "", "2027-01-15 09:00:00", "2027-01-15T08:00:00Z"},
-		{"monthly day from anchor, not due", "UTC", "monthly", "2026-02-28 09:00:00", "2026-01-31 12:00:00", "2026-03-31 09:00:00", ""},
+		{"monthly day from anchor, not due", "UTC", "monthly", "2026-02-28 09:00:00", "2026-01-31 09:00:00", "2026-03-31 09:00:00", ""},
+		{"time of day from anchor, not due", "UTC", "monthly", "2026-02-28 09:00:00", "2026-01-31 12:00:00", "2026-02-28 12:00:00", ""},
+		{"daily 03:30 after a gap returns to the anchor's 02:30", "Europe/Berlin", "daily", "2027-03-28 03:30:00", "2027-03-26 02:30:00", "2027-03-29 02:30:00", "2027-03-29T00:30:00Z"},
+		{"monthly after a gap returns to the anchor's time", "Europe/Berlin", "monthly", "2027-03-28 03:30:00", "2027-02-28 02:30:00", "2027-04-28 02:30:00", ""},
+		{"prev before the anchor: the schedule extends backwards", "UTC", "daily", "2026-01-01 10:00:00", "2026-01-05 09:00:00", "2026-01-02 09:00:00", ""},
 		{"monthly across DST keeps wall clock", "Europe/Berlin", "monthly", "2026-03-15 09:00:00", "", "2026-04-15 09:00:00", "2026-04-15T07:00:00Z"},
 		{"monthly New York local date differs from UTC date", "America/New_York", "monthly", "2026-01-31 23:30:00", "", "2026-02-28 23:30:00", "2026-03-01T04:30:00Z"},
 		{"yearly Mar 1", "UTC", "yearly", "2026-03-01 09:00:00", "", "2027-03-01 09:00:00", ""},
 		{"yearly Feb 29 2000 to 2001 (2000 leap)", "UTC", "yearly", "2000-02-29 09:00:00", "", "2001-02-28 09:00:00", ""},
 		{"yearly month and day from anchor", "UTC", "yearly", "2029-02-28 09:00:00", "2028-02-29 09:00:00", "2030-02-28 09:00:00", ""},
-		// 02:30 does not exist in Berlin on 2026-03-29; the result is what
-		// time.Date yields (currently 03:30 CEST).
-		{"daily into DST gap follows time.Date", "Europe/Berlin", "daily", "2026-03-28 02:30:00", "", "", "2026-03-29T01:30:00Z"},
+		// 02:30 does not exist in Berlin on 2026-03-29: read with the offset
+		// before the gap (RFC 5545), 03:30 CEST.
+		{"daily into DST gap Berlin", "Europe/Berlin", "daily", "2026-03-28 02:30:00", "", "", "2026-03-29T01:30:00Z"},
+		// New York: 02:30 EST is 03:30 EDT (time.Date would give 01:30 EST).
+		{"daily into DST gap New York", "America/New_York", "daily", "2027-03-13 02:30:00", "", "", "2027-03-14T07:30:00Z"},
+		// Santiago skips 00:00-01:00 on 2026-09-06: 00:30 is 01:30 that day,
+		// not 23:30 the day before (which time.Date gives).
+		{"daily into midnight gap Santiago", "America/Santiago", "daily", "2026-09-05 00:30:00", "", "2026-09-06 01:30:00", "2026-09-06T04:30:00Z"},
+		// A time that occurs twice is the first of the two.
+		{"daily into fall-back overlap Berlin", "Europe/Berlin", "daily", "2027-10-30 02:30:00", "", "", "2027-10-31T00:30:00Z"},
+		{"daily into fall-back overlap New York", "America/New_York", "daily", "2027-11-06 01:30:00", "", "", "2027-11-07T05:30:00Z"},
+		{"daily into midnight overlap Santiago", "America/Santiago", "daily", "2027-04-02 23:30:00", "", "", "2027-04-04T02:30:00Z"},
+		// Pacific/Apia has no 2011-12-30: its occurrence is the instant of
+		// 2011-12-31 09:00, and the one after that is 2012-01-01.
+		{"daily over a skipped day Apia", "Pacific/Apia", "daily", "2011-12-29 09:00:00", "", "2011-12-31 09:00:00", "2011-12-30T19:00:00Z"},
+		{"daily after a skipped day Apia", "Pacific/Apia", "daily", "2011-12-31 09:00:00", "2011-12-29 09:00:00", "2012-01-01 09:00:00", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -123,6 +140,25 @@ func TestNextChain(t *testing.T) {
 			[]string{"2026-02-28 23:30:00", "2026-03-31 23:30:00", "2026-04-30 23:30:00"}},
 		{"yearly Feb 29 2028", "UTC", "yearly", "2028-02-29 09:00:00",
 			[]string{"2029-02-28 09:00:00", "2030-02-28 09:00:00", "2031-02-28 09:00:00", "2032-02-29 09:00:00"}},
+		// The issue: after the gap the series must come back to 02:30.
+		{"daily 02:30 Berlin through the gap", "Europe/Berlin", "daily", "2027-03-26 02:30:00",
+			[]string{"2027-03-27 02:30:00", "2027-03-28 03:30:00", "2027-03-29 02:30:00", "2027-03-30 02:30:00"}},
+		{"daily 02:30 New York through the gap", "America/New_York", "daily", "2027-03-13 02:30:00",
+			[]string{"2027-03-14 03:30:00", "2027-03-15 02:30:00", "2027-03-16 02:30:00"}},
+		{"daily 00:30 Santiago through the midnight gap", "America/Santiago", "daily", "2026-09-05 00:30:00",
+			[]string{"2026-09-06 01:30:00", "2026-09-07 00:30:00", "2026-09-08 00:30:00"}},
+		{"daily 23:30 Santiago through the midnight overlap", "America/Santiago", "daily", "2027-04-02 23:30:00",
+			[]string{"2027-04-03 23:30:00", "2027-04-04 23:30:00", "2027-04-05 23:30:00"}},
+		{"weekly 02:30 Berlin through the gap", "Europe/Berlin", "weekly", "2027-03-21 02:30:00",
+			[]string{"2027-03-28 03:30:00", "2027-04-04 02:30:00", "2027-04-11 02:30:00"}},
+		{"monthly 02:30 Berlin through the gap", "Europe/Berlin", "monthly", "2027-02-28 02:30:00",
+			[]string{"2027-03-28 03:30:00", "2027-04-28 02:30:00", "2027-05-28 02:30:00"}},
+		{"monthly 31st New York through the gap", "America/New_York", "monthly", "2027-01-14 02:30:00",
+			[]string{"2027-02-14 02:30:00", "2027-03-14 03:30:00", "2027-04-14 02:30:00"}},
+		{"yearly 02:30 Berlin through the gap", "Europe/Berlin", "yearly", "2026-03-28 02:30:00",
+			[]string{"2027-03-28 03:30:00", "2028-03-28 02:30:00", "2029-03-28 02:30:00"}},
+		{"daily Apia over the skipped day", "Pacific/Apia", "daily", "2011-12-28 09:00:00",
+			[]string{"2011-12-29 09:00:00", "2011-12-31 09:00:00", "2012-01-01 09:00:00"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -191,7 +227,7 @@ func TestNextOccurrence(t *testing.T) {
 		reminderAt   *time.Time
 		anchor       *time.Time
 		completedAt  time.Time
-		wantDue      time.Time
+		wantDue      *time.Time
 		wantReminder *time.Time
 		wantAnchor   time.Time
 	}{
@@ -202,7 +238,7 @@ func TestNextOccurrence(t *testing.T) {
 			dueAt:        ptr(in("2026-03-28 09:00:00", berlin)),
 			reminderAt:   ptr(in("2026-03-28 08:30:00", berlin)),
 			completedAt:  in("2026-03-28 10:12:00", berlin),
-			wantDue:      in("2026-03-29 09:00:00", berlin),
+			wantDue:      ptr(in("2026-03-29 09:00:00", berlin)),
 			wantReminder: ptr(in("2026-03-29 08:30:00", berlin)),
 			wantAnchor:   in("2026-03-28 09:00:00", berlin),
 		},
@@ -211,7 +247,7 @@ func TestNextOccurrence(t *testing.T) {
 			loc:         berlin,
 			rule:        "daily",
 			completedAt: in("2026-10-24 14:15:30", berlin),
-			wantDue:     in("2026-10-25 14:15:30", berlin),
+			wantDue:     ptr(in("2026-10-25 14:15:30", berlin)),
 			wantAnchor:  in("2026-10-24 14:15:30", berlin),
 		},
 		{
@@ -219,18 +255,68 @@ func TestNextOccurrence(t *testing.T) {
 			loc:         ny,
 			rule:        "weekly",
 			completedAt: in("2026-03-05 21:00:00", ny), // 2026-03-06T02:00Z
-			wantDue:     in("2026-03-12 21:00:00", ny),
+			wantDue:     ptr(in("2026-03-12 21:00:00", ny)),
 			wantAnchor:  in("2026-03-05 21:00:00", ny),
 		},
 		{
-			name:         "reminder but no due date: offset from completedAt",
+			// The issue: a reminder-only series completed 4 days late got
+			// its next reminder 3 days in the past and a -4 day offset.
+			name:         "reminder, no due date, completed 4 days late: next slot after the completion",
+			loc:          berlin,
+			rule:         "daily",
+			reminderAt:   ptr(in("2026-11-10 18:00:00", berlin)),
+			completedAt:  in("2026-11-14 19:00:00", berlin),
+			wantReminder: ptr(in("2026-11-15 18:00:00", berlin)),
+			wantAnchor:   in("2026-11-10 18:00:00", berlin),
+		},
+		{
+			name:         "reminder, no due date, completed late before the reminder's time of day",
+			loc:          berlin,
+			rule:         "daily",
+			reminderAt:   ptr(in("2026-11-10 18:00:00", berlin)),
+			completedAt:  in("2026-11-14 08:00:00", berlin),
+			wantReminder: ptr(in("2026-11-14 18:00:00", berlin)),
+			wantAnchor:   in("2026-11-10 18:00:00", berlin),
+		},
+		{
+			name:         "reminder, no due date, completed early: the slot after the reminder",
+			loc:          berlin,
+			rule:         "weekly",
+			reminderAt:   ptr(in("2026-11-10 18:00:00", berlin)),
+			completedAt:  in("2026-11-09 12:00:00", berlin),
+			wantReminder: ptr(in("2026-11-17 18:00:00", berlin)),
+			wantAnchor:   in("2026-11-10 18:00:00", berlin),
+		},
+		{
+			name:         "reminder, no due date, monthly on the anchor's 31st",
 			loc:          berlin,
 			rule:         "monthly",
-			reminderAt:   ptr(in("2026-01-31 18:00:00", berlin)),
-			completedAt:  in("2026-01-31 16:00:00", berlin),
-			wantDue:      in("2026-02-28 16:00:00", berlin),
-			wantReminder: ptr(in("2026-02-28 18:00:00", berlin)),
-			wantAnchor:   in("2026-01-31 16:00:00", berlin),
+			reminderAt:   ptr(in("2026-02-28 18:00:00", berlin)),
+			anchor:       ptr(in("2026-01-31 18:00:00", berlin)),
+			completedAt:  in("2026-02-28 19:00:00", berlin),
+			wantReminder: ptr(in("2026-03-31 18:00:00", berlin)),
+			wantAnchor:   in("2026-01-31 18:00:00", berlin),
+		},
+		{
+			name:         "reminder, no due date, across the gap keeps 02:30",
+			loc:          berlin,
+			rule:         "daily",
+			reminderAt:   ptr(in("2027-03-28 03:30:00", berlin)),
+			anchor:       ptr(in("2027-03-20 02:30:00", berlin)),
+			completedAt:  in("2027-03-28 10:00:00", berlin),
+			wantReminder: ptr(in("2027-03-29 02:30:00", berlin)),
+			wantAnchor:   in("2027-03-20 02:30:00", berlin),
+		},
+		{
+			name:         "due date with reminder, completed 4 days late: unchanged (next due from the schedule)",
+			loc:          berlin,
+			rule:         "daily",
+			dueAt:        ptr(in("2026-11-10 18:00:00", berlin)),
+			reminderAt:   ptr(in("2026-11-10 17:00:00", berlin)),
+			completedAt:  in("2026-11-14 19:00:00", berlin),
+			wantDue:      ptr(in("2026-11-11 18:00:00", berlin)),
+			wantReminder: ptr(in("2026-11-11 17:00:00", berlin)),
+			wantAnchor:   in("2026-11-10 18:00:00", berlin),
 		},
 		{
 			name:        "nil anchor: anchor is the due time",
@@ -238,7 +324,7 @@ func TestNextOccurrence(t *testing.T) {
 			rule:        "monthly",
 			dueAt:       ptr(in("2026-01-31 09:00:00", berlin)),
 			completedAt: in("2026-02-02 10:00:00", berlin),
-			wantDue:     in("2026-02-28 09:00:00", berlin),
+			wantDue:     ptr(in("2026-02-28 09:00:00", berlin)),
 			wantAnchor:  in("2026-01-31 09:00:00", berlin),
 		},
 		{
@@ -248,7 +334,7 @@ func TestNextOccurrence(t *testing.T) {
 			dueAt:       ptr(in("2026-01-31 09:00:00", berlin)),
 			anchor:      ptr(time.Time{}),
 			completedAt: in("2026-02-02 10:00:00", berlin),
-			wantDue:     in("2026-02-28 09:00:00", berlin),
+			wantDue:     ptr(in("2026-02-28 09:00:00", berlin)),
 			wantAnchor:  in("2026-01-31 09:00:00", berlin),
 		},
 		{
@@ -258,7 +344,7 @@ func TestNextOccurrence(t *testing.T) {
 			dueAt:       ptr(in("2026-02-28 09:00:00", berlin)),
 			anchor:      ptr(in("2026-01-31 09:00:00", berlin)),
 			completedAt: in("2026-02-28 11:00:00", berlin),
-			wantDue:     in("2026-03-31 09:00:00", berlin),
+			wantDue:     ptr(in("2026-03-31 09:00:00", berlin)),
 			wantAnchor:  in("2026-01-31 09:00:00", berlin),
 		},
 	}
@@ -268,7 +354,14 @@ func TestNextOccurrence(t *testing.T) {
 			if err != nil {
 				t.Fatalf("NextOccurrence: %v", err)
 			}
-			checkUTC(t, "DueAt", got.DueAt, tc.wantDue)
+			switch {
+			case tc.wantDue == nil && got.DueAt != nil:
+				t.Errorf("DueAt = %v, want nil", *got.DueAt)
+			case tc.wantDue != nil && got.DueAt == nil:
+				t.Errorf("DueAt = nil, want %v", tc.wantDue.UTC())
+			case tc.wantDue != nil:
+				checkUTC(t, "DueAt", *got.DueAt, *tc.wantDue)
+			}
 			checkUTC(t, "Anchor", got.Anchor, tc.wantAnchor)
 			switch {
 			case tc.wantReminder == nil && got.ReminderAt != nil:
@@ -302,7 +395,10 @@ func TestNextOccurrenceChain(t *testing.T) {
 		if err != nil {
 			t.Fatalf("step %d: %v", i+1, err)
 		}
-		checkUTC(t, "DueAt", occ.DueAt, w)
+		if occ.DueAt == nil {
+			t.Fatalf("step %d: DueAt = nil", i+1)
+		}
+		checkUTC(t, "DueAt", *occ.DueAt, w)
 		checkUTC(t, "Anchor", occ.Anchor, wantAnchor)
 		if occ.ReminderAt == nil {
 			t.Fatalf("step %d: ReminderAt = nil", i+1)
@@ -311,6 +407,46 @@ func TestNextOccurrenceChain(t *testing.T) {
 		if t.Failed() {
 			t.FailNow()
 		}
-		due, reminder, anchor = occ.DueAt, *occ.ReminderAt, &occ.Anchor
+		due, reminder, anchor = *occ.DueAt, *occ.ReminderAt, &occ.Anchor
+	}
+}
+
+// Nth is defined from the anchor alone.
+func TestNth(t *testing.T) {
+	tests := []struct {
+		name   string
+		zone   string
+		rule   Rule
+		anchor string // local wall clock in zone
+		k      int
+		want   string // local wall clock in zone
+	}{
+		{"k 0 is the anchor", "Europe/Berlin", "daily", "2027-03-26 02:30:00", 0, "2027-03-26 02:30:00"},
+		{"daily into the gap", "Europe/Berlin", "daily", "2027-03-26 02:30:00", 2, "2027-03-28 03:30:00"},
+		{"daily after the gap", "Europe/Berlin", "daily", "2027-03-26 02:30:00", 3, "2027-03-29 02:30:00"},
+		{"negative k", "Europe/Berlin", "daily", "2027-03-26 02:30:00", -1, "2027-03-25 02:30:00"},
+		{"weekly", "America/New_York", "weekly", "2027-03-07 02:30:00", 1, "2027-03-14 03:30:00"},
+		{"monthly clamps", "UTC", "monthly", "2027-01-31 09:00:00", 1, "2027-02-28 09:00:00"},
+		{"monthly 13 months to a leap February", "UTC", "monthly", "2027-01-31 09:00:00", 13, "2028-02-29 09:00:00"},
+		{"monthly back to the 31st", "UTC", "monthly", "2027-01-31 09:00:00", 2, "2027-03-31 09:00:00"},
+		{"yearly Feb 29 to a non-leap year", "UTC", "yearly", "2028-02-29 23:59:59.999999", 1, "2029-02-28 23:59:59.999999"},
+		{"yearly Feb 29 to the next leap year", "UTC", "yearly", "2028-02-29 23:59:59.999999", 4, "2032-02-29 23:59:59.999999"},
+		{"yearly 2100 is not leap", "UTC", "yearly", "2096-02-29 12:00:00", 4, "2100-02-28 12:00:00"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			loc := mustLoad(t, tc.zone)
+			got, err := Nth(local(t, tc.anchor, loc), tc.k, tc.rule, loc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkUTC(t, "Nth", got, local(t, tc.want, loc))
+		})
+	}
+	if _, err := Nth(time.Now(), 1, "hourly", time.UTC); err == nil {
+		t.Error("Nth with rule hourly: want error")
+	}
+	if _, err := Nth(time.Now(), 1, "daily", nil); err == nil {
+		t.Error("Nth with nil location: want error")
 	}
 }
