@@ -36,14 +36,15 @@ type Handler struct {
 }
 
 // NextOccurrence is the body of todo-api's internal route
-// POST /internal/tasks/{id}/next-occurrence.
+// POST /internal/tasks/{id}/next-occurrence. DueAt is null for a series
+// without a due date (it runs on its reminder).
 type NextOccurrence struct {
 	UserID           string     `json:"user_id"`
 	Title            string     `json:"title"`
 	Description      string     `json:"description"`
 	Priority         string     `json:"priority"`
 	Tags             []string   `json:"tags"`
-	DueAt            time.Time  `json:"due_at"`
+	DueAt            *time.Time `json:"due_at"`
 	ReminderAt       *time.Time `json:"reminder_at"`
 	Recurrence       string     `json:"recurrence"`
 	Timezone         string     `json:"timezone"`
@@ -106,7 +107,9 @@ func (h *Handler) taskCompleted(w http.ResponseWriter, r *http.Request) {
 
 var errUnexpectedType = errors.New("routed a non-TaskCompleted event")
 
-// handle computes and requests the next occurrence of a completed task.
+// handle computes and requests the next occurrence of a completed task
+// (recurrence.NextOccurrence: the series' anchor decides the date and time
+// of day; a series without a due date runs on its reminder).
 func (h *Handler) handle(ctx context.Context, log *slog.Logger, e events.TaskEvent) dapr.Status {
 	if e.Recurrence == "" || e.Recurrence == "none" {
 		log.Info("recurring: task does not repeat", "outcome", "skipped")
@@ -147,7 +150,8 @@ func (h *Handler) handle(ctx context.Context, log *slog.Logger, e events.TaskEve
 		if resp.Status == http.StatusOK {
 			outcome = "already_created"
 		}
-		log.Info("recurring: next occurrence", "next_task_id", out.ID, "due_at", occ.DueAt, "outcome", outcome)
+		log.Info("recurring: next occurrence", "next_task_id", out.ID, "due_at", occ.DueAt, "reminder_at", occ.ReminderAt,
+			"outcome", outcome)
 		return dapr.Success
 	case resp.Status >= 400 && resp.Status < 500 && resp.Status != http.StatusTooManyRequests &&
 		resp.Status != http.StatusUnauthorized && resp.Status != http.StatusForbidden:

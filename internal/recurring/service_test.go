@@ -133,8 +133,8 @@ func TestNextOccurrenceRequest(t *testing.T) {
 		name   string
 		change func(d map[string]any)
 		// Expected members of the body sent to todo-api.
-		wantDue, wantAnchor string
-		wantReminder        any // string or nil
+		wantDue, wantReminder any // string or nil
+		wantAnchor            string
 	}{
 		{
 			name:    "daily: due one day later, reminder offset kept, anchor = due",
@@ -163,6 +163,33 @@ func TestNextOccurrenceRequest(t *testing.T) {
 			name:    "no due date: next is one day after completion",
 			change:  func(d map[string]any) { d["due_at"], d["reminder_at"] = nil, nil },
 			wantDue: "2026-03-11T10:00:00Z", wantReminder: nil, wantAnchor: "2026-03-10T10:00:00Z",
+		},
+		{
+			// The issue: completed 4 days late, the next reminder was
+			// already in the past and the series kept a -4 day offset.
+			name: "reminder without due date, completed 4 days late: next slot after the completion, no due date",
+			change: func(d map[string]any) {
+				d["due_at"], d["reminder_at"], d["completed_at"] = nil, "2026-03-06T17:00:00Z", "2026-03-10T10:00:00Z"
+			},
+			wantDue: nil, wantReminder: "2026-03-10T17:00:00Z", wantAnchor: "2026-03-06T17:00:00Z",
+		},
+		{
+			name: "reminder without due date keeps the series' anchor",
+			change: func(d map[string]any) {
+				d["due_at"], d["reminder_at"], d["completed_at"] = nil, "2026-03-10T17:00:00Z", "2026-03-10T10:00:00Z"
+				d["recurrence_anchor"] = "2026-03-01T17:00:00Z"
+			},
+			wantDue: nil, wantReminder: "2026-03-11T17:00:00Z", wantAnchor: "2026-03-01T17:00:00Z",
+		},
+		{
+			// 02:30 Berlin does not exist on 2027-03-28 (03:30 CEST,
+			// 01:30Z); the next day is 02:30 CEST again (00:30Z).
+			name: "daily after the DST gap returns to the anchor's time of day",
+			change: func(d map[string]any) {
+				d["due_at"], d["reminder_at"] = "2027-03-28T01:30:00Z", "2027-03-28T01:00:00Z"
+				d["recurrence_anchor"] = "2027-03-26T01:30:00Z"
+			},
+			wantDue: "2027-03-29T00:30:00Z", wantReminder: "2027-03-29T00:00:00Z", wantAnchor: "2027-03-26T01:30:00Z",
 		},
 		{
 			name:    "weekly",
