@@ -33,7 +33,17 @@ func Defaults() Task {
 
 // Apply returns t with p applied, normalised and validated. It does not touch
 // identity, ownership, completion or timestamps.
+//
+// The recurrence anchor (the series' first due time, or its first reminder
+// when it has no due date) moves only when the time it comes from changes:
+// a due_at that differs from the task's at the stored precision
+// (microseconds) re-anchors the series on the new due_at; so does, for a task
+// without due date, a changed reminder_at. Re-sending the same due_at with
+// other fields, as a form that sends whole objects does, keeps the anchor, so
+// a monthly series on the 31st stays on the 31st.
 func (p Patch) Apply(t Task) (Task, error) {
+	dueChanged := p.DueAt.Set && !sameInstant(p.DueAt.Value, t.DueAt)
+	reminderChanged := p.ReminderAt.Set && !sameInstant(p.ReminderAt.Value, t.ReminderAt)
 	if p.Title.Set {
 		t.Title = p.Title.Value
 	}
@@ -48,7 +58,6 @@ func (p Patch) Apply(t Task) (Task, error) {
 	}
 	if p.DueAt.Set {
 		t.DueAt = p.DueAt.Value
-		t.RecurrenceAnchor = p.DueAt.Value
 	}
 	if p.ReminderAt.Set {
 		t.ReminderAt = p.ReminderAt.Value
@@ -59,5 +68,20 @@ func (p Patch) Apply(t Task) (Task, error) {
 	if p.Timezone.Set {
 		t.Timezone = p.Timezone.Value
 	}
+	switch {
+	case dueChanged && t.DueAt != nil:
+		t.RecurrenceAnchor = t.DueAt
+	case t.DueAt == nil && (dueChanged || reminderChanged):
+		t.RecurrenceAnchor = t.ReminderAt
+	}
 	return Normalize(t)
+}
+
+// sameInstant reports whether a and b are the same time at the precision
+// that is stored (microseconds), or both nil.
+func sameInstant(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.UTC().Truncate(time.Microsecond).Equal(b.UTC().Truncate(time.Microsecond))
 }
