@@ -295,3 +295,57 @@ func TestReplayedReminderAfterEvictionIsNotNew(t *testing.T) {
 			before.Unread, after.Unread, before.Notifications[0].ID, after.Notifications[0].ID)
 	}
 }
+
+// A history longer than a page is served whole through todo-api, its
+// sidecar and audit-service: page by page in version order, the newest
+// events (TaskDeleted last) included.
+func TestLongHistoryIsServedWholeInPages(t *testing.T) {
+	e := startSystem(t, "todo-api", "audit-service")
+	var tk fullTask
+	e.api("POST", "/api/tasks", `{"title":"v1"}`, 201, &tk)
+	const updates = 130
+	for i := 2; i <= updates+1; i++ {
+		e.api("PATCH", fmt.Sprintf("/api/tasks/%d", tk.ID), fmt.Sprintf(`{"title":"v%d"}`, i), 200, nil)
+		time.Sleep(60 * time.Millisecond) // under the per-user write limit
+	}
+	e.api("DELETE", fmt.Sprintf("/api/tasks/%d", tk.ID), "", 204, nil)
+	const total = updates + 2
+	page := func(cursor string) ([]historyEntry, *string) {
+		var out struct {
+			Events     []historyEntry `json:"events"`
+			NextCursor *string        `json:"next_cursor"`
+		}
+		path := fmt.Sprintf("/api/tasks/%d/history?limit=50", tk.ID)
+		if cursor != "" {
+			path += "&cursor=" + url.QueryEscape(cursor)
+		}
+		e.api("GET", path, "", 200, &out)
+		return out.Events, out.NextCursor
+	}
+	var all []historyEntry
+	eventually(t, 60*time.Second, "every event is audited", func() bool {
+		all = all[:0]
+		cursor := ""
+		for {
+			evs, next := page(cursor)
+			if len(evs) > 50 {
+				t.Fatalf("a page of %d events with limit=50", len(evs))
+			}
+			all = append(all, evs...)
+			if next == nil {
+				return len(all) == total
+			}
+			cursor = *next
+		}
+	})
+	for i, ev := range all {
+		if ev.Version != i+1 {
+			t.Fatalf("event %d has version %d, want %d", i, ev.Version, i+1)
+		}
+	}
+	if all[0].EventType != "TaskCreated" || all[total-1].EventType != "TaskDeleted" {
+		t.Errorf("first %s, last %s; want TaskCreated ... TaskDeleted", all[0].EventType, all[total-1].EventType)
+	}
+	// A cursor that todo-api or audit-service did not make is a 400.
+	e.api("GET", fmt.Sprintf("/api/tasks/%d/history?cursor=bm90LW91cnM", tk.ID), "", 400, nil)
+}
