@@ -78,8 +78,7 @@ const MaxJSONDepth = 32
 
 // checkJSONShape walks body's tokens and refuses a duplicate object key at
 // any depth (encoding/json would keep the last one silently), a key that
-// is not valid UTF-8, and nesting deeper than MaxJSONDepth. Syntax errors
-// are left to the decoder that follows.
+// is not valid UTF-8, and nesting deeper than MaxJSONDepth.
 func checkJSONShape(body []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -90,8 +89,11 @@ func checkJSONShape(body []byte) error {
 	var stack []frame
 	for {
 		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
 		if err != nil {
-			return nil // io.EOF, or a syntax error the decoder reports
+			return errorf(http.StatusBadRequest, CodeInvalidJSON, "", "request body is not valid JSON: "+err.Error())
 		}
 		top := len(stack) - 1
 		if top >= 0 && stack[top].keys != nil && stack[top].wantsKey {

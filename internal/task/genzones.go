@@ -13,13 +13,15 @@ import (
 	"go/format"
 	"log"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 )
 
 func main() {
-	src := filepath.Join(runtime.GOROOT(), "lib", "time", "zoneinfo.zip")
+	src := filepath.Join(goroot(), "lib", "time", "zoneinfo.zip")
 	zr, err := zip.OpenReader(src)
 	if err != nil {
 		log.Fatal(err)
@@ -49,4 +51,14 @@ func main() {
 	if err := os.WriteFile("zones.go", out, 0o644); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// goroot is the GOROOT of the go command that runs this, whose
+// lib/time/zoneinfo.zip is what time/tzdata embeds.
+func goroot() string {
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		log.Fatalf("go env GOROOT: %v", err)
+	}
+	return strings.TrimSpace(string(out))
 }
