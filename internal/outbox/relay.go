@@ -173,8 +173,10 @@ func (r *Relay) Run(ctx context.Context) error {
 	reconnect := r.newBackoff()
 	for {
 		up, err := r.lead(ctx)
-		if ctx.Err() != nil {
-			return nil
+		select {
+		case <-ctx.Done():
+			return nil // canceled: whatever lead ran into is moot
+		default:
 		}
 		var wait time.Duration
 		switch {
