@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -58,7 +59,9 @@ type target struct {
 	expired, forged string
 	aliceTask       int64
 	bobTask         int64
-	bobBody         string // bob's task as first answered
+	carol           string // a token the generator never uses
+	carolTask       int64
+	carolBody       string // carol's task as first answered
 	routes          []api.Route
 	sent            atomic.Int64 // requests made
 }
@@ -131,7 +134,9 @@ func start(t testing.TB) *target {
 		return v.ID, string(b)
 	}
 	tg.aliceTask, _ = create(tg.alice, `{"title":"seed","due_at":"2026-01-01T00:00:00Z","recurrence":"daily"}`)
-	tg.bobTask, tg.bobBody = create(tg.bob, `{"title":"bob's","tags":["private"]}`)
+	tg.bobTask, _ = create(tg.bob, `{"title":"bob's","tags":["private"]}`)
+	tg.carol = mint("carol", 24*time.Hour, jwtCfg)
+	tg.carolTask, tg.carolBody = create(tg.carol, `{"title":"carol's","tags":["private"],"due_at":"2026-06-01T00:00:00Z"}`)
 	return tg
 }
 
@@ -298,6 +303,7 @@ func (tg *target) genPathValue(t *rapid.T) string {
 	return rapid.OneOf(
 		rapid.Just(strconv.FormatInt(tg.aliceTask, 10)),
 		rapid.Just(strconv.FormatInt(tg.bobTask, 10)),
+		rapid.Just(strconv.FormatInt(tg.carolTask, 10)),
 		rapid.Map(rapid.SampledFrom(hostileNumbers), url.PathEscape),
 		rapid.SampledFrom([]string{"..%2F", "%2E%2E%2F", "%252e%252e%252f", "..%5Cbob", "a%3Bb", "a%3Fb", "%00", "%ff",
 			"%zz", "%", "%2", "a b", "..", ".", "%2F", strings.Repeat("9", 100), "1%00", "+1", "1/2", "~bob", "inbox"}),
@@ -460,7 +466,8 @@ func (tg *target) check(t *rapid.T) {
 }
 
 // healthy checks that the server still serves: ready, alice's seed task
-// readable, bob's task untouched by anything sent with other tokens.
+// readable (or deleted by alice), and carol's task, whose id is generated
+// but whose token never is, exactly as it was created.
 func (tg *target) healthy(t fataler) {
 	t.Helper()
 	if st, b := tg.send(t, "GET", "/readyz", "", nil, "", ""); st != http.StatusOK {
@@ -469,18 +476,15 @@ func (tg *target) healthy(t fataler) {
 	if st, b := tg.send(t, "GET", "/api/tasks/"+strconv.FormatInt(tg.aliceTask, 10), "", nil, "", "Bearer "+tg.alice); st != http.StatusOK && st != http.StatusNotFound {
 		t.Fatalf("alice's task: %d %s", st, b)
 	}
-	st, b := tg.send(t, "GET", "/api/tasks/"+strconv.FormatInt(tg.bobTask, 10), "", nil, "", "Bearer "+tg.bob)
+	st, b := tg.send(t, "GET", "/api/tasks/"+strconv.FormatInt(tg.carolTask, 10), "", nil, "", "Bearer "+tg.carol)
 	if st != http.StatusOK {
-		t.Fatalf("bob's task: %d %s", st, b)
+		t.Fatalf("carol's task: %d %s", st, b)
 	}
 	var got, want map[string]any
 	_ = json.Unmarshal(b, &got)
-	_ = json.Unmarshal([]byte(tg.bobBody), &want)
-	if got["title"] != want["title"] || got["version"] != want["version"] {
-		// bob's own token is generated too, so bob may change it; alice never.
-		if got["user_id"] != "bob" {
-			t.Fatalf("bob's task changed hands: %s", b)
-		}
+	_ = json.Unmarshal([]byte(tg.carolBody), &want)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("carol's task changed by other users' requests:\n got %s\nwant %s", b, tg.carolBody)
 	}
 }
 
