@@ -17,6 +17,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -118,7 +120,10 @@ func (v *Verifier) Verify(token string) (string, error) {
 		return "", fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	sub := strings.TrimSpace(claims.Subject)
-	if sub == "" || len(sub) > 255 || sub != claims.Subject {
+	// The user id is stored as text and sent to other apps: it must be
+	// valid UTF-8 without control characters (PostgreSQL refuses NUL).
+	if sub == "" || len(sub) > 255 || sub != claims.Subject || !utf8.ValidString(sub) ||
+		strings.ContainsFunc(sub, unicode.IsControl) {
 		return "", fmt.Errorf("%w: missing or malformed sub", ErrInvalidToken)
 	}
 	return sub, nil

@@ -66,6 +66,8 @@ func TestVerify(t *testing.T) {
 		{"wrong audience", sign(t, jwt.SigningMethodHS256, secret, with("aud", "other-api")), false},
 		{"no sub", sign(t, jwt.SigningMethodHS256, secret, with("sub", nil)), false},
 		{"blank sub", sign(t, jwt.SigningMethodHS256, secret, with("sub", "  ")), false},
+		{"sub with NUL", sign(t, jwt.SigningMethodHS256, secret, with("sub", "ali\x00ce")), false},
+		{"sub with a control character", sign(t, jwt.SigningMethodHS256, secret, with("sub", "ali\nce")), false},
 		{"tampered payload", tamper(sign(t, jwt.SigningMethodHS256, secret, good)), false},
 	}
 	for _, tt := range tests {
