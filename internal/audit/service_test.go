@@ -419,6 +419,10 @@ func TestHistoryRoute(t *testing.T) {
 		{"bad percent-encoding", "/tasks/7/history?limit=%zz", nil, nil, http.StatusBadRequest, "invalid_query", 0, 0},
 		{"cursor not base64", "/tasks/7/history?cursor=%21%21", nil, nil, http.StatusBadRequest, "invalid_cursor", 0, 0},
 		{"cursor not ours", "/tasks/7/history?cursor=aGVsbG8", nil, nil, http.StatusBadRequest, "invalid_cursor", 0, 0},
+		// base64url of "9999999999|2026-01-01T00:00:00Z|x": a version beyond the integer column.
+		{"cursor version out of range", "/tasks/7/history?cursor=OTk5OTk5OTk5OXwyMDI2LTAxLTAxVDAwOjAwOjAwWnx4", nil, nil, http.StatusBadRequest, "invalid_cursor", 0, 0},
+		// base64url of "-1|2026-01-01T00:00:00Z|x".
+		{"cursor version negative", "/tasks/7/history?cursor=LTF8MjAyNi0wMS0wMVQwMDowMDowMFp8eA", nil, nil, http.StatusBadRequest, "invalid_cursor", 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

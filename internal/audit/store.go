@@ -96,12 +96,12 @@ func ParseHistoryCursor(s string) (HistoryCursor, error) {
 	}
 	v, rest, ok1 := strings.Cut(string(raw), "|")
 	at, id, ok2 := strings.Cut(rest, "|")
-	version, err1 := strconv.Atoi(v)
+	version, err1 := strconv.ParseInt(v, 10, 32) // audit_events.version is an integer column
 	t, err2 := time.Parse(time.RFC3339Nano, at)
-	if !ok1 || !ok2 || err1 != nil || err2 != nil || id == "" || !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
+	if !ok1 || !ok2 || err1 != nil || err2 != nil || version < 0 || id == "" || !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
 		return HistoryCursor{}, ErrBadCursor
 	}
-	return HistoryCursor{Version: version, At: t, EventID: id}, nil
+	return HistoryCursor{Version: int(version), At: t, EventID: id}, nil
 }
 
 // History returns at most limit events of task taskID in the order they

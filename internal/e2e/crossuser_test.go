@@ -199,6 +199,8 @@ func TestNoUserReachesAnotherUsersDataThroughInvocation(t *testing.T) {
 	for _, q := range []string{
 		"cursor=..%2F..%2Ftasks%2F" + fmt.Sprint(tid) + "%2Fhistory", "cursor=%2F", "limit=0", "limit=1001",
 		"cursor=a%3Fx", "limit=1&limit=2", "task_id=" + fmt.Sprint(tid), "limit=%zz",
+		"cursor=OTk5OTk5OTk5OXwyMDI2LTAxLTAxVDAwOjAwOjAwWnx4", // "9999999999|...": well-formed, out of range
+		"cursor=LTF8MjAyNi0wMS0wMVQwMDowMDowMFp8eA",           // "-1|..."
 	} {
 		target := fmt.Sprintf("/api/tasks/%d/history?%s", mine, q)
 		checkRefused(t, alice.raw("GET", target), "GET "+target, "bob's secret")
