@@ -92,6 +92,7 @@ func (s *Server) Routes() []Route {
 		{Method: "POST", Path: "/internal/tasks/{id}/next-occurrence", Internal: true, handler: s.nextOccurrence},
 		{Method: "GET", Path: "/internal/reminders/due", Internal: true, handler: s.dueReminders},
 		{Method: "POST", Path: "/internal/reminders/sent", Internal: true, handler: s.remindersSent},
+		{Method: "POST", Path: "/internal/reminders/released", Internal: true, handler: s.remindersReleased},
 		// The sidecar asks every app for its configuration and programmatic
 		// subscriptions at start; todo-api has none.
 		{Method: "GET", Path: "/dapr/config", handler: jsonConst(`{}`), Internal: true},

@@ -18,6 +18,7 @@ type InternalStore interface {
 	CreateNextOccurrence(ctx context.Context, userID string, prevID int64, next task.Task) (task.Task, bool, error)
 	DueReminders(ctx context.Context, now time.Time, after *task.Reminder, limit int) ([]task.Reminder, error)
 	MarkReminded(ctx context.Context, sent []task.Reminder) (int, error)
+	ReleaseReminders(ctx context.Context, notSent []task.Reminder) (int, error)
 	OwnsTask(ctx context.Context, userID string, id int64) (bool, error)
 }
 
@@ -127,23 +128,9 @@ const MaxRemindersPage = 1000
 // task has become since it was listed (completed, deleted, reminder moved):
 // its publish was accepted, so it was sent.
 func (s *Server) remindersSent(w http.ResponseWriter, r *http.Request) error {
-	members, err := readObject(w, r, "reminders")
+	sent, err := readReminders(w, r)
 	if err != nil {
 		return err
-	}
-	var list []struct {
-		TaskID     int64     `json:"task_id"`
-		ReminderAt time.Time `json:"reminder_at"`
-	}
-	if err := json.Unmarshal(members["reminders"], &list); err != nil || len(list) > MaxRemindersPage {
-		return badField("reminders", fmt.Sprintf("must be a list of at most %d {task_id, reminder_at}", MaxRemindersPage))
-	}
-	sent := make([]task.Reminder, 0, len(list))
-	for _, x := range list {
-		if x.TaskID <= 0 || x.ReminderAt.IsZero() {
-			return badField("reminders", "each needs a task_id and a reminder_at")
-		}
-		sent = append(sent, task.Reminder{TaskID: x.TaskID, ReminderAt: x.ReminderAt})
 	}
 	marked, err := s.internal.MarkReminded(r.Context(), sent)
 	if err != nil {
@@ -151,4 +138,46 @@ func (s *Server) remindersSent(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, map[string]int{"marked": marked})
 	return nil
+}
+
+// remindersReleased gives back the claims of reminders whose publish the
+// sidecar refused (so they were certainly not sent):
+// {"reminders": [{"task_id": 1, "reminder_at": "..."}, ...]} answers
+// {"released": n}. A released reminder is listed again only while its task
+// is open and the reminder still due, so one whose task was completed or
+// deleted meanwhile is never sent.
+func (s *Server) remindersReleased(w http.ResponseWriter, r *http.Request) error {
+	notSent, err := readReminders(w, r)
+	if err != nil {
+		return err
+	}
+	released, err := s.internal.ReleaseReminders(r.Context(), notSent)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"released": released})
+	return nil
+}
+
+// readReminders reads {"reminders": [{task_id, reminder_at}, ...]}.
+func readReminders(w http.ResponseWriter, r *http.Request) ([]task.Reminder, error) {
+	members, err := readObject(w, r, "reminders")
+	if err != nil {
+		return nil, err
+	}
+	var list []struct {
+		TaskID     int64     `json:"task_id"`
+		ReminderAt time.Time `json:"reminder_at"`
+	}
+	if err := json.Unmarshal(members["reminders"], &list); err != nil || len(list) > MaxRemindersPage {
+		return nil, badField("reminders", fmt.Sprintf("must be a list of at most %d {task_id, reminder_at}", MaxRemindersPage))
+	}
+	out := make([]task.Reminder, 0, len(list))
+	for _, x := range list {
+		if x.TaskID <= 0 || x.ReminderAt.IsZero() {
+			return nil, badField("reminders", "each needs a task_id and a reminder_at")
+		}
+		out = append(out, task.Reminder{TaskID: x.TaskID, ReminderAt: x.ReminderAt})
+	}
+	return out, nil
 }

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -282,4 +284,60 @@ func TestMaxBulkBytesUnderDaprdLimit(t *testing.T) {
 	if MaxBulkBytes > daprdDefault/2 {
 		t.Errorf("MaxBulkBytes = %d, want well under daprd's %d", MaxBulkBytes, daprdDefault)
 	}
+}
+
+// A failed bulk says which entries were certainly not published: all of
+// them when the sidecar refused the request or was not listening, those of
+// daprd's failedEntries when the broker refused some; none when the
+// outcome is unknown.
+func TestNotPublished(t *testing.T) {
+	entries := []BulkEntry{{ID: "a", Event: []byte(`{}`)}, {ID: "b", Event: []byte(`{}`)}, {ID: "c", Event: []byte(`{}`)}}
+	for _, tt := range []struct {
+		name    string
+		status  int
+		body    string
+		want    []string
+		certain bool
+	}{
+		{"accepted", 204, ``, nil, false},
+		{"broker refused some", 500, `{"failedEntries":[{"entryId":"b","error":"kafka: broken pipe"}],"errorCode":"ERR_PUBSUB_PUBLISH_MESSAGE"}`, []string{"b"}, true},
+		{"broker refused all", 500, `{"failedEntries":[{"entryId":"a"},{"entryId":"b"},{"entryId":"c"}],"errorCode":"ERR_PUBSUB_PUBLISH_MESSAGE"}`, []string{"a", "b", "c"}, true},
+		{"topic not allowed", 403, `{"errorCode":"ERR_PUBSUB_FORBIDDEN"}`, []string{"a", "b", "c"}, true},
+		{"unknown pubsub", 404, `{"errorCode":"ERR_PUBSUB_NOT_FOUND"}`, []string{"a", "b", "c"}, true},
+		{"a 500 that lists nothing", 500, `{"errorCode":"ERR_PUBSUB_PUBLISH_MESSAGE"}`, nil, false},
+		{"a 500 that is not JSON", 500, `upstream timeout`, nil, false},
+		{"a gateway timeout", 504, ``, nil, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.WriteHeader(tt.status)
+				_, _ = io.WriteString(w, tt.body)
+			}))
+			defer srv.Close()
+			err := New(srv.URL, "").BulkPublishCloudEvents(context.Background(), "p", "t", entries)
+			if (err == nil) != (tt.status/100 == 2) {
+				t.Fatalf("err = %v", err)
+			}
+			got, certain := NotPublished(err)
+			if certain != tt.certain || !slices.Equal(got, tt.want) {
+				t.Errorf("NotPublished = %v, %v; want %v, %v", got, certain, tt.want, tt.certain)
+			}
+			var de *Error
+			if err != nil && !errors.As(err, &de) {
+				t.Errorf("the error does not carry the sidecar's answer: %v", err)
+			}
+		})
+	}
+	t.Run("sidecar not listening", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		err = New("http://"+addr, "").BulkPublishCloudEvents(context.Background(), "p", "t", entries)
+		if got, certain := NotPublished(err); !certain || len(got) != 3 {
+			t.Errorf("NotPublished = %v, %v (err %v); want all, certain", got, certain, err)
+		}
+	})
 }

@@ -7,11 +7,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/evolution-todo/todo/internal/telemetry"
@@ -107,5 +109,24 @@ func (c *Client) BulkPublishCloudEvents(ctx context.Context, pubsub, topic strin
 		return fmt.Errorf("dapr: bulk publish %s: encode: %w", topic, err)
 	}
 	u := c.base + "/v1.0-alpha1/publish/bulk/" + url.PathEscape(pubsub) + "/" + url.PathEscape(topic)
-	return c.do(ctx, "bulk publish "+topic, http.MethodPost, u, "application/json", b)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("dapr: bulk publish %s: %w", topic, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	c.auth(req)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			// Nothing reached the sidecar.
+			return &BulkError{Err: fmt.Errorf("dapr: bulk publish %s: %w", topic, err), NotPublished: entryIDs(entries)}
+		}
+		return fmt.Errorf("dapr: bulk publish %s: %w", topic, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 == 2 {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	return bulkError(topic, resp, entries)
 }

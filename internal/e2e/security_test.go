@@ -53,7 +53,7 @@ func TestDaprTokensAndTopicScoping(t *testing.T) {
 	t.Run("apps require APP_API_TOKEN on sidecar routes", func(t *testing.T) {
 		routes := map[string][][2]string{
 			"todo-api": {{"GET", "/internal/reminders/due"}, {"POST", "/internal/tasks/1/next-occurrence"},
-				{"POST", "/internal/reminders/sent"}, {"GET", "/dapr/subscribe"}},
+				{"POST", "/internal/reminders/sent"}, {"POST", "/internal/reminders/released"}, {"GET", "/dapr/subscribe"}},
 			"audit-service":        {{"GET", "/dapr/subscribe"}, {"POST", "/events/task-events"}, {"GET", "/tasks/1/history"}, {"GET", "/dead-letters"}},
 			"recurring-service":    {{"GET", "/dapr/subscribe"}, {"POST", "/events/task-completed"}},
 			"reminder-service":     {{"POST", "/reminder-cron"}},

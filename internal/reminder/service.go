@@ -221,6 +221,9 @@ func (s *Service) sendPage(ctx context.Context, page []due) (res Result, err err
 	err = s.publish(ctx, page)
 	res.Spent.Publish = time.Since(t0)
 	if err != nil {
+		if ids, certain := dapr.NotPublished(err); certain {
+			s.release(ctx, page, ids)
+		}
 		return res, fmt.Errorf("publish %d reminders: %w", len(page), err)
 	}
 	res.Published = len(page)
@@ -284,19 +287,55 @@ func (s *Service) publish(ctx context.Context, page []due) error {
 	return s.Dapr.BulkPublishCloudEvents(ctx, s.PubSub, events.TopicReminders, entries)
 }
 
+// release gives back the claims of the reminders of page whose event ids
+// the sidecar said it did not publish, so that a task completed or deleted
+// before the next sweep gets none of them. A failure only leaves them
+// claimed: they are then published again (the same ids) by a later sweep,
+// which is the safe side.
+func (s *Service) release(ctx context.Context, page []due, ids []string) {
+	refused := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		refused[id] = true
+	}
+	body := remindersBody{}
+	for _, d := range page {
+		if refused[events.ReminderEventID(d.TaskID, d.ReminderAt)] {
+			body.Reminders = append(body.Reminders, sentReminder{TaskID: d.TaskID, ReminderAt: d.ReminderAt})
+		}
+	}
+	if len(body.Reminders) == 0 {
+		return
+	}
+	resp, err := s.Dapr.Invoke(ctx, s.TodoAppID, http.MethodPost, "internal/reminders/released", nil, body)
+	if err == nil && resp.Status != http.StatusOK {
+		err = fmt.Errorf("todo-api answered %d: %s", resp.Status, resp.Body)
+	}
+	if err != nil {
+		s.Log.Warn("reminder sweep: cannot release the claims of refused reminders; a later sweep publishes them again",
+			"count", len(body.Reminders), "err", err)
+		return
+	}
+	s.Log.Info("reminder sweep: released the claims of refused reminders", "count", len(body.Reminders))
+}
+
+// sentReminder and remindersBody are the body of todo-api's
+// internal/reminders/sent and internal/reminders/released.
+type sentReminder struct {
+	TaskID     int64     `json:"task_id"`
+	ReminderAt time.Time `json:"reminder_at"`
+}
+
+type remindersBody struct {
+	Reminders []sentReminder `json:"reminders"`
+}
+
 // markSent tells todo-api that a page of reminders was published; it
 // answers how many were recorded sent (each of them, whatever its task has
 // become since it was listed, unless the task no longer exists).
 func (s *Service) markSent(ctx context.Context, page []due) (int, error) {
-	type sent struct {
-		TaskID     int64     `json:"task_id"`
-		ReminderAt time.Time `json:"reminder_at"`
-	}
-	body := struct {
-		Reminders []sent `json:"reminders"`
-	}{Reminders: make([]sent, len(page))}
+	body := remindersBody{Reminders: make([]sentReminder, len(page))}
 	for i, d := range page {
-		body.Reminders[i] = sent{TaskID: d.TaskID, ReminderAt: d.ReminderAt}
+		body.Reminders[i] = sentReminder{TaskID: d.TaskID, ReminderAt: d.ReminderAt}
 	}
 	resp, err := s.Dapr.Invoke(ctx, s.TodoAppID, http.MethodPost, "internal/reminders/sent", nil, body)
 	if err != nil {

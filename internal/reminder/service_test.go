@@ -66,9 +66,13 @@ type fakeSidecar struct {
 	// most 5 s) until a publish of failPageOf has failed.
 	holdUntilFailed chan struct{}
 	closeHold       sync.Once
-	markStatus      int   // when not 0, the status of the mark answer
-	markErr         error // transport error of the mark call
-	notMarked       int   // todo-api answers this many fewer marked than sent
+	// refused, when set, makes failing bulk publishes answer as daprd does
+	// when the broker refused these tasks' entries (dapr.BulkError).
+	refused    map[int64]bool
+	releases   [][]markedItem // bodies of the release calls
+	markStatus int            // when not 0, the status of the mark answer
+	markErr    error          // transport error of the mark call
+	notMarked  int            // todo-api answers this many fewer marked than sent
 
 	listQueries []url.Values
 	publishes   []bulkCall     // every bulk publish call, failed ones included
@@ -122,6 +126,23 @@ func (f *fakeSidecar) Invoke(_ context.Context, appID, httpMethod, method string
 		}
 		b, _ := json.Marshal(map[string]any{"reminders": page})
 		return dapr.Response{Status: http.StatusOK, Body: b}, nil
+	case httpMethod == http.MethodPost && method == "internal/reminders/released":
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		b, _ := json.Marshal(body)
+		var in struct {
+			Reminders []markedItem `json:"reminders"`
+		}
+		if err := json.Unmarshal(b, &in); err != nil {
+			return dapr.Response{Status: http.StatusBadRequest}, nil
+		}
+		ids := make([]int64, len(in.Reminders))
+		for i, it := range in.Reminders {
+			ids[i] = it.TaskID
+		}
+		f.ops = append(f.ops, "release "+span(ids))
+		f.releases = append(f.releases, in.Reminders)
+		return dapr.Response{Status: http.StatusOK, Body: fmt.Appendf(nil, `{"released":%d}`, len(ids))}, nil
 	case httpMethod == http.MethodPost && method == "internal/reminders/sent":
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -221,6 +242,15 @@ func (f *fakeSidecar) BulkPublishCloudEvents(_ context.Context, pubsub, topic st
 	if call.failed {
 		if f.holdUntilFailed != nil {
 			f.closeHold.Do(func() { close(f.holdUntilFailed) })
+		}
+		if f.refused != nil {
+			var notPublished []string
+			for i, e := range entries {
+				if f.refused[ids[i]] {
+					notPublished = append(notPublished, e.ID)
+				}
+			}
+			return &dapr.BulkError{Err: errBroker, NotPublished: notPublished}
 		}
 		return errBroker
 	}
@@ -409,6 +439,17 @@ func TestSweepFailures(t *testing.T) {
 			name:    "bulk publish fails",
 			sc:      &fakeSidecar{pages: [][]dueItem{threeDue()}, failPublish: map[int]bool{1: true}},
 			wantOps: []string{"list", "publish 11..13 (3)"},
+			want:    reminder.Result{Found: 3},
+			wantErr: errBroker,
+		},
+		{
+			// The sidecar says which entries the broker refused: their
+			// claims are given back, the others stay owed (they may have
+			// been published).
+			name: "bulk publish refused in part",
+			sc: &fakeSidecar{pages: [][]dueItem{threeDue()}, failPublish: map[int]bool{1: true},
+				refused: map[int64]bool{12: true, 13: true}},
+			wantOps: []string{"list", "publish 11..13 (3)", "release 12..13 (2)"},
 			want:    reminder.Result{Found: 3},
 			wantErr: errBroker,
 		},

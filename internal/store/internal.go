@@ -155,6 +155,25 @@ func (s *Store) MarkReminded(ctx context.Context, sent []task.Reminder) (int, er
 	return n, nil
 }
 
+// ReleaseReminders gives back the claims of the given (task, reminder_at)
+// pairs that are not recorded sent: their publish was refused, so they were
+// certainly not sent. A released reminder is listed again only from its
+// task (open, undeleted, still due at that time), never from the claim.
+// It returns how many claims were released.
+func (s *Store) ReleaseReminders(ctx context.Context, notSent []task.Reminder) (int, error) {
+	ids := make([]int64, len(notSent))
+	ats := make([]time.Time, len(notSent))
+	for i, r := range notSent {
+		ids[i], ats[i] = r.TaskID, r.ReminderAt
+	}
+	tag, err := s.pool.Exec(ctx, `DELETE FROM task_reminders r USING unnest($1::bigint[], $2::timestamptz[]) AS v(id, at)
+		WHERE r.task_id = v.id AND r.reminder_at = v.at AND r.sent_at IS NULL`, ids, ats)
+	if err != nil {
+		return 0, fmt.Errorf("store: release reminders: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // OwnsTask reports whether userID owns task id, deleted or not (a deleted
 // task's history stays readable by its owner).
 func (s *Store) OwnsTask(ctx context.Context, userID string, id int64) (bool, error) {

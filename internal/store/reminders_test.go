@@ -214,3 +214,67 @@ func sentFor(t *testing.T, pool *pgxpool.Pool, id int64) []time.Time {
 	}
 	return sent
 }
+
+// A reminder whose publish the sidecar refused is released: it is listed
+// again while its task is open and the reminder due, and never once the
+// task is completed, deleted or its reminder moved (the reviewer's case: the
+// broker down for hours while the user completes the task). A reminder
+// recorded sent is not released.
+func TestReleasedReminderIsListedOnlyFromItsTask(t *testing.T) {
+	ctx := context.Background()
+	s := store.New(pgtest.NewPool(t))
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	past, later := now.Add(-time.Hour), now.Add(time.Hour)
+	for _, c := range []struct {
+		name    string
+		change  func(id int64) error
+		wantDue bool
+	}{
+		{"task still open", func(int64) error { return nil }, true},
+		{"task completed", func(id int64) error { _, err := s.CompleteTask(ctx, "alice", id); return err }, false},
+		{"task deleted", func(id int64) error { return s.DeleteTask(ctx, "alice", id) }, false},
+		{"reminder moved later", func(id int64) error {
+			_, err := s.UpdateTask(ctx, "alice", id, task.Patch{ReminderAt: task.Some(&later)})
+			return err
+		}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tk, err := s.CreateTask(ctx, "alice", task.Patch{Title: task.Some(c.name), ReminderAt: task.Some(&past)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if list, err := s.DueReminders(ctx, now, nil, 1000); err != nil || !contains(list, tk.ID, past) {
+				t.Fatalf("due = %+v, %v", list, err)
+			}
+			// The publish is refused; the sweep gives the claim back.
+			if n, err := s.ReleaseReminders(ctx, []task.Reminder{{TaskID: tk.ID, ReminderAt: past}}); err != nil || n != 1 {
+				t.Fatalf("release: %d, %v; want 1", n, err)
+			}
+			if err := c.change(tk.ID); err != nil {
+				t.Fatal(err)
+			}
+			list, err := s.DueReminders(ctx, now, nil, 1000)
+			if err != nil || contains(list, tk.ID, past) != c.wantDue {
+				t.Errorf("after the release and %s: due = %+v, %v; want listed %v", c.name, list, err, c.wantDue)
+			}
+		})
+	}
+	t.Run("a reminder recorded sent is not released", func(t *testing.T) {
+		tk, err := s.CreateTask(ctx, "alice", task.Patch{Title: task.Some("sent"), ReminderAt: task.Some(&past)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.DueReminders(ctx, now, nil, 1000); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.MarkReminded(ctx, []task.Reminder{{TaskID: tk.ID, ReminderAt: past}}); err != nil || n != 1 {
+			t.Fatalf("mark: %d, %v", n, err)
+		}
+		if n, err := s.ReleaseReminders(ctx, []task.Reminder{{TaskID: tk.ID, ReminderAt: past}}); err != nil || n != 0 {
+			t.Errorf("release of a sent reminder: %d, %v; want 0", n, err)
+		}
+		if list, _ := s.DueReminders(ctx, now, nil, 1000); contains(list, tk.ID, past) {
+			t.Errorf("a sent reminder is due again after a release")
+		}
+	})
+}
