@@ -49,17 +49,19 @@ var (
 // means the system clock; tests pass a manual one (authtest.Clock).
 type Clock interface {
 	Now() time.Time
-	// After returns a channel that receives once d has passed, and a
-	// function that releases the timer when it is no longer needed.
-	After(d time.Duration) (<-chan time.Time, func())
+	// Until returns a channel that receives once the clock reaches t (at
+	// once when it already has), and a function that releases the timer
+	// when it is no longer needed. An absolute deadline, so that a clock
+	// moving between reading Now and setting the timer changes nothing.
+	Until(t time.Time) (<-chan time.Time, func())
 }
 
 type systemClock struct{}
 
 func (systemClock) Now() time.Time { return time.Now() }
 
-func (systemClock) After(d time.Duration) (<-chan time.Time, func()) {
-	t := time.NewTimer(d)
+func (systemClock) Until(at time.Time) (<-chan time.Time, func()) {
+	t := time.NewTimer(time.Until(at))
 	return t.C, func() { t.Stop() }
 }
 
@@ -177,17 +179,26 @@ func (k *jwksKeys) count() int {
 
 // fetch reads the JWK Set once into the cache, replacing what it held.
 func (k *jwksKeys) fetch() error {
-	// A one-shot jwkset storage writing into the cache: one request, bounded
-	// by timeout, no goroutine.
+	// A one-shot jwkset storage writing into a fresh store: one request,
+	// bounded by timeout, no goroutine. The cache is replaced only by a set
+	// that holds keys, so an empty or unusable answer keeps the known keys.
+	fresh := jwkset.NewMemoryStorage()
 	_, err := jwkset.NewStorageFromHTTP(k.url, jwkset.HTTPClientStorageOptions{
-		Client: k.client, Ctx: k.ctx, HTTPTimeout: k.timeout, Storage: k.mem,
+		Client: k.client, Ctx: k.ctx, HTTPTimeout: k.timeout, Storage: fresh,
 	})
 	if err != nil {
 		return err
 	}
-	n := k.count()
+	keys, err := fresh.KeyReadAll(k.ctx)
+	if err != nil {
+		return err
+	}
+	n := len(keys)
 	if n == 0 {
-		return errors.New("the JWK Set has no usable keys")
+		return errors.New("the JWK Set has no usable keys; keeping the keys already known")
+	}
+	if err := k.mem.KeyReplaceAll(k.ctx, keys); err != nil {
+		return err
 	}
 	k.log.Debug("JWKS fetched", "keys", n)
 	return nil
@@ -220,7 +231,7 @@ func (k *jwksKeys) loop(fails int) {
 		k.mu.Unlock()
 
 		if wait > 0 {
-			timer, stop := k.clock.After(wait)
+			timer, stop := k.clock.Until(due)
 			select {
 			case <-k.ctx.Done():
 				stop()

@@ -200,3 +200,29 @@ func TestJWKSUnknownKIDFetchIsNotLost(t *testing.T) {
 		t.Errorf("JWKS fetched %d times, want 3", got)
 	}
 }
+
+// An answer with no usable keys (an empty set, say, during a provider's
+// rotation) does not wipe the keys already known: tokens signed with them
+// are still accepted.
+func TestJWKSEmptyAnswerKeepsKnownKeys(t *testing.T) {
+	k := testKeys()
+	srv := newJWKSServer(t, rsaJWK("rsa-1", &k.rsa.PublicKey))
+	clk := authtest.NewClock(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
+	v := jwksVerifier(t, Config{JWKSURL: srv.URL, Clock: clk})
+	genuine := signKID(t, jwt.SigningMethodRS256, k.rsa, "rsa-1", idpClaims(nil))
+	if _, err := v.Verify(genuine); err != nil {
+		t.Fatalf("before: %v", err)
+	}
+	srv.serve() // {"keys": []}
+	f := &forger{t: t, v: v}
+	f.send(1) // an unknown kid fetches at once, and gets nothing usable
+	if got := srv.hits.Load(); got != 2 {
+		t.Fatalf("JWKS fetched %d times, want 2", got)
+	}
+	if n := v.jwks.count(); n != 1 {
+		t.Errorf("%d keys cached after an empty answer, want the 1 known", n)
+	}
+	if _, err := v.Verify(genuine); err != nil {
+		t.Errorf("a known key is refused after an empty answer: %v", err)
+	}
+}

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
-	_ "time/tzdata" // every binary that validates or computes in a zone has the same zones
+	_ "time/tzdata" // every binary that validates accepts the same zone names; see checkTimezone
 	"unicode/utf8"
 )
 
@@ -140,7 +140,11 @@ func normalizeTags(in []string) ([]string, error) {
 // It never asks the host, whose /usr/share/zoneinfo also holds files that
 // are not zones (posixrules, localtime, right/..., posix/...); Factory is
 // left out too. Every accepted name loads from the embedded data, so
-// time.LoadLocation cannot fail on it on any host.
+// time.LoadLocation cannot fail on it on any host. The rules a zone loads
+// with are the host's when it has a zoneinfo database (time.LoadLocation
+// reads it first) and the embedded ones otherwise, as in the distroless
+// images: hosts with an older tzdata than the toolchain's may place an
+// occurrence differently around a rule change that the older data lacks.
 func checkTimezone(name string) error {
 	if name == "" || len(name) > MaxTimezoneLen || checkText("timezone", name) != nil {
 		return invalid("timezone", "must be an IANA time zone name such as UTC or Europe/Berlin")

@@ -34,13 +34,13 @@ func (c *Clock) Now() time.Time {
 	return c.now
 }
 
-// After returns a channel that receives the clock's time once it has moved
-// d forward (at once when d <= 0), and a function that drops the timer.
-func (c *Clock) After(d time.Duration) (<-chan time.Time, func()) {
+// Until returns a channel that receives the clock's time once it reaches at
+// (at once when it already has), and a function that drops the timer.
+func (c *Clock) Until(at time.Time) (<-chan time.Time, func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := &timer{at: c.now.Add(d), c: make(chan time.Time, 1)}
-	if d <= 0 {
+	t := &timer{at: at, c: make(chan time.Time, 1)}
+	if !at.After(c.now) {
 		t.c <- c.now
 		return t.c, func() {}
 	}
