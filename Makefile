@@ -11,7 +11,7 @@ LINT  := $(GO) tool -modfile=tools/go.mod golangci-lint
 help:
 	@echo "make run               start broker, PostgreSQL, every service and its Dapr sidecar"
 	@echo "make test              formatting, vet, lint, and every test (builds daprd once)"
-	@echo "make daprd             build the pinned daprd into .cache/dapr/"
+	@echo "make daprd             find the pinned daprd (DAPRD, ~/.dapr/bin, PATH) or build it into .cache/dapr/"
 	@echo "make token USER_ID=bob print a bearer token for a user of the local system"
 	@echo "make dead-letters      list the events that reached a dead-letter topic (make run must be up)"
 	@echo "make chaos             the fault-injection suite at full size (20,000 changes, ~6 min)"
@@ -48,7 +48,9 @@ vet:
 lint:
 	$(LINT) run ./...
 
-# Cold: about 10 minutes on 2 cores; afterwards it is reused.
+# An installed daprd of the pinned version ($DAPRD, ~/.dapr/bin, PATH) is
+# used as it is; otherwise it is built once (about 10 minutes cold on 2
+# cores) and reused.
 daprd:
 	@scripts/build-daprd.sh >/dev/null
 

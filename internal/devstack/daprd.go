@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // DaprVersion is the pinned Dapr runtime version.
@@ -36,26 +37,73 @@ func RepoRoot() (string, error) {
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
-// FindDaprd returns the daprd binary to use without building: $DAPRD, or
-// the cached build of DaprVersion under root/.cache/dapr.
+// FindDaprd returns a daprd binary of DaprVersion that needs no build, the
+// first of:
+//   - $DAPRD, when set (then it is the only candidate);
+//   - the Dapr CLI's, ~/.dapr/bin/daprd (`dapr init` or `dapr init --slim`);
+//   - daprd on PATH;
+//   - this repository's own build, root/.cache/dapr/<version>/daprd.
+//
+// Each is checked with `daprd --version`. When none fits it returns where
+// EnsureDaprd builds one (or $DAPRD) and false.
 func FindDaprd(root string) (string, bool) {
 	if p := os.Getenv("DAPRD"); p != "" {
-		return p, fileExists(p)
+		return p, daprdVersion(p) == DaprVersion
 	}
-	p := filepath.Join(root, ".cache", "dapr", DaprVersion, "daprd")
-	return p, fileExists(p)
+	for _, p := range daprdCandidates(root) {
+		if daprdVersion(p) == DaprVersion {
+			return p, true
+		}
+	}
+	return repoDaprd(root), false
 }
 
-// EnsureDaprd returns the daprd binary, building it with
-// scripts/build-daprd.sh when it is missing (progress goes to log).
+func repoDaprd(root string) string {
+	return filepath.Join(root, ".cache", "dapr", DaprVersion, "daprd")
+}
+
+// daprdCandidates are the places FindDaprd looks, in order, after $DAPRD.
+func daprdCandidates(root string) []string {
+	var list []string
+	if home, err := os.UserHomeDir(); err == nil {
+		list = append(list, filepath.Join(home, ".dapr", "bin", "daprd"))
+	}
+	if p, err := exec.LookPath("daprd"); err == nil {
+		list = append(list, p)
+	}
+	return append(list, repoDaprd(root))
+}
+
+// daprdVersion is what `path --version` prints, or "" when it cannot run.
+func daprdVersion(path string) string {
+	if !fileExists(path) {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, "--version").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// EnsureDaprd returns the daprd binary (FindDaprd), building it with
+// scripts/build-daprd.sh when none is installed (progress goes to log).
 func EnsureDaprd(ctx context.Context, root string, log io.Writer) (string, error) {
 	if p, ok := FindDaprd(root); ok {
 		return p, nil
 	}
 	if p := os.Getenv("DAPRD"); p != "" {
-		return "", fmt.Errorf("DAPRD=%s does not exist", p)
+		got := daprdVersion(p)
+		if got == "" {
+			got = "does not run"
+		}
+		return "", fmt.Errorf("DAPRD=%s: want daprd %s, `%s --version`: %s", p, DaprVersion, p, got)
 	}
-	fmt.Fprintf(log, "daprd %s is not built yet: building it from source (takes several minutes the first time)\n", DaprVersion)
+	fmt.Fprintf(log, "no daprd %s found in ~/.dapr/bin (the Dapr CLI's `dapr init --slim` puts one there) or on PATH:\n"+
+		"building it from source, the fallback: about 10 minutes the first time on 2 cores (a 3 GB module download, then the compile), seconds afterwards\n",
+		DaprVersion)
 	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "scripts", "build-daprd.sh"))
 	cmd.Env = append(os.Environ(), "DAPR_VERSION="+DaprVersion)
 	cmd.Stderr = log
