@@ -1,6 +1,8 @@
-// Package dapr is a small client for the Dapr sidecar's HTTP API: publish,
-// health, and (as services need them) service invocation and state.
-// Services talk to each other and to the broker only through it.
+// Package dapr is a small client for the Dapr sidecar's HTTP API (bulk
+// publish, service invocation, state and state transactions) and the
+// subscriber's side of it (programmatic subscriptions, delivery statuses,
+// capped event bodies). Services talk to each other and to the broker only
+// through it.
 package dapr
 
 import (

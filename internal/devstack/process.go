@@ -89,9 +89,6 @@ func (p *Process) Kill() {
 	<-p.done
 }
 
-// Err is the exit error once Done is closed.
-func (p *Process) Err() error { <-p.done; return p.err }
-
 // prefixWriter writes each complete line to out as "name | line".
 type prefixWriter struct {
 	mu     sync.Mutex

@@ -1,7 +1,7 @@
 // Package events defines the messages that cross service boundaries: the
 // topics, the event payloads (the spec's schemas, with their exact field
-// names and types) and their CloudEvents envelope. It is the only package the
-// services share besides the Dapr client.
+// names and types) and their CloudEvents envelope. Producers and consumers
+// of every topic use it; nobody rebuilds these types by hand.
 package events
 
 import (

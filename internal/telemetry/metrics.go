@@ -62,14 +62,6 @@ func (m *Metrics) Event(topic, eventType, outcome string) {
 	}
 }
 
-// Register adds service-specific collectors; it panics on a duplicate, like
-// prometheus.MustRegister. Safe on a nil *Metrics.
-func (m *Metrics) Register(cs ...prometheus.Collector) {
-	if m != nil {
-		m.Registry.MustRegister(cs...)
-	}
-}
-
 // Instrument counts and times the requests of next by their ServeMux
 // pattern (not their path, so ids do not explode the label set).
 func (m *Metrics) Instrument(next http.Handler) http.Handler {
