@@ -70,6 +70,8 @@ func (h *Handler) subscribe(w http.ResponseWriter, _ *http.Request) {
 
 // taskEvent handles one delivery: malformed events are dropped to the
 // dead-letter topic, storage failures are retried, duplicates succeed.
+// Every well-formed event is stored and logged, of a known type or not:
+// audit-service exists to log all events of the topic.
 func (h *Handler) taskEvent(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	body, err := dapr.ReadEvent(w, r)
@@ -104,7 +106,12 @@ func (h *Handler) taskEvent(w http.ResponseWriter, r *http.Request) {
 	dapr.WriteStatus(w, dapr.Success)
 }
 
+// count counts an event by type and outcome; types this version does not
+// know are counted as "unknown", so a producer cannot grow the label set.
 func (h *Handler) count(eventType, outcome string) {
+	if !events.KnownTaskEventType(eventType) {
+		eventType = "unknown"
+	}
 	h.Telemetry.Event(events.TopicTaskEvents, eventType, outcome)
 }
 

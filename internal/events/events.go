@@ -93,14 +93,28 @@ func NewTaskEvent(eventType string, t task.Task, at time.Time) TaskEvent {
 	}
 }
 
-// Validate checks the fields every consumer relies on.
-func (e TaskEvent) Validate() error {
-	switch e.EventType {
+// KnownTaskEventType reports whether t is one of the task-events types of
+// this version. Consumers accept the others too: a producer may add a type
+// (TaskArchived, say) before they are upgraded, and refusing it would send
+// each such event to the dead-letter topic.
+func KnownTaskEventType(t string) bool {
+	switch t {
 	case TaskCreated, TaskUpdated, TaskDeleted, TaskCompleted:
-	default:
-		return fmt.Errorf("unknown event_type %q", e.EventType)
+		return true
 	}
+	return false
+}
+
+// ErrUnknownEventType is returned by DecodeReminderEvent for an event of a
+// type the reminders topic did not have in this version.
+var ErrUnknownEventType = errors.New("unknown event type")
+
+// Validate checks the fields every consumer relies on. The event type must
+// be given, but may be one this version does not know (KnownTaskEventType).
+func (e TaskEvent) Validate() error {
 	switch {
+	case e.EventType == "":
+		return errors.New("event_type is required")
 	case e.TaskID <= 0:
 		return errors.New("task_id must be a positive integer")
 	case e.UserID == "":
@@ -125,8 +139,10 @@ type ReminderEvent struct {
 // Validate checks the fields the notification service relies on.
 func (e ReminderEvent) Validate() error {
 	switch {
+	case e.EventType == "":
+		return errors.New("event_type is required")
 	case e.EventType != ReminderDue:
-		return fmt.Errorf("event_type %q is not %s", e.EventType, ReminderDue)
+		return fmt.Errorf("%w %q", ErrUnknownEventType, e.EventType)
 	case e.TaskID <= 0:
 		return errors.New("task_id must be a positive integer")
 	case e.UserID == "":
@@ -170,6 +186,9 @@ func DecodeReminderEvent(body []byte) (cloudevents.Event, ReminderEvent, error) 
 	var re ReminderEvent
 	if err := json.Unmarshal(ce.Data(), &re); err != nil {
 		return ce, re, fmt.Errorf("events: bad reminder data: %w", err)
+	}
+	if re.EventType != "" && re.EventType != ReminderDue {
+		return ce, re, fmt.Errorf("events: %w %q on %s", ErrUnknownEventType, re.EventType, TopicReminders)
 	}
 	if err := re.Validate(); err != nil {
 		return ce, re, fmt.Errorf("events: %w", err)

@@ -2,6 +2,7 @@ package events
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -76,7 +77,7 @@ func TestDecodeTaskEventRejects(t *testing.T) {
 		"not json":        `nope`,
 		"fields at top":   `{"specversion":"1.0","id":"1","source":"s","type":"t","event_type":"TaskCreated","task_id":1,"user_id":"u","timestamp":"2024-12-10T00:00:00Z"}`,
 		"task_id string":  `{"specversion":"1.0","id":"1","source":"s","type":"t","datacontenttype":"application/json","data":{"event_type":"TaskCreated","task_id":"1","user_id":"u","timestamp":"2024-12-10T00:00:00Z"}}`,
-		"unknown type":    `{"specversion":"1.0","id":"1","source":"s","type":"t","datacontenttype":"application/json","data":{"event_type":"TaskExploded","task_id":1,"user_id":"u","timestamp":"2024-12-10T00:00:00Z"}}`,
+		"no type":         `{"specversion":"1.0","id":"1","source":"s","type":"t","datacontenttype":"application/json","data":{"task_id":1,"user_id":"u","timestamp":"2024-12-10T00:00:00Z"}}`,
 		"missing user_id": `{"specversion":"1.0","id":"1","source":"s","type":"t","datacontenttype":"application/json","data":{"event_type":"TaskCreated","task_id":1,"timestamp":"2024-12-10T00:00:00Z"}}`,
 		"bad time":        `{"specversion":"1.0","id":"1","source":"s","type":"t","datacontenttype":"application/json","data":{"event_type":"TaskCreated","task_id":1,"user_id":"u","timestamp":"yesterday"}}`,
 	}
@@ -88,5 +89,29 @@ func TestDecodeTaskEventRejects(t *testing.T) {
 				t.Errorf("error not wrapped: %v", err)
 			}
 		})
+	}
+}
+
+// An event type this version does not know is still a valid task event (a
+// newer producer may send it); an unknown type on reminders is told apart
+// from a malformed reminder.
+func TestUnknownEventTypes(t *testing.T) {
+	body := `{"specversion":"1.0","id":"1","source":"s","type":"t","datacontenttype":"application/json","data":{"event_type":"TaskArchived","task_id":1,"user_id":"u","timestamp":"2024-12-10T00:00:00Z"}}`
+	_, e, err := DecodeTaskEvent([]byte(body))
+	if err != nil || e.EventType != "TaskArchived" || KnownTaskEventType(e.EventType) {
+		t.Errorf("DecodeTaskEvent(TaskArchived) = %+v, %v; want it decoded, and not known", e, err)
+	}
+	for _, known := range []string{TaskCreated, TaskUpdated, TaskDeleted, TaskCompleted} {
+		if !KnownTaskEventType(known) {
+			t.Errorf("%s is not known", known)
+		}
+	}
+	rem := `{"specversion":"1.0","id":"1","source":"s","type":"t","datacontenttype":"application/json","data":{"event_type":"ReminderSnoozed","task_id":1,"user_id":"u"}}`
+	if _, _, err := DecodeReminderEvent([]byte(rem)); !errors.Is(err, ErrUnknownEventType) {
+		t.Errorf("DecodeReminderEvent(ReminderSnoozed) err = %v, want ErrUnknownEventType", err)
+	}
+	bad := `{"specversion":"1.0","id":"1","source":"s","type":"t","datacontenttype":"application/json","data":{"event_type":"ReminderDue","task_id":"1","user_id":"u"}}`
+	if _, _, err := DecodeReminderEvent([]byte(bad)); err == nil || errors.Is(err, ErrUnknownEventType) {
+		t.Errorf("a malformed ReminderDue: err = %v, want a decode error that is not ErrUnknownEventType", err)
 	}
 }

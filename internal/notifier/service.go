@@ -142,6 +142,14 @@ func (h *Handler) reminder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ce, e, err := events.DecodeReminderEvent(body)
+	if errors.Is(err, events.ErrUnknownEventType) {
+		// A type a newer producer added: not ours to handle, nor to
+		// dead-letter.
+		h.Log.Info("notifier: event of an unknown type, acknowledged", "event_id", ce.ID(), "event_type", e.EventType)
+		h.Telemetry.Event(events.TopicReminders, "unknown", "ignored")
+		dapr.WriteStatus(w, dapr.Success)
+		return
+	}
 	if err != nil {
 		h.Log.Warn("notifier: malformed reminder, dropping to dead-letter topic", "event_id", ce.ID(), "err", err)
 		h.Telemetry.Event(events.TopicReminders, "malformed", "dropped")

@@ -58,7 +58,7 @@ func (h *Handler) Routes() http.Handler {
 	sidecar := http.NewServeMux()
 	sidecar.HandleFunc("GET /dapr/subscribe", h.subscribe)
 	sidecar.HandleFunc("POST /events/task-completed", h.taskCompleted)
-	sidecar.HandleFunc("POST /events/other", func(w http.ResponseWriter, _ *http.Request) { dapr.WriteStatus(w, dapr.Success) })
+	sidecar.HandleFunc("POST /events/other", h.other)
 	mux.Handle("/", httpx.RequireAppToken(h.AppToken, sidecar))
 	return h.Telemetry.Instrument(mux)
 }
@@ -106,6 +106,22 @@ func (h *Handler) taskCompleted(w http.ResponseWriter, r *http.Request) {
 }
 
 var errUnexpectedType = errors.New("routed a non-TaskCompleted event")
+
+// other acknowledges every event that is not a completion. Types this
+// version does not know are counted, so that a producer ahead of this
+// consumer shows on the metrics; nothing is dead-lettered.
+func (h *Handler) other(w http.ResponseWriter, r *http.Request) {
+	body, err := dapr.ReadEvent(w, r)
+	var ce struct {
+		Data struct {
+			EventType string `json:"event_type"`
+		} `json:"data"`
+	}
+	if err == nil && json.Unmarshal(body, &ce) == nil && !events.KnownTaskEventType(ce.Data.EventType) {
+		h.Telemetry.Event(events.TopicTaskEvents, "unknown", "ignored")
+	}
+	dapr.WriteStatus(w, dapr.Success)
+}
 
 // handle computes and requests the next occurrence of a completed task
 // (recurrence.NextOccurrence: the series' anchor decides the date and time
