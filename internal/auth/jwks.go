@@ -280,6 +280,17 @@ func minTime(a, b time.Time) time.Time {
 	return a
 }
 
+// waitClosed waits until ch is closed or ctx ends, and reports whether ch
+// was closed.
+func waitClosed(ctx context.Context, ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // awaitFetch is called when a token names a kid missing from the cache. It
 // asks loop for a fetch and returns once known reports the kid is there,
 // or once a fetch that started after this call has ended, or at once when
@@ -291,22 +302,14 @@ func (k *jwksKeys) awaitFetch(ctx context.Context, known func() bool) {
 		// A fetch is under way. It may have started before the provider
 		// published this kid: wait for it, then ask for the next one.
 		k.mu.Unlock()
-		select {
-		case <-running:
-		case <-ctx.Done():
-			return
-		}
-		if known() {
+		if !waitClosed(ctx, running) || known() {
 			return
 		}
 		k.mu.Lock()
 		if running := k.running; running != nil {
 			// Another one has started since, so after this call: it will do.
 			k.mu.Unlock()
-			select {
-			case <-running:
-			case <-ctx.Done():
-			}
+			waitClosed(ctx, running)
 			return
 		}
 	}

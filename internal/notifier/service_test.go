@@ -86,9 +86,7 @@ func (s *memStore) SaveState(_ context.Context, store, key string, value any, et
 		s.interfere = nil
 		f(s, key)
 	}
-	cur, exists := s.items[key]
-	if s.conflictAlways || (exists && etag != strconv.Itoa(cur.etag)) || (!exists && etag != "") {
-		s.conflicts++
+	if s.conflict(key, etag) {
 		return fmt.Errorf("save %s with etag %q: %w", key, etag, dapr.ErrStateConflict)
 	}
 	b, err := json.Marshal(value)
@@ -115,9 +113,7 @@ func (s *memStore) Transact(_ context.Context, store string, ops []dapr.StateOp)
 		f(s, ops[0].Key)
 	}
 	for _, op := range ops {
-		cur, exists := s.items[op.Key]
-		if s.conflictAlways || (exists && op.ETag != strconv.Itoa(cur.etag)) || (!exists && op.ETag != "") {
-			s.conflicts++
+		if s.conflict(op.Key, op.ETag) {
 			return fmt.Errorf("transaction on %s with etag %q: %w", op.Key, op.ETag, dapr.ErrStateConflict)
 		}
 	}
@@ -129,6 +125,17 @@ func (s *memStore) Transact(_ context.Context, store string, ops []dapr.StateOp)
 		s.put(op.Key, b)
 	}
 	return nil
+}
+
+// conflict reports (and counts) whether a first-write save of key with etag
+// fails: a stale ETag, or no ETag on an existing key. s.mu must be held.
+func (s *memStore) conflict(key, etag string) bool {
+	cur, exists := s.items[key]
+	if s.conflictAlways || (exists && etag != strconv.Itoa(cur.etag)) || (!exists && etag != "") {
+		s.conflicts++
+		return true
+	}
+	return false
 }
 
 // put stores value under key and bumps its ETag; s.mu must be held.
