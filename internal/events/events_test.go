@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evolution-todo/todo/internal/task"
+	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
 
 func TestTaskEventHasSpecFields(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evolution-todo/todo/internal/task"
+	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
 
 func seedEvent(t task.Task, eventType string) []byte {

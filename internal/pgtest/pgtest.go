@@ -16,7 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/evolution-todo/todo/internal/devstack"
-	"github.com/evolution-todo/todo/internal/store"
+	"github.com/evolution-todo/todo/internal/todoapi/store"
 )
 
 // AdminURL is the server the tests create their databases on.

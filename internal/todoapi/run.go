@@ -12,12 +12,12 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/evolution-todo/todo/internal/api"
+	"github.com/evolution-todo/todo/internal/todoapi/api"
 	"github.com/evolution-todo/todo/internal/auth"
 	"github.com/evolution-todo/todo/internal/config"
-	"github.com/evolution-todo/todo/internal/outbox"
+	"github.com/evolution-todo/todo/internal/todoapi/outbox"
 	"github.com/evolution-todo/todo/internal/service"
-	"github.com/evolution-todo/todo/internal/store"
+	"github.com/evolution-todo/todo/internal/todoapi/store"
 	"github.com/evolution-todo/todo/internal/telemetry"
 )
 

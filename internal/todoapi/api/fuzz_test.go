@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evolution-todo/todo/internal/api"
+	"github.com/evolution-todo/todo/internal/todoapi/api"
 	"github.com/evolution-todo/todo/internal/auth"
-	"github.com/evolution-todo/todo/internal/task"
+	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
 
 // memStore is an in-memory TaskStore for fuzzing the HTTP layer fast; the

@@ -28,7 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/evolution-todo/todo/internal/dapr"
-	"github.com/evolution-todo/todo/internal/store"
+	"github.com/evolution-todo/todo/internal/todoapi/store"
 )
 
 // Publisher sends CloudEvents to a topic in one call. It must return nil

@@ -14,10 +14,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/evolution-todo/todo/internal/dapr"
-	"github.com/evolution-todo/todo/internal/outbox"
+	"github.com/evolution-todo/todo/internal/todoapi/outbox"
 	"github.com/evolution-todo/todo/internal/pgtest"
-	"github.com/evolution-todo/todo/internal/store"
-	"github.com/evolution-todo/todo/internal/task"
+	"github.com/evolution-todo/todo/internal/todoapi/store"
+	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
 
 // recorder is a Publisher that records what it is given and fails while

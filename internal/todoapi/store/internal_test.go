@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/evolution-todo/todo/internal/pgtest"
-	"github.com/evolution-todo/todo/internal/store"
-	"github.com/evolution-todo/todo/internal/task"
+	"github.com/evolution-todo/todo/internal/todoapi/store"
+	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
 
 // However often and however concurrently the next occurrence of one

@@ -13,10 +13,10 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/evolution-todo/todo/internal/api"
+	"github.com/evolution-todo/todo/internal/todoapi/api"
 	"github.com/evolution-todo/todo/internal/auth"
 	"github.com/evolution-todo/todo/internal/pgtest"
-	"github.com/evolution-todo/todo/internal/store"
+	"github.com/evolution-todo/todo/internal/todoapi/store"
 )
 
 var jwtCfg = auth.Config{Secret: []byte("test-secret-test-secret-test-secret!"), Issuer: "todo-tests", Audience: "todo-api"}

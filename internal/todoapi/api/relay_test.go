@@ -12,11 +12,11 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/evolution-todo/todo/internal/api"
+	"github.com/evolution-todo/todo/internal/todoapi/api"
 	"github.com/evolution-todo/todo/internal/auth"
 	"github.com/evolution-todo/todo/internal/dapr"
 	"github.com/evolution-todo/todo/internal/pgtest"
-	"github.com/evolution-todo/todo/internal/store"
+	"github.com/evolution-todo/todo/internal/todoapi/store"
 )
 
 // invocation is one call the API made to another app.

@@ -5,7 +5,7 @@ import (
 	"net/http"
 
 	"github.com/evolution-todo/todo/internal/httpx"
-	"github.com/evolution-todo/todo/internal/task"
+	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
 
 // Error codes of the API. Every error answer has the body

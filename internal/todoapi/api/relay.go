@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/evolution-todo/todo/internal/dapr"
-	"github.com/evolution-todo/todo/internal/task"
+	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
 
 // The routes below reach another app through the sidecar. Nothing a user

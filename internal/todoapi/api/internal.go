@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/evolution-todo/todo/internal/dapr"
-	"github.com/evolution-todo/todo/internal/task"
+	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
 
 // InternalStore is what the routes for other services need from storage.

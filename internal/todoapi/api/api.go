@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/evolution-todo/todo/internal/httpx"
-	"github.com/evolution-todo/todo/internal/task"
+	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
 
 // TaskStore is what the API needs from storage. Every method is scoped to

@@ -13,8 +13,8 @@ import (
 
 	"github.com/evolution-todo/todo/internal/events"
 	"github.com/evolution-todo/todo/internal/pgtest"
-	"github.com/evolution-todo/todo/internal/store"
-	"github.com/evolution-todo/todo/internal/task"
+	"github.com/evolution-todo/todo/internal/todoapi/store"
+	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
 
 type outboxRow struct {

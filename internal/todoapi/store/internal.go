@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/evolution-todo/todo/internal/events"
-	"github.com/evolution-todo/todo/internal/task"
+	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
 
 // CreateNextOccurrence creates the task that follows the completed task

@@ -23,10 +23,10 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/evolution-todo/todo/internal/api"
+	"github.com/evolution-todo/todo/internal/todoapi/api"
 	"github.com/evolution-todo/todo/internal/auth"
 	"github.com/evolution-todo/todo/internal/auth/authtest"
-	"github.com/evolution-todo/todo/internal/task"
+	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
 
 // Tokens from an OIDC provider's JWKS, through the HTTP layer: the good

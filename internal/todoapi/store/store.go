@@ -17,7 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/evolution-todo/todo/internal/events"
-	"github.com/evolution-todo/todo/internal/task"
+	"github.com/evolution-todo/todo/internal/todoapi/task"
 	"github.com/evolution-todo/todo/internal/telemetry"
 )
 

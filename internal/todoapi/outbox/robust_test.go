@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/evolution-todo/todo/internal/dapr"
-	"github.com/evolution-todo/todo/internal/outbox"
+	"github.com/evolution-todo/todo/internal/todoapi/outbox"
 	"github.com/evolution-todo/todo/internal/pgtest"
-	"github.com/evolution-todo/todo/internal/store"
-	"github.com/evolution-todo/todo/internal/task"
+	"github.com/evolution-todo/todo/internal/todoapi/store"
+	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
 
 // MaximalPatch is a task with every text field at its limit, in the

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evolution-todo/todo/internal/api"
+	"github.com/evolution-todo/todo/internal/todoapi/api"
 	"github.com/evolution-todo/todo/internal/auth"
-	"github.com/evolution-todo/todo/internal/task"
+	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
 
 // memServer serves the API over the in-memory store of fuzz_test.go.
