@@ -2,6 +2,10 @@
 // topics, the event payloads (the spec's schemas, with their exact field
 // names and types) and their CloudEvents envelope. Producers and consumers
 // of every topic use it; nobody rebuilds these types by hand.
+//
+// It is a leaf: it imports none of the services' packages, so that a
+// consumer links the contract and not todo-api's domain. Producers map their
+// own types to these (todo-api's task.Task.Event, for one).
 package events
 
 import (
@@ -13,8 +17,6 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
-
-	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
 
 // Names that are part of the contract between the services and Dapr.
@@ -63,34 +65,6 @@ type TaskEvent struct {
 	Version          int        `json:"version"`
 	SeriesID         *int64     `json:"series_id"`
 	RecurrenceAnchor *time.Time `json:"recurrence_anchor"`
-}
-
-// NewTaskEvent describes a change of t that happened at `at`.
-func NewTaskEvent(eventType string, t task.Task, at time.Time) TaskEvent {
-	tags := t.Tags
-	if tags == nil {
-		tags = []string{}
-	}
-	return TaskEvent{
-		EventType:   eventType,
-		TaskID:      t.ID,
-		UserID:      t.UserID,
-		Title:       t.Title,
-		Timestamp:   at.UTC(),
-		Recurrence:  string(t.Recurrence),
-		Description: t.Description,
-		Priority:    t.Priority.String(),
-		Tags:        tags,
-		DueAt:       t.DueAt,
-		ReminderAt:  t.ReminderAt,
-		Timezone:    t.Timezone,
-		Completed:   t.Completed,
-		CompletedAt: t.CompletedAt,
-
-		Version:          t.Version,
-		SeriesID:         t.SeriesID,
-		RecurrenceAnchor: t.RecurrenceAnchor,
-	}
 }
 
 // KnownTaskEventType reports whether t is one of the task-events types of

@@ -6,14 +6,13 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
 
 func TestTaskEventHasSpecFields(t *testing.T) {
 	at := time.Date(2024, 12, 10, 0, 0, 0, 0, time.UTC)
-	tk := task.Task{ID: 123, UserID: "user_abc", Title: "Buy groceries", Recurrence: task.RecurrenceDaily, Timezone: "UTC"}
-	b, err := json.Marshal(NewTaskEvent(TaskCompleted, tk, at))
+	e := TaskEvent{EventType: TaskCompleted, TaskID: 123, UserID: "user_abc", Title: "Buy groceries",
+		Timestamp: at, Recurrence: "daily", Timezone: "UTC", Tags: []string{}}
+	b, err := json.Marshal(e)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +41,7 @@ func TestTaskEventHasSpecFields(t *testing.T) {
 
 func TestCloudEventCarriesIDAndData(t *testing.T) {
 	at := time.Date(2024, 12, 10, 0, 0, 0, 0, time.UTC)
-	data := NewTaskEvent(TaskCreated, task.Task{ID: 7, UserID: "u", Title: "t"}, at)
+	data := TaskEvent{EventType: TaskCreated, TaskID: 7, UserID: "u", Title: "t", Timestamp: at, Tags: []string{}}
 	ce, err := NewCloudEvent("0191-id", "todo-api", TaskCreated, 7, at, data)
 	if err != nil {
 		t.Fatal(err)

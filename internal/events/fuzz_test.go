@@ -4,12 +4,10 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
-
-	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
 
-func seedEvent(t task.Task, eventType string) []byte {
-	ce, _ := NewCloudEvent("id-1", "todo-api", eventType, t.ID, time.Unix(0, 0), NewTaskEvent(eventType, t, time.Unix(0, 0)))
+func seedEvent(e TaskEvent) []byte {
+	ce, _ := NewCloudEvent("id-1", "todo-api", e.EventType, e.TaskID, e.Timestamp, e)
 	b, _ := json.Marshal(ce)
 	return b
 }
@@ -17,7 +15,8 @@ func seedEvent(t task.Task, eventType string) []byte {
 // Consumers decode whatever the sidecar delivers: nothing may panic, and
 // what is accepted is valid.
 func FuzzDecodeTaskEvent(f *testing.F) {
-	f.Add(seedEvent(task.Task{ID: 1, UserID: "u", Title: "t", Recurrence: "daily"}, TaskCompleted))
+	f.Add(seedEvent(TaskEvent{EventType: TaskCompleted, TaskID: 1, UserID: "u", Title: "t", Recurrence: "daily",
+		Timestamp: time.Unix(0, 0).UTC(), Tags: []string{}}))
 	f.Add([]byte(`{"specversion":"1.0","id":"x","source":"s","type":"t","data":{"event_type":"TaskCreated","task_id":1e300}}`))
 	f.Add([]byte(`{"specversion":"1.0","id":"x","source":"s","type":"t","data_base64":"AAAA"}`))
 	f.Add([]byte(`null`))

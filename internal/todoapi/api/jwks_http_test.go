@@ -23,9 +23,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/evolution-todo/todo/internal/todoapi/api"
 	"github.com/evolution-todo/todo/internal/auth"
 	"github.com/evolution-todo/todo/internal/auth/authtest"
+	"github.com/evolution-todo/todo/internal/todoapi/api"
 	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
 

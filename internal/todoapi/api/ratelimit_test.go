@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evolution-todo/todo/internal/todoapi/api"
 	"github.com/evolution-todo/todo/internal/auth"
+	"github.com/evolution-todo/todo/internal/todoapi/api"
 	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
 

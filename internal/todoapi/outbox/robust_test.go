@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/evolution-todo/todo/internal/dapr"
-	"github.com/evolution-todo/todo/internal/todoapi/outbox"
 	"github.com/evolution-todo/todo/internal/pgtest"
+	"github.com/evolution-todo/todo/internal/todoapi/outbox"
 	"github.com/evolution-todo/todo/internal/todoapi/store"
 	"github.com/evolution-todo/todo/internal/todoapi/task"
 )

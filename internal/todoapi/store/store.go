@@ -17,8 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/evolution-todo/todo/internal/events"
-	"github.com/evolution-todo/todo/internal/todoapi/task"
 	"github.com/evolution-todo/todo/internal/telemetry"
+	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
 
 // OutboxChannel is the LISTEN/NOTIFY channel that wakes the outbox relay. A
@@ -234,7 +234,7 @@ func writeEvent(ctx context.Context, tx pgx.Tx, eventType string, t task.Task, n
 	if err != nil {
 		return fmt.Errorf("event id: %w", err)
 	}
-	ce, err := events.NewCloudEvent(id.String(), EventSource, eventType, t.ID, now, events.NewTaskEvent(eventType, t, now))
+	ce, err := events.NewCloudEvent(id.String(), EventSource, eventType, t.ID, now, t.Event(eventType, now))
 	if err != nil {
 		return err
 	}
