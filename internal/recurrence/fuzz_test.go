@@ -26,8 +26,8 @@ func FuzzNext(f *testing.F) {
 		}
 		due, anchor := time.Unix(dueUnix, 0), time.Unix(anchorUnix, 0)
 		next, err := Next(due, anchor, Rule(rule), loc)
-		switch rule {
-		case "daily", "weekly", "monthly", "yearly":
+		switch Rule(rule) {
+		case Daily, Weekly, Monthly, Yearly:
 		default:
 			if err == nil {
 				t.Fatalf("rule %q accepted", rule)

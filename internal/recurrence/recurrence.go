@@ -39,11 +39,51 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
-// Rule is how often a task repeats: "daily", "weekly", "monthly" or "yearly" ("none" is not a rule).
+// Rule is how often a task repeats. The values below are the only ones: a
+// task's recurrence is one of them everywhere (the API, the database's CHECK,
+// the events), and tests compare the OpenAPI enum and the CHECK with Rules.
 type Rule string
+
+// The rules, as they are spelled on the wire and in the database. None is a
+// valid recurrence but not a schedule: it has no occurrences, and Next,
+// Nth and NextOccurrence refuse it.
+const (
+	None    Rule = "none"
+	Daily   Rule = "daily"
+	Weekly  Rule = "weekly"
+	Monthly Rule = "monthly"
+	Yearly  Rule = "yearly"
+)
+
+// Rules returns every rule, None first, in the order the API documents them.
+func Rules() []Rule { return []Rule{None, Daily, Weekly, Monthly, Yearly} }
+
+// Expected says what a recurrence must be: "must be one of none, daily, ...".
+// It is the message of Parse's error.
+func Expected() string {
+	names := make([]string, 0, len(Rules()))
+	for _, r := range Rules() {
+		names = append(names, string(r))
+	}
+	return "must be one of " + strings.Join(names, ", ")
+}
+
+// Parse returns the rule s names (case-sensitive), or an error saying
+// Expected.
+func Parse(s string) (Rule, error) {
+	if r := Rule(s); slices.Contains(Rules(), r) {
+		return r, nil
+	}
+	return "", errors.New(Expected())
+}
+
+// Repeats reports whether r is a known rule other than None: one that has
+// occurrences.
+func (r Rule) Repeats() bool { return r != None && slices.Contains(Rules(), r) }
 
 // schedule is a series: its anchor's local date and clock, its rule and zone.
 type schedule struct {
@@ -59,9 +99,7 @@ func newSchedule(anchor time.Time, rule Rule, loc *time.Location) (schedule, err
 	if loc == nil {
 		return schedule{}, errors.New("recurrence: nil location")
 	}
-	switch rule {
-	case "daily", "weekly", "monthly", "yearly":
-	default:
+	if !rule.Repeats() {
 		return schedule{}, fmt.Errorf("recurrence: unknown rule %q", string(rule))
 	}
 	w := localWall(anchor.In(loc))
@@ -74,17 +112,17 @@ func newSchedule(anchor time.Time, rule Rule, loc *time.Location) (schedule, err
 // date is the local calendar date of occurrence k.
 func (s schedule) date(k int) (int, time.Month, int) {
 	switch s.rule {
-	case "daily", "weekly":
+	case Daily, Weekly:
 		n := k
-		if s.rule == "weekly" {
+		if s.rule == Weekly {
 			n = 7 * k
 		}
 		return time.Date(s.year, s.month, s.day+n, 0, 0, 0, 0, time.UTC).Date()
-	case "monthly":
+	case Monthly:
 		first := time.Date(s.year, s.month+time.Month(k), 1, 0, 0, 0, 0, time.UTC)
 		y, m := first.Year(), first.Month()
 		return y, m, min(s.day, daysIn(y, m))
-	default: // yearly
+	default: // Yearly
 		y := s.year + k
 		return y, s.month, min(s.day, daysIn(y, s.month))
 	}
@@ -104,17 +142,17 @@ func (s schedule) index(t time.Time) int {
 		return int(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400)
 	}
 	switch s.rule {
-	case "daily":
+	case Daily:
 		return days(y, m, d) - days(s.year, s.month, s.day)
-	case "weekly":
+	case Weekly:
 		n := days(y, m, d) - days(s.year, s.month, s.day)
 		if n < 0 {
 			return (n - 6) / 7
 		}
 		return n / 7
-	case "monthly":
+	case Monthly:
 		return (y-s.year)*12 + int(m) - int(s.month)
-	default:
+	default: // Yearly
 		return y - s.year
 	}
 }

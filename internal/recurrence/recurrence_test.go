@@ -1,6 +1,7 @@
 package recurrence
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -448,5 +449,37 @@ func TestNth(t *testing.T) {
 	}
 	if _, err := Nth(time.Now(), 1, "daily", nil); err == nil {
 		t.Error("Nth with nil location: want error")
+	}
+}
+
+// The rules are one list: Parse accepts exactly its members, its error lists
+// them, and every rule but None is a schedule that the series tests cover.
+func TestRules(t *testing.T) {
+	want := []Rule{None, Daily, Weekly, Monthly, Yearly}
+	if got := Rules(); !slices.Equal(got, want) {
+		t.Fatalf("Rules() = %q, want %q", got, want)
+	}
+	for _, r := range Rules() {
+		if got, err := Parse(string(r)); err != nil || got != r {
+			t.Errorf("Parse(%q) = %q, %v", r, got, err)
+		}
+		if r.Repeats() != (r != None) {
+			t.Errorf("%q.Repeats() = %v", r, r.Repeats())
+		}
+	}
+	const msg = "must be one of none, daily, weekly, monthly, yearly"
+	if Expected() != msg {
+		t.Errorf("Expected() = %q, want %q", Expected(), msg)
+	}
+	for _, s := range []string{"", "hourly", "Daily", " daily", "none "} {
+		if got, err := Parse(s); err == nil || err.Error() != msg || got != "" {
+			t.Errorf("Parse(%q) = %q, %v; want the error %q", s, got, err, msg)
+		}
+		if Rule(s).Repeats() {
+			t.Errorf("%q.Repeats() = true", s)
+		}
+	}
+	if !slices.Equal(allRules, Rules()[1:]) {
+		t.Errorf("the series tests cover %q, want every rule but none: %q", allRules, Rules()[1:])
 	}
 }
