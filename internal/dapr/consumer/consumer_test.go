@@ -1,0 +1,210 @@
+package consumer_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/evolution-todo/todo/internal/dapr"
+	"github.com/evolution-todo/todo/internal/dapr/consumer"
+	"github.com/evolution-todo/todo/internal/dapr/consumer/consumertest"
+	"github.com/evolution-todo/todo/internal/events"
+	"github.com/evolution-todo/todo/internal/telemetry"
+)
+
+// memory is the smallest consumer: it keeps the ids of the task events it
+// handled, and its storage fails when told to.
+type memory struct {
+	mu   sync.Mutex
+	ids  map[string]bool
+	fail bool
+}
+
+func (m *memory) handle(_ context.Context, d *consumer.Delivery, _ events.TaskEvent) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail {
+		return errors.New("storage down")
+	}
+	if m.ids[d.ID] {
+		d.Outcome("duplicate")
+		return nil
+	}
+	m.ids[d.ID] = true
+	d.Outcome("stored")
+	return nil
+}
+
+func taskEvent(id, eventType string) []byte {
+	return fmt.Appendf(nil, `{"specversion":"1.0","id":%q,"source":"todo-api","type":"todo.%s.v1",`+
+		`"datacontenttype":"application/json","data":{"event_type":%q,"task_id":7,"user_id":"alice",`+
+		`"title":"t","timestamp":"2026-01-02T03:04:05Z"}}`, id, eventType, eventType)
+}
+
+func newApp(m *memory, log *slog.Logger, tm *telemetry.Metrics) *consumer.App {
+	return &consumer.App{
+		Name: "memory", PubSub: "kafka-pubsub", AppToken: "secret", Log: log, Telemetry: tm,
+		Subscriptions: []consumer.Subscription{{
+			Topic: events.TopicTaskEvents, Path: "/events/task-events", DeadLetterTopic: "task-events-dlq",
+			LogMessage: "memory event", Handle: consumer.TaskEvents(m.handle),
+		}},
+	}
+}
+
+func TestSuiteOnTheSmallestConsumer(t *testing.T) {
+	consumertest.Run(t, func(t *testing.T) consumertest.Consumer {
+		m := &memory{ids: map[string]bool{}}
+		return consumertest.Consumer{
+			Handler: newApp(m, slog.New(slog.DiscardHandler), nil).Handler(), AppToken: "secret",
+			Path: "/events/task-events", Topic: events.TopicTaskEvents,
+			Event:       func(id string) []byte { return taskEvent(id, events.TaskCreated) },
+			Effects:     func(*testing.T) int { m.mu.Lock(); defer m.mu.Unlock(); return len(m.ids) },
+			FailStorage: func(fail bool) { m.mu.Lock(); m.fail = fail; m.mu.Unlock() },
+		}
+	})
+}
+
+func TestOneLogLineAndOneCountPerEvent(t *testing.T) {
+	var logs bytes.Buffer
+	tm := telemetry.NewMetrics("test")
+	m := &memory{ids: map[string]bool{}}
+	h := newApp(m, slog.New(slog.NewJSONHandler(&logs, nil)), tm).Handler()
+	deliver := func(body []byte) {
+		req := httptest.NewRequest(http.MethodPost, "/events/task-events", bytes.NewReader(body))
+		req.Header.Set("dapr-api-token", "secret")
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	deliver(taskEvent("a", events.TaskCreated))
+	deliver(taskEvent("a", events.TaskCreated))
+	deliver(taskEvent("b", "TaskArchived"))
+	deliver([]byte(`{}`))
+	m.fail = true
+	deliver(taskEvent("c", events.TaskUpdated))
+
+	for _, c := range []struct {
+		eventType, outcome string
+	}{{"TaskCreated", "stored"}, {"TaskCreated", "duplicate"}, {"unknown", "stored"}, {"malformed", "dropped"}, {"TaskUpdated", "retry"}} {
+		if got := eventCount(t, tm, events.TopicTaskEvents, c.eventType, c.outcome); got != 1 {
+			t.Errorf("events{%s,%s} = %v, want 1", c.eventType, c.outcome, got)
+		}
+	}
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		lines = append(lines, rec)
+	}
+	want := []struct{ msg, id, eventType, outcome string }{
+		{"memory event", "a", "TaskCreated", "stored"},
+		{"memory event", "a", "TaskCreated", "duplicate"},
+		{"memory event", "b", "TaskArchived", "stored"},
+		{"event dropped to the dead-letter topic", "", "", "dropped"},
+		{"event failed, asking for redelivery", "c", "TaskUpdated", "retry"},
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("%d log lines, want %d:\n%s", len(lines), len(want), logs.String())
+	}
+	for i, w := range want {
+		l := lines[i]
+		if l["msg"] != w.msg || l["event_id"] != w.id || l["event_type"] != w.eventType || l["outcome"] != w.outcome {
+			t.Errorf("line %d = %v, want %+v", i, l, w)
+		}
+		if w.id != "" && l["task_id"] != float64(7) {
+			t.Errorf("line %d has no task_id: %v", i, l)
+		}
+	}
+}
+
+func TestReminderOfAnUnknownTypeIsAcknowledged(t *testing.T) {
+	called := 0
+	app := &consumer.App{Name: "n", PubSub: "p", Log: slog.New(slog.DiscardHandler), Subscriptions: []consumer.Subscription{{
+		Topic: events.TopicReminders, Path: "/r", DeadLetterTopic: "reminders-dlq",
+		Handle: consumer.Reminders(func(context.Context, *consumer.Delivery, events.ReminderEvent) error { called++; return nil }),
+	}}}
+	body := `{"specversion":"1.0","id":"x","source":"s","type":"t","datacontenttype":"application/json",` +
+		`"data":{"event_type":"ReminderSnoozed","task_id":1,"user_id":"u","reminder_at":"2026-01-01T00:00:00Z"}}`
+	rec := httptest.NewRecorder()
+	app.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/r", strings.NewReader(body)))
+	if !strings.Contains(rec.Body.String(), `"SUCCESS"`) || called != 0 {
+		t.Errorf("answer %s, handler called %d times; want SUCCESS without calling it", rec.Body, called)
+	}
+}
+
+func TestSubscriptionsOfOneTopicAreOneDaprSubscription(t *testing.T) {
+	nop := func(context.Context, *consumer.Delivery) error { return nil }
+	app := &consumer.App{PubSub: "ps", Subscriptions: []consumer.Subscription{
+		{Topic: "a", Match: `event.data.x == 1`, Path: "/one", DeadLetterTopic: "a-dlq", Handle: nop},
+		{Topic: "b", Path: "/b", NoDeadLetter: true, Raw: true, Handle: nop},
+		{Topic: "a", Path: "/other", DeadLetterTopic: "a-dlq", Raw: true, Handle: nop},
+		{Topic: "a", Match: `event.data.x == 2`, Path: "/two", DeadLetterTopic: "a-dlq", Handle: nop},
+	}}
+	want := []dapr.Subscription{
+		{PubSubName: "ps", Topic: "a", DeadLetterTopic: "a-dlq", Routes: dapr.Routes{Default: "/other",
+			Rules: []dapr.Rule{{Match: `event.data.x == 1`, Path: "/one"}, {Match: `event.data.x == 2`, Path: "/two"}}}},
+		{PubSubName: "ps", Topic: "b", Routes: dapr.Routes{Default: "/b"}},
+	}
+	if got := app.DaprSubscriptions(); !reflect.DeepEqual(got, want) {
+		t.Errorf("subscriptions\n got %+v\nwant %+v", got, want)
+	}
+	for name, subs := range map[string][]consumer.Subscription{
+		"no dead-letter topic": {{Topic: "a", Path: "/a", Handle: nop}},
+		"two defaults":         {{Topic: "a", Path: "/a", DeadLetterTopic: "d", Handle: nop}, {Topic: "a", Path: "/b", DeadLetterTopic: "d", Handle: nop}},
+		"two dead-letter topics": {{Topic: "a", Path: "/a", DeadLetterTopic: "d", Handle: nop},
+			{Topic: "a", Match: "x", Path: "/b", DeadLetterTopic: "e", Handle: nop}},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			(&consumer.App{Subscriptions: subs}).DaprSubscriptions()
+		}()
+	}
+}
+
+func TestPermanent(t *testing.T) {
+	base := errors.New("bad")
+	if consumer.Permanent(nil) != nil {
+		t.Error("Permanent(nil) != nil")
+	}
+	err := fmt.Errorf("wrapped: %w", consumer.Permanent(base))
+	if !consumer.IsPermanent(err) || !errors.Is(err, base) || consumer.IsPermanent(base) {
+		t.Errorf("IsPermanent/Is do not see through the wrapping")
+	}
+}
+
+// eventCount reads todo_events_handled_total{topic, event_type, outcome}.
+func eventCount(t *testing.T, tm *telemetry.Metrics, topic, eventType, outcome string) float64 {
+	t.Helper()
+	families, err := tm.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "todo_events_handled_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			if l["topic"] == topic && l["event_type"] == eventType && l["outcome"] == outcome {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
