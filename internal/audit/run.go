@@ -14,16 +14,15 @@ import (
 
 // Run runs the audit service until ctx ends.
 func Run(ctx context.Context, log *slog.Logger, _ []string) error {
-	r := config.FromEnv()
-	common := service.LoadCommon(r, ":8081")
-	dbURL := r.String("DATABASE_URL", service.DefaultDatabaseURL)
-	if err := r.Err(); err != nil {
-		return fmt.Errorf("configuration: %w", err)
+	cfg, err := LoadConfig(config.Environ())
+	if err != nil {
+		return err
 	}
-	log.Info("starting audit-service", "config", common, "database_url", config.MaskURL(dbURL))
+	common := cfg.Common
+	service.Starting(log, "audit-service", cfg)
 	common.WarnIfOpen(log)
 
-	pool, err := pgxpool.New(ctx, dbURL)
+	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}

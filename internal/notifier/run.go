@@ -2,7 +2,6 @@ package notifier
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -13,13 +12,12 @@ import (
 
 // Run runs the notification service until ctx ends.
 func Run(ctx context.Context, log *slog.Logger, _ []string) error {
-	r := config.FromEnv()
-	common := service.LoadCommon(r, ":8084")
-	store := r.String("STATE_STORE_NAME", "statestore")
-	if err := r.Err(); err != nil {
-		return fmt.Errorf("configuration: %w", err)
+	cfg, err := LoadConfig(config.Environ())
+	if err != nil {
+		return err
 	}
-	log.Info("starting notification-service", "config", common, "state_store", store)
+	common, store := cfg.Common, cfg.StateStore
+	service.Starting(log, "notification-service", cfg)
 	common.WarnIfOpen(log)
 	tm := telemetry.NewMetrics("notification-service")
 	h := &Handler{State: common.Dapr(), StoreName: store, Log: log, PubSub: common.PubSub,

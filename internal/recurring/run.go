@@ -2,7 +2,6 @@ package recurring
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	"github.com/evolution-todo/todo/internal/config"
@@ -12,13 +11,12 @@ import (
 
 // Run runs the recurring-task service until ctx ends.
 func Run(ctx context.Context, log *slog.Logger, _ []string) error {
-	r := config.FromEnv()
-	common := service.LoadCommon(r, ":8082")
-	todoApp := r.String("TODO_APP_ID", "todo-api")
-	if err := r.Err(); err != nil {
-		return fmt.Errorf("configuration: %w", err)
+	cfg, err := LoadConfig(config.Environ())
+	if err != nil {
+		return err
 	}
-	log.Info("starting recurring-service", "config", common, "todo_app_id", todoApp)
+	common, todoApp := cfg.Common, cfg.TodoAppID
+	service.Starting(log, "recurring-service", cfg)
 	common.WarnIfOpen(log)
 	tm := telemetry.NewMetrics("recurring-service")
 	h := &Handler{Dapr: common.Dapr(), Log: log, PubSub: common.PubSub, AppToken: common.AppAPIToken, TodoAppID: todoApp,

@@ -2,7 +2,6 @@ package reminder
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -13,13 +12,12 @@ import (
 
 // Run runs the reminder service until ctx ends.
 func Run(ctx context.Context, log *slog.Logger, _ []string) error {
-	r := config.FromEnv()
-	common := service.LoadCommon(r, ":8083")
-	todoApp := r.String("TODO_APP_ID", "todo-api")
-	if err := r.Err(); err != nil {
-		return fmt.Errorf("configuration: %w", err)
+	cfg, err := LoadConfig(config.Environ())
+	if err != nil {
+		return err
 	}
-	log.Info("starting reminder-service", "config", common, "todo_app_id", todoApp)
+	common, todoApp := cfg.Common, cfg.TodoAppID
+	service.Starting(log, "reminder-service", cfg)
 	common.WarnIfOpen(log)
 	tm := telemetry.NewMetrics("reminder-service")
 	s := &Service{Dapr: common.Dapr(), Log: log, PubSub: common.PubSub, AppToken: common.AppAPIToken,

@@ -5,6 +5,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -16,76 +17,102 @@ import (
 	"github.com/evolution-todo/todo/internal/buildinfo"
 	"github.com/evolution-todo/todo/internal/config"
 	"github.com/evolution-todo/todo/internal/dapr"
-	"github.com/evolution-todo/todo/internal/events"
 	"github.com/evolution-todo/todo/internal/httpx"
 	"github.com/evolution-todo/todo/internal/logging"
 	"github.com/evolution-todo/todo/internal/telemetry"
 )
 
-// Main runs run with a context cancelled on SIGINT/SIGTERM and a JSON
-// logger, and exits 1 when it fails. It is all a cmd/<binary>/main.go does.
+// Main runs run with a context cancelled on SIGINT/SIGTERM and a logger
+// made from LOG_LEVEL and LOG_FORMAT, and exits 1 when it fails. It is all
+// a cmd/<binary>/main.go does.
 func Main(name string, run func(ctx context.Context, log *slog.Logger, args []string) error) {
+	os.Exit(start(name, config.Environ(), os.Args[1:], os.Stderr, run))
+}
+
+// start is Main without the process: it returns the exit code. The
+// logger's and the tracer's settings are read first, so that an invalid
+// LOG_LEVEL is refused before anything is logged; run reads the rest.
+func start(name string, environ map[string]string, args []string, stderr io.Writer,
+	run func(ctx context.Context, log *slog.Logger, args []string) error) int {
+	var early struct {
+		Log     logging.Config
+		Tracing telemetry.TracingConfig
+	}
+	if err := Load(&early, environ); err != nil {
+		_, _ = fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 1
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	log := logging.New(os.Stderr, name)
-	shutdown, err := telemetry.SetupTracing(ctx, name, log)
+	defer stop()
+	log := logging.New(stderr, name, early.Log)
+	shutdown, err := telemetry.SetupTracing(ctx, name, log, early.Tracing)
 	if err == nil {
-		err = run(ctx, log, os.Args[1:])
+		err = run(ctx, log, args)
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		_ = shutdown(sctx)
 		cancel()
 	}
-	stop()
 	if err != nil {
 		log.Error(name+" failed", "err", err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
-// DefaultDatabaseURL is the local PostgreSQL server's todo database, the
-// default DATABASE_URL of the services that use one.
-const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/todo?sslmode=disable"
+// Load fills cfg, a pointer to a binary's Config with its own defaults
+// preset, from environ (config.Environ() outside tests). The error names
+// every bad variable and what it accepts.
+func Load(cfg any, environ map[string]string) error {
+	if err := config.Parse(cfg, environ); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	return nil
+}
 
-// Common is the configuration every Dapr app reads.
+// Starting logs that name starts: its version and cfg, every variable of it
+// with the secrets masked.
+func Starting(log *slog.Logger, name string, cfg any) {
+	log.Info("starting "+name, "version", buildinfo.Version, "config", config.LogValue(cfg))
+}
+
+// Common is the configuration every Dapr app reads. HTTP_ADDR has no
+// default here: each binary presets its own port (todo-api :8080, audit
+// :8081, recurring :8082, reminder :8083, notifier :8084) before Load.
 type Common struct {
-	HTTPAddr     string // HTTP_ADDR
-	DaprHTTP     string // DAPR_HTTP_ENDPOINT, or http://127.0.0.1:$DAPR_HTTP_PORT (3500)
-	DaprAPIToken string // DAPR_API_TOKEN: sent to the sidecar
-	AppAPIToken  string // APP_API_TOKEN: required on calls from the sidecar
-	PubSub       string // PUBSUB_NAME, default kafka-pubsub
-	MetricsAddr  string // METRICS_ADDR, default :9464 ("off" disables)
+	Log     logging.Config          // LOG_LEVEL, LOG_FORMAT
+	Tracing telemetry.TracingConfig // OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+
+	HTTPAddr     string `env:"HTTP_ADDR" check:"addr"`
+	DaprEndpoint string `env:"DAPR_HTTP_ENDPOINT" check:"url" log:"url"`          // wins over DAPR_HTTP_PORT
+	DaprPort     int    `env:"DAPR_HTTP_PORT" envDefault:"3500" check:"1..65535"` // sidecar on 127.0.0.1
+	DaprAPIToken string `env:"DAPR_API_TOKEN" log:"secret"`                       // sent to the sidecar
+	AppAPIToken  string `env:"APP_API_TOKEN" log:"secret"`                        // required on calls from the sidecar
+	PubSub       string `env:"PUBSUB_NAME" envDefault:"kafka-pubsub"`             // events.PubSubName
+	MetricsAddr  string `env:"METRICS_ADDR" envDefault:":9464" check:"addr|off"`
+	PProf        bool   `env:"PPROF"` // Go's /debug/pprof/ on the metrics port
 }
 
-// LoadCommon reads the common configuration; defaultAddr is the app's port.
-func LoadCommon(r *config.Reader, defaultAddr string) Common {
-	c := Common{
-		HTTPAddr:     r.String("HTTP_ADDR", defaultAddr),
-		DaprHTTP:     r.String("DAPR_HTTP_ENDPOINT", ""),
-		DaprAPIToken: r.String("DAPR_API_TOKEN", ""),
-		AppAPIToken:  r.String("APP_API_TOKEN", ""),
-		PubSub:       r.String("PUBSUB_NAME", events.PubSubName),
-		MetricsAddr:  r.String("METRICS_ADDR", ":9464"),
+// Database is the PostgreSQL database of the services that have one.
+type Database struct {
+	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/todo?sslmode=disable" log:"url"`
+}
+
+// DaprHTTP is the sidecar's HTTP API: DAPR_HTTP_ENDPOINT, or else
+// http://127.0.0.1:$DAPR_HTTP_PORT.
+func (c Common) DaprHTTP() string {
+	if c.DaprEndpoint != "" {
+		return c.DaprEndpoint
 	}
-	if c.DaprHTTP == "" {
-		c.DaprHTTP = "http://127.0.0.1:" + strconv.Itoa(r.Int("DAPR_HTTP_PORT", 3500, 1, 65535))
-	}
-	return c
+	return "http://127.0.0.1:" + strconv.Itoa(c.DaprPort)
 }
 
 // Dapr returns a client for the app's sidecar.
-func (c Common) Dapr() *dapr.Client { return dapr.New(c.DaprHTTP, c.DaprAPIToken) }
+func (c Common) Dapr() *dapr.Client { return dapr.New(c.DaprHTTP(), c.DaprAPIToken) }
 
-// LogValue logs the configuration with secrets masked.
-func (c Common) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("version", buildinfo.Version),
-		slog.String("http_addr", c.HTTPAddr),
-		slog.String("dapr_http", c.DaprHTTP),
-		slog.String("dapr_api_token", config.Mask(c.DaprAPIToken)),
-		slog.String("app_api_token", config.Mask(c.AppAPIToken)),
-		slog.String("pubsub", c.PubSub),
-		slog.String("metrics_addr", c.MetricsAddr),
-	)
-}
+// LogValue logs the common configuration with secrets masked. A binary logs
+// its whole Config with Starting; this keeps a Config logged by mistake
+// from showing its secrets.
+func (c Common) LogValue() slog.Value { return config.LogValue(c) }
 
 // Serve serves the app's handler on HTTP_ADDR and its metrics on
 // METRICS_ADDR until ctx ends.
@@ -94,7 +121,7 @@ func Serve(ctx context.Context, log *slog.Logger, c Common, m *telemetry.Metrics
 	defer cancel()
 	metricsErr := make(chan error, 1)
 	go func() {
-		err := m.ServeMetrics(ctx, log, c.MetricsAddr)
+		err := m.ServeMetrics(ctx, log, c.MetricsAddr, c.PProf)
 		if err != nil {
 			cancel() // a metrics port that cannot be had is a misconfiguration: stop
 		}

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"os"
 	"strconv"
 	"time"
 
@@ -81,15 +80,16 @@ func (m *Metrics) Instrument(next http.Handler) http.Handler {
 	})
 }
 
-// ServeMetrics serves /metrics on addr until ctx ends. An empty addr or
-// "off" disables it.
-func (m *Metrics) ServeMetrics(ctx context.Context, log *slog.Logger, addr string) error {
+// ServeMetrics serves /metrics on addr until ctx ends, and Go's
+// /debug/pprof/ too with pprofOn (PPROF=true). An empty addr or "off"
+// disables it.
+func (m *Metrics) ServeMetrics(ctx context.Context, log *slog.Logger, addr string, pprofOn bool) error {
 	if addr == "" || addr == "off" {
 		return nil
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
-	if os.Getenv("PPROF") == "true" {
+	if pprofOn {
 		// Profiling, only on the metrics port and only when asked for.
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

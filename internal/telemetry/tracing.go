@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
@@ -18,22 +17,30 @@ import (
 	"github.com/evolution-todo/todo/internal/buildinfo"
 )
 
+// TracingConfig is the trace exporter's part of a binary's configuration.
+// The exporter reads the other standard OTEL_EXPORTER_OTLP_* variables
+// (headers, timeout) itself.
+type TracingConfig struct {
+	Endpoint       string `env:"OTEL_EXPORTER_OTLP_ENDPOINT" check:"url" log:"url"`
+	TracesEndpoint string `env:"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" check:"url" log:"url"`
+}
+
 // SetupTracing installs the W3C trace-context propagator and a tracer
-// provider for service. Spans are exported over OTLP/HTTP when
-// OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set,
-// with the exporter's standard environment variables; otherwise they only
-// carry trace ids into logs and onward calls. The returned function flushes
-// and stops the provider.
-func SetupTracing(ctx context.Context, service string, log *slog.Logger) (func(context.Context) error, error) {
+// provider for service. Spans are exported over OTLP/HTTP when c has an
+// endpoint (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT wins over
+// OTEL_EXPORTER_OTLP_ENDPOINT), with the exporter's standard environment
+// variables; otherwise they only carry trace ids into logs and onward calls.
+// The returned function flushes and stops the provider.
+func SetupTracing(ctx context.Context, service string, log *slog.Logger, c TracingConfig) (func(context.Context) error, error) {
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 	res := resource.NewSchemaless(
 		attribute.String("service.name", service),
 		attribute.String("service.version", buildinfo.Version),
 	)
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
-	endpoint := os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+	endpoint := c.TracesEndpoint
 	if endpoint == "" {
-		endpoint = os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+		endpoint = c.Endpoint
 	}
 	if endpoint != "" {
 		exp, err := otlptracehttp.New(ctx)

@@ -12,13 +12,13 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/evolution-todo/todo/internal/todoapi/api"
 	"github.com/evolution-todo/todo/internal/auth"
 	"github.com/evolution-todo/todo/internal/config"
-	"github.com/evolution-todo/todo/internal/todoapi/outbox"
 	"github.com/evolution-todo/todo/internal/service"
-	"github.com/evolution-todo/todo/internal/todoapi/store"
 	"github.com/evolution-todo/todo/internal/telemetry"
+	"github.com/evolution-todo/todo/internal/todoapi/api"
+	"github.com/evolution-todo/todo/internal/todoapi/outbox"
+	"github.com/evolution-todo/todo/internal/todoapi/store"
 )
 
 const usage = `usage: todo-api [command]
@@ -30,19 +30,24 @@ commands:
 
 Configuration comes from the environment; see the README.`
 
-// Run runs the command named by args (without the program name).
+// Run runs the command named by args (without the program name), with the
+// configuration of the process environment.
 func Run(ctx context.Context, log *slog.Logger, args []string, stdout io.Writer) error {
+	return run(ctx, log, args, config.Environ(), stdout)
+}
+
+func run(ctx context.Context, log *slog.Logger, args []string, environ map[string]string, stdout io.Writer) error {
 	cmd := "serve"
 	if len(args) > 0 {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
 	case "serve":
-		return serve(ctx, log)
+		return serve(ctx, log, environ)
 	case "migrate":
-		return migrate(ctx, log)
+		return migrate(ctx, log, environ)
 	case "token":
-		return token(args, stdout)
+		return token(args, environ, stdout)
 	case "help", "-h", "--help":
 		_, _ = fmt.Fprintln(stdout, usage)
 		return nil
@@ -50,7 +55,7 @@ func Run(ctx context.Context, log *slog.Logger, args []string, stdout io.Writer)
 	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 }
 
-func token(args []string, stdout io.Writer) error {
+func token(args []string, environ map[string]string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	user := fs.String("user", "", "user id (the token's sub)")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
@@ -60,16 +65,15 @@ func token(args []string, stdout io.Writer) error {
 	if *user == "" {
 		return errors.New("token: -user is required")
 	}
-	r := config.FromEnv()
-	cfg := JWTConfig(r)
-	if err := r.Err(); err != nil {
+	var cfg JWTConfig
+	if err := service.Load(&cfg, environ); err != nil {
 		return err
 	}
-	if len(cfg.Secret) == 0 {
+	if cfg.Secret == "" {
 		return errors.New("token: JWT_SECRET is required: this command signs HS256 tokens with it " +
 			"(with only JWT_JWKS_URL set, tokens come from your identity provider)")
 	}
-	tok, err := auth.Mint(cfg, *user, *ttl, time.Now())
+	tok, err := auth.Mint(cfg.Auth(), *user, *ttl, time.Now())
 	if err != nil {
 		return err
 	}
@@ -98,9 +102,12 @@ func openDB(ctx context.Context, url string, maxConns int) (*pgxpool.Pool, error
 	return pool, nil
 }
 
-func migrate(ctx context.Context, log *slog.Logger) error {
-	url := config.FromEnv().String("DATABASE_URL", service.DefaultDatabaseURL)
-	pool, err := openDB(ctx, url, 0)
+func migrate(ctx context.Context, log *slog.Logger, environ map[string]string) error {
+	var db service.Database
+	if err := service.Load(&db, environ); err != nil {
+		return err
+	}
+	pool, err := openDB(ctx, db.DatabaseURL, 0)
 	if err != nil {
 		return err
 	}
@@ -108,12 +115,12 @@ func migrate(ctx context.Context, log *slog.Logger) error {
 	return store.Migrate(ctx, pool, log)
 }
 
-func serve(ctx context.Context, log *slog.Logger) error {
-	cfg, err := LoadConfig(config.FromEnv())
+func serve(ctx context.Context, log *slog.Logger, environ map[string]string) error {
+	cfg, err := LoadConfig(environ)
 	if err != nil {
 		return err
 	}
-	log.Info("starting todo-api", "config", cfg)
+	service.Starting(log, "todo-api", cfg)
 
 	pool, err := openDB(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
 	if err != nil {
@@ -127,8 +134,9 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	}
 	// With JWT_JWKS_URL, the first fetch of the keys is bounded; when it
 	// fails the server starts anyway, refuses those tokens and keeps trying.
-	cfg.JWT.Logger = log.With("component", "auth")
-	verifier, err := auth.NewVerifierContext(ctx, cfg.JWT)
+	jwt := cfg.JWT.Auth()
+	jwt.Logger = log.With("component", "auth")
+	verifier, err := auth.NewVerifierContext(ctx, jwt)
 	if err != nil {
 		return err
 	}
