@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/evolution-todo/todo/internal/contract/todointernal"
 	"github.com/evolution-todo/todo/internal/dapr"
 	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
@@ -27,18 +28,14 @@ type Invoker interface {
 	Invoke(ctx context.Context, appID, httpMethod, method string, query url.Values, body any) (dapr.Response, error)
 }
 
-// nextOccurrenceFields are the members of POST /internal/tasks/{id}/next-occurrence.
-var nextOccurrenceFields = []string{"user_id", "title", "description", "priority", "tags", "due_at",
-	"reminder_at", "recurrence", "timezone", "recurrence_anchor"}
-
-// nextOccurrence creates the task following completed task {id} in its
+// nextOccurrence (todointernal.NextOccurrence) creates the task following completed task {id} in its
 // series: 201 when created, 200 with the same task when it already was.
 func (s *Server) nextOccurrence(w http.ResponseWriter, r *http.Request) error {
 	prev, err := pathID(r)
 	if err != nil {
 		return err
 	}
-	members, err := readObject(w, r, nextOccurrenceFields...)
+	members, err := readObject(w, r, todointernal.NextOccurrenceFields...)
 	if err != nil {
 		return err
 	}
@@ -75,9 +72,9 @@ func (s *Server) nextOccurrence(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// dueReminders lists reminders due before ?before=, after the position
-// (?after_at=, ?after_id=), at most ?limit= (default 500, max
-// MaxRemindersPage). Listing claims them: a listed reminder is listed again
+// dueReminders (todointernal.DueQuery, DueReminders) lists reminders due
+// before ?before=, after the position (?after_at=, ?after_id=), at most
+// ?limit=. Listing claims them: a listed reminder is listed again
 // until remindersSent records it, whatever happens to its task meanwhile
 // (see store.DueReminders), so a sweep that published and died before the
 // mark leaves it to the next one.
@@ -91,11 +88,11 @@ func (s *Server) dueReminders(w http.ResponseWriter, r *http.Request) error {
 		}
 		before = t
 	}
-	limit := 500
+	limit := todointernal.DefaultRemindersPage
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxRemindersPage {
-			return badQuery("limit", fmt.Sprintf("limit: must be an integer from 1 to %d", MaxRemindersPage))
+		if err != nil || n < 1 || n > todointernal.MaxRemindersPage {
+			return badQuery("limit", fmt.Sprintf("limit: must be an integer from 1 to %d", todointernal.MaxRemindersPage))
 		}
 		limit = n
 	}
@@ -112,15 +109,14 @@ func (s *Server) dueReminders(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if list == nil {
-		list = []task.Reminder{}
+	out := todointernal.DueReminders{Reminders: make([]todointernal.Reminder, 0, len(list))}
+	for _, d := range list {
+		out.Reminders = append(out.Reminders, todointernal.Reminder{TaskID: d.TaskID, UserID: d.UserID, Title: d.Title,
+			DueAt: d.DueAt, ReminderAt: d.ReminderAt})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"reminders": list})
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
-
-// MaxRemindersPage bounds the pages of the reminder routes.
-const MaxRemindersPage = 1000
 
 // remindersSent records that reminders were published:
 // {"reminders": [{"task_id": 1, "reminder_at": "..."}, ...]} answers
@@ -136,7 +132,7 @@ func (s *Server) remindersSent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"marked": marked})
+	writeJSON(w, http.StatusOK, todointernal.Marked{Marked: marked})
 	return nil
 }
 
@@ -155,7 +151,7 @@ func (s *Server) remindersReleased(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"released": released})
+	writeJSON(w, http.StatusOK, todointernal.Released{Released: released})
 	return nil
 }
 
@@ -165,12 +161,9 @@ func readReminders(w http.ResponseWriter, r *http.Request) ([]task.Reminder, err
 	if err != nil {
 		return nil, err
 	}
-	var list []struct {
-		TaskID     int64     `json:"task_id"`
-		ReminderAt time.Time `json:"reminder_at"`
-	}
-	if err := json.Unmarshal(members["reminders"], &list); err != nil || len(list) > MaxRemindersPage {
-		return nil, badField("reminders", fmt.Sprintf("must be a list of at most %d {task_id, reminder_at}", MaxRemindersPage))
+	var list []todointernal.ReminderRef
+	if err := json.Unmarshal(members["reminders"], &list); err != nil || len(list) > todointernal.MaxRemindersPage {
+		return nil, badField("reminders", fmt.Sprintf("must be a list of at most %d {task_id, reminder_at}", todointernal.MaxRemindersPage))
 	}
 	out := make([]task.Reminder, 0, len(list))
 	for _, x := range list {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/evolution-todo/todo/internal/contract/auditapi"
+	"github.com/evolution-todo/todo/internal/contract/notifierapi"
 	"github.com/evolution-todo/todo/internal/dapr"
 	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
@@ -19,12 +21,8 @@ import (
 // UUID), and the caller's user id travels as a query or body value, where
 // the sidecar cannot rewrite it (daprd decodes and path.Cleans the method).
 
-// Page bounds the API checks before asking another app.
-const (
-	MaxHistoryLimit      = 1000
-	MaxNotificationLimit = 100
-	maxCursorLen         = 512
-)
+// maxCursorLen bounds a cursor the API passes on.
+const maxCursorLen = 512
 
 // history answers one page of the audit trail of one of the caller's
 // tasks, deleted or not, from audit-service.
@@ -33,7 +31,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q, err := relayQuery(r, MaxHistoryLimit, opaqueCursor)
+	limit, cursor, err := relayQuery(r, auditapi.MaxHistoryLimit, opaqueCursor)
 	if err != nil {
 		return err
 	}
@@ -44,17 +42,20 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return task.ErrNotFound
 	}
-	return s.relay(w, r, s.cfg.AuditAppID, http.MethodGet, "tasks/"+strconv.FormatInt(id, 10)+"/history", q, nil)
+	audit := auditapi.Client{Dapr: s.invoker, AppID: s.cfg.AuditAppID}
+	page, err := audit.History(r.Context(), id, auditapi.HistoryQuery{Cursor: cursor, Limit: limit})
+	return s.answer(w, s.cfg.AuditAppID, page, err)
 }
 
 // notifications answers the caller's inbox from notification-service.
 func (s *Server) notifications(w http.ResponseWriter, r *http.Request) error {
-	q, err := relayQuery(r, MaxNotificationLimit, notificationCursor)
+	limit, cursor, err := relayQuery(r, notifierapi.MaxLimit, notificationCursor)
 	if err != nil {
 		return err
 	}
-	q.Set("user_id", userID(r))
-	return s.relay(w, r, s.cfg.NotifierAppID, http.MethodGet, "inbox", q, nil)
+	notifier := notifierapi.Client{Dapr: s.invoker, AppID: s.cfg.NotifierAppID}
+	page, err := notifier.Inbox(r.Context(), notifierapi.InboxQuery{UserID: userID(r), Cursor: cursor, Limit: limit})
+	return s.answer(w, s.cfg.NotifierAppID, page, err)
 }
 
 // readNotification marks one of the caller's notifications read.
@@ -63,8 +64,9 @@ func (s *Server) readNotification(w http.ResponseWriter, r *http.Request) error 
 	if !ok {
 		return errorf(http.StatusBadRequest, CodeInvalidID, "id", "notification id must be a UUID such as 0b6f3c1e-2b9a-5f0e-9a57-5c0de1e7a001")
 	}
-	return s.relay(w, r, s.cfg.NotifierAppID, http.MethodPost, "inbox/read", nil,
-		map[string]string{"user_id": userID(r), "id": id})
+	notifier := notifierapi.Client{Dapr: s.invoker, AppID: s.cfg.NotifierAppID}
+	n, err := notifier.MarkRead(r.Context(), userID(r), id)
+	return s.answer(w, s.cfg.NotifierAppID, n, err)
 }
 
 // canonicalUUID returns s when it is a UUID in its canonical form
@@ -98,54 +100,57 @@ func opaqueCursor(s string) bool {
 	return true
 }
 
-// relayQuery checks the query of a relayed list route (limit and cursor,
-// nothing else) and returns it rebuilt from the checked values only.
-func relayQuery(r *http.Request, maxLimit int, validCursor func(string) bool) (url.Values, error) {
+// relayQuery checks the query of a relayed list route: limit and cursor,
+// each at most once, nothing else. A limit of 0 is not given.
+func relayQuery(r *http.Request, maxLimit int, validCursor func(string) bool) (limit int, cursor string, err error) {
 	in, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return nil, badQuery("", "the query string is not valid percent-encoding")
+		return 0, "", badQuery("", "the query string is not valid percent-encoding")
 	}
-	out := url.Values{}
 	for name, vals := range in {
 		if name != "limit" && name != "cursor" {
-			return nil, badQuery(name, "unknown query parameter "+strconv.Quote(name)+"; allowed: limit, cursor")
+			return 0, "", badQuery(name, "unknown query parameter "+strconv.Quote(name)+"; allowed: limit, cursor")
 		}
 		if len(vals) != 1 {
-			return nil, badQuery(name, name+": give it once")
+			return 0, "", badQuery(name, name+": give it once")
 		}
 	}
 	if v, ok := in["limit"]; ok {
-		n, err := strconv.Atoi(v[0])
-		if err != nil || n < 1 || n > maxLimit {
-			return nil, badQuery("limit", fmt.Sprintf("limit: must be an integer from 1 to %d", maxLimit))
+		limit, err = strconv.Atoi(v[0])
+		if err != nil || limit < 1 || limit > maxLimit {
+			return 0, "", badQuery("limit", fmt.Sprintf("limit: must be an integer from 1 to %d", maxLimit))
 		}
-		out.Set("limit", strconv.Itoa(n))
 	}
 	if v, ok := in["cursor"]; ok {
 		if v[0] == "" || !validCursor(v[0]) {
-			return nil, errorf(http.StatusBadRequest, CodeInvalidCursor, "cursor", "cursor: not one this API gave; start again without cursor")
+			return 0, "", errorf(http.StatusBadRequest, CodeInvalidCursor, "cursor", "cursor: not one this API gave; start again without cursor")
 		}
-		out.Set("cursor", v[0])
+		cursor = v[0]
 	}
-	return out, nil
+	return limit, cursor, nil
 }
 
-// relay forwards a call to another app through the sidecar and answers its
-// JSON answer as it is (its 4xx are the caller's mistakes); an unreachable
-// or failing app, or an answer too large to pass on whole, is a 503.
-func (s *Server) relay(w http.ResponseWriter, r *http.Request, appID, method, path string, q url.Values, body any) error {
-	resp, err := s.invoker.Invoke(r.Context(), appID, method, path, q, body)
-	if err != nil || resp.Status >= 500 {
-		status := 0
-		if err == nil {
-			status = resp.Status
-		}
-		s.log.Warn("dependency unavailable", "app_id", appID, "status", status, "err", err,
-			"too_large", errors.Is(err, dapr.ErrResponseTooLarge))
-		return errorf(http.StatusServiceUnavailable, CodeUnavailable, "", appID+" is unavailable; try again shortly")
+// answer writes what another app answered through its contract client:
+// the typed answer, or the app's own 4xx as it is (the caller's mistake,
+// such as an expired cursor). An unreachable or failing app, or an answer
+// too large to pass on whole, is a 503.
+func (s *Server) answer(w http.ResponseWriter, appID string, v any, err error) error {
+	var refused *dapr.AppError
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, v)
+		return nil
+	case errors.As(err, &refused) && refused.Status >= 400 && refused.Status < 500:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(refused.Status)
+		_, _ = w.Write(refused.Body)
+		return nil
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(resp.Status)
-	_, _ = w.Write(resp.Body)
-	return nil
+	status := 0
+	if refused != nil {
+		status = refused.Status
+	}
+	s.log.Warn("dependency unavailable", "app_id", appID, "status", status, "err", err,
+		"too_large", errors.Is(err, dapr.ErrResponseTooLarge))
+	return errorf(http.StatusServiceUnavailable, CodeUnavailable, "", appID+" is unavailable; try again shortly")
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/evolution-todo/todo/internal/auth"
+	"github.com/evolution-todo/todo/internal/contract/notifierapi"
 	"github.com/evolution-todo/todo/internal/dapr"
 	"github.com/evolution-todo/todo/internal/pgtest"
 	"github.com/evolution-todo/todo/internal/todoapi/api"
@@ -77,7 +78,7 @@ func TestRelayedRoutesSendOnlyCheckedValues(t *testing.T) {
 		{"GET", "/api/notifications?limit=5&cursor=" + n,
 			&invocation{"notification-service", "GET", "inbox", url.Values{"user_id": {"alice"}, "limit": {"5"}, "cursor": {n}}, nil}, 200},
 		{"POST", "/api/notifications/" + n + "/read",
-			&invocation{"notification-service", "POST", "inbox/read", nil, map[string]string{"user_id": "alice", "id": n}}, 200},
+			&invocation{"notification-service", "POST", "inbox/read", nil, notifierapi.MarkRead{UserID: "alice", ID: n}}, 200},
 
 		{"GET", "/api/notifications?user_id=bob", nil, 400},
 		{"GET", "/api/notifications?limit=1&limit=2", nil, 400},
