@@ -3,15 +3,19 @@
 package task
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/evolution-todo/todo/internal/recurrence"
 )
 
 // Priority orders tasks; the zero value is PriorityNone.
 type Priority int16
 
 // Priorities, lowest first. The numeric value is what the database stores and
-// sorts on.
+// sorts on; the name is what the API and the events carry.
 const (
 	PriorityNone Priority = iota
 	PriorityLow
@@ -19,23 +23,42 @@ const (
 	PriorityHigh
 )
 
+// priorityNames is the one list of priorities: index = value. Priorities,
+// ParsePriority's error, String and Valid come from it, and tests compare it
+// with the OpenAPI enum and the database's CHECK.
 var priorityNames = [...]string{"none", "low", "medium", "high"}
 
+// Priorities returns every priority, lowest first.
+func Priorities() []Priority {
+	ps := make([]Priority, len(priorityNames))
+	for i := range ps {
+		ps[i] = Priority(i)
+	}
+	return ps
+}
+
+// Valid reports whether p is one of Priorities.
+func (p Priority) Valid() bool { return p >= 0 && int(p) < len(priorityNames) }
+
 func (p Priority) String() string {
-	if p < 0 || int(p) >= len(priorityNames) {
+	if !p.Valid() {
 		return fmt.Sprintf("Priority(%d)", int16(p))
 	}
 	return priorityNames[p]
 }
 
-// ParsePriority maps "none", "low", "medium" or "high" to a Priority.
+// ExpectedPriority says what a priority must be: "must be one of none, low,
+// medium, high". It is the message of ParsePriority's error.
+func ExpectedPriority() string { return "must be one of " + strings.Join(priorityNames[:], ", ") }
+
+// ParsePriority maps a priority's name ("none", "low", ...) to it.
 func ParsePriority(s string) (Priority, error) {
 	for i, n := range priorityNames {
 		if n == s {
 			return Priority(i), nil
 		}
 	}
-	return 0, fmt.Errorf("must be one of none, low, medium, high")
+	return 0, errors.New(ExpectedPriority())
 }
 
 // MarshalText implements encoding.TextMarshaler.
@@ -51,26 +74,21 @@ func (p *Priority) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// Recurrence says how often a task repeats.
-type Recurrence string
+// Recurrence says how often a task repeats. It is recurrence.Rule: the rules
+// have one home, package recurrence.
+type Recurrence = recurrence.Rule
 
-// Recurrences a task can have.
+// Recurrences a task can have (recurrence.Rules).
 const (
-	RecurrenceNone    Recurrence = "none"
-	RecurrenceDaily   Recurrence = "daily"
-	RecurrenceWeekly  Recurrence = "weekly"
-	RecurrenceMonthly Recurrence = "monthly"
-	RecurrenceYearly  Recurrence = "yearly"
+	RecurrenceNone    = recurrence.None
+	RecurrenceDaily   = recurrence.Daily
+	RecurrenceWeekly  = recurrence.Weekly
+	RecurrenceMonthly = recurrence.Monthly
+	RecurrenceYearly  = recurrence.Yearly
 )
 
-// ParseRecurrence checks that s names a known recurrence.
-func ParseRecurrence(s string) (Recurrence, error) {
-	switch r := Recurrence(s); r {
-	case RecurrenceNone, RecurrenceDaily, RecurrenceWeekly, RecurrenceMonthly, RecurrenceYearly:
-		return r, nil
-	}
-	return "", fmt.Errorf("must be one of none, daily, weekly, monthly, yearly")
-}
+// ParseRecurrence checks that s names a known recurrence (recurrence.Parse).
+func ParseRecurrence(s string) (Recurrence, error) { return recurrence.Parse(s) }
 
 // Task is one todo item, as stored and as served.
 type Task struct {

@@ -58,8 +58,8 @@ func Normalize(t Task) (Task, error) {
 	if n := utf8.RuneCountInString(t.Description); n > MaxDescriptionLen {
 		return t, invalid("description", "must be at most %d characters, got %d", MaxDescriptionLen, n)
 	}
-	if t.Priority < PriorityNone || t.Priority > PriorityHigh {
-		return t, invalid("priority", "must be one of none, low, medium, high")
+	if !t.Priority.Valid() {
+		return t, invalid("priority", "%s", ExpectedPriority())
 	}
 	tags, err := normalizeTags(t.Tags)
 	if err != nil {
