@@ -1,18 +1,3 @@
-// Package outbox relays the events that todo-api's transactions write to the
-// outbox table to the broker, through the Dapr sidecar.
-//
-// Guarantees: an event is marked published only after the sidecar accepted
-// it (any 2xx), so none is lost; a crash between publish and mark publishes it
-// again, so delivery is at-least-once and consumers dedupe on the CloudEvent
-// id. Rows are published in seq order by one relay at a time (a PostgreSQL
-// advisory lock elects it among todo-api replicas), and a failed row stops
-// the batch, so each task's events keep their order.
-//
-// Robustness: a lost database connection is retried with an exponential
-// backoff that starts over once a connection has stayed up for a healthy
-// period; a bulk is bounded by bytes as well as by count; and a leader whose
-// publishes have failed for a while (its sidecar is down, say) gives up the
-// lock for a while, so that a standby with a working sidecar takes over.
 package outbox
 
 import (
@@ -28,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/evolution-todo/todo/internal/dapr"
-	"github.com/evolution-todo/todo/internal/todoapi/store"
 )
 
 // Publisher sends CloudEvents to a topic in one call. It must return nil
@@ -239,7 +223,7 @@ func (r *Relay) leadOn(ctx context.Context, conn *pgx.Conn) error {
 			return nil
 		}
 	}
-	if _, err := conn.Exec(ctx, `LISTEN `+store.OutboxChannel); err != nil {
+	if _, err := conn.Exec(ctx, `LISTEN `+Channel); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	r.log.Info("outbox relay: active")
@@ -298,32 +282,12 @@ func (r *Relay) leadOn(ctx context.Context, conn *pgx.Conn) error {
 	}
 }
 
-type row struct {
-	seq       int64
-	id        string
-	topic     string
-	key       string
-	eventType string
-	body      []byte
-}
-
 // drain publishes one batch of pending rows in order. It returns how many
 // were published and whether the batch was full (more may be waiting).
 func (r *Relay) drain(ctx context.Context, conn *pgx.Conn) (int, bool, error) {
-	rows, err := conn.Query(ctx, `SELECT seq, id::text, topic, partition_key, event_type, cloudevent::text
-		FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1`, r.cfg.BatchSize)
+	batch, err := Pending(ctx, conn, r.cfg.BatchSize)
 	if err != nil {
-		return 0, false, fmt.Errorf("read outbox: %w", err)
-	}
-	batch, err := pgx.CollectRows(rows, func(cr pgx.CollectableRow) (row, error) {
-		var x row
-		var body string
-		err := cr.Scan(&x.seq, &x.id, &x.topic, &x.key, &x.eventType, &body)
-		x.body = []byte(body)
-		return x, err
-	})
-	if err != nil {
-		return 0, false, fmt.Errorf("read outbox: %w", err)
+		return 0, false, err
 	}
 	if len(batch) == 0 {
 		return 0, false, nil
@@ -339,24 +303,24 @@ func (r *Relay) drain(ctx context.Context, conn *pgx.Conn) (int, bool, error) {
 	keys := map[string]bool{}
 	size := 1 // the request's opening bracket
 	for _, x := range batch {
-		if keys[x.key] || x.topic != batch[0].topic {
+		if keys[x.Key] || x.Topic != batch[0].Topic {
 			break
 		}
-		e := dapr.BulkEntry{ID: x.id, Event: x.body, Metadata: map[string]string{"partitionKey": x.key}}
+		e := dapr.BulkEntry{ID: x.ID, Event: x.CloudEvent, Metadata: map[string]string{"partitionKey": x.Key}}
 		n := dapr.BulkSize(e)
 		if len(chunk) > 0 && size+n > r.cfg.MaxBulkBytes {
 			break
 		}
 		size += n
-		keys[x.key] = true
+		keys[x.Key] = true
 		chunk = append(chunk, x)
 		entries = append(entries, e)
 	}
 	done := make([]int64, len(chunk))
 	for i, x := range chunk {
-		done[i] = x.seq
+		done[i] = x.Seq
 	}
-	if err := r.pub.BulkPublishCloudEvents(ctx, r.cfg.PubSub, chunk[0].topic, entries); err != nil {
+	if err := r.pub.BulkPublishCloudEvents(ctx, r.cfg.PubSub, chunk[0].Topic, entries); err != nil {
 		if r.metrics != nil {
 			r.metrics.Failures.Inc()
 		}
@@ -364,7 +328,7 @@ func (r *Relay) drain(ctx context.Context, conn *pgx.Conn) (int, bool, error) {
 			done, truncate(err.Error(), 1000)); uerr != nil {
 			return 0, false, fmt.Errorf("record failure: %w", uerr)
 		}
-		return 0, false, &publishFailed{fmt.Errorf("%d events from seq %d: %w", len(chunk), chunk[0].seq, err)}
+		return 0, false, &publishFailed{fmt.Errorf("%d events from seq %d: %w", len(chunk), chunk[0].Seq, err)}
 	}
 	if _, err := conn.Exec(ctx, `UPDATE outbox SET published_at = now(), publish_count = publish_count + 1,
 		attempts = attempts + 1, last_error = NULL WHERE seq = ANY($1)`, done); err != nil {
@@ -374,7 +338,7 @@ func (r *Relay) drain(ctx context.Context, conn *pgx.Conn) (int, bool, error) {
 		r.metrics.Published.Add(float64(len(done)))
 	}
 	for _, x := range chunk {
-		r.log.Info("event published", "event_id", x.id, "event_type", x.eventType, "topic", x.topic, "task_id", x.key)
+		r.log.Info("event published", "event_id", x.ID, "event_type", x.Type, "topic", x.Topic, "task_id", x.Key)
 	}
 	// More may be waiting: the rest of this batch, or more rows.
 	return len(done), len(chunk) < len(batch) || len(batch) == r.cfg.BatchSize, nil

@@ -1,10 +1,13 @@
-// Package store is todo-api's PostgreSQL storage: the tasks table and the
-// outbox that every change writes its event to in the same transaction.
+// Package store is todo-api's PostgreSQL storage: the tasks table. Every
+// change to a task records its event with outbox.Add in the change's
+// transaction; the store decides which change emits which event type.
+//
+// Its migrations (migrations/) are todo-api's whole schema, the outbox
+// table included, whose statements are all in package outbox.
 package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,22 +15,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/evolution-todo/todo/internal/events"
-	"github.com/evolution-todo/todo/internal/telemetry"
+	"github.com/evolution-todo/todo/internal/todoapi/outbox"
 	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
-
-// OutboxChannel is the LISTEN/NOTIFY channel that wakes the outbox relay. A
-// trigger on the outbox table (migration 00003) sends the NOTIFY when a
-// transaction that inserted events commits.
-const OutboxChannel = "todo_outbox"
-
-// EventSource is the CloudEvents source of the events todo-api writes.
-const EventSource = "todo-api"
 
 // Store reads and writes tasks. It is safe for concurrent use.
 type Store struct {
@@ -228,33 +222,12 @@ func timesEqual(a, b *time.Time) bool {
 	return a.Equal(*b)
 }
 
-// writeEvent inserts t's event into the outbox and wakes the relay at commit.
+// writeEvent records t's event of type eventType in the outbox, published
+// once tx commits.
 func writeEvent(ctx context.Context, tx pgx.Tx, eventType string, t task.Task, now time.Time) error {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return fmt.Errorf("event id: %w", err)
-	}
-	ce, err := events.NewCloudEvent(id.String(), EventSource, eventType, t.ID, now, t.Event(eventType, now))
-	if err != nil {
-		return err
-	}
-	// The event carries the trace of the request that made the change: Dapr
-	// keeps a CloudEvent's own traceparent when it publishes (in bulk too),
-	// and every consumer continues it.
-	if tp := telemetry.Inject(ctx); tp != "" {
-		ce.SetExtension("traceparent", tp)
-		ce.SetExtension("traceid", tp)
-	}
-	body, err := json.Marshal(ce)
-	if err != nil {
-		return fmt.Errorf("encode event: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO outbox (id, topic, partition_key, event_type, cloudevent)
-		VALUES ($1, $2, $3, $4, $5)`,
-		id, events.TopicTaskEvents, strconv.FormatInt(t.ID, 10), eventType, body); err != nil {
-		return fmt.Errorf("insert outbox: %w", err)
-	}
-	return nil
+	return outbox.Add(ctx, tx, outbox.Event{
+		Topic: events.TopicTaskEvents, Type: eventType, TaskID: t.ID, Time: now, Data: t.Event(eventType, now),
+	})
 }
 
 func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {

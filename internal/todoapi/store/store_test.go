@@ -13,6 +13,7 @@ import (
 
 	"github.com/evolution-todo/todo/internal/events"
 	"github.com/evolution-todo/todo/internal/pgtest"
+	"github.com/evolution-todo/todo/internal/todoapi/outbox"
 	"github.com/evolution-todo/todo/internal/todoapi/store"
 	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
@@ -21,33 +22,29 @@ type outboxRow struct {
 	ID        string
 	EventType string
 	Key       string
+	Topic     string
 	Data      events.TaskEvent
 	CEID      string
 }
 
-func outbox(t *testing.T, pool *pgxpool.Pool) []outboxRow {
+// recorded returns the events in the outbox, in the order they are to be
+// published. No relay runs in these tests: every row is pending.
+func recorded(t *testing.T, pool *pgxpool.Pool) []outboxRow {
 	t.Helper()
-	rows, err := pool.Query(context.Background(), `SELECT id::text, event_type, partition_key, cloudevent FROM outbox ORDER BY seq`)
+	msgs, err := outbox.Pending(context.Background(), pool, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
 	var out []outboxRow
-	for rows.Next() {
-		var r outboxRow
+	for _, m := range msgs {
 		var ce struct {
 			ID   string           `json:"id"`
 			Data events.TaskEvent `json:"data"`
 		}
-		var raw []byte
-		if err := rows.Scan(&r.ID, &r.EventType, &r.Key, &raw); err != nil {
+		if err := json.Unmarshal(m.CloudEvent, &ce); err != nil {
 			t.Fatal(err)
 		}
-		if err := json.Unmarshal(raw, &ce); err != nil {
-			t.Fatal(err)
-		}
-		r.Data, r.CEID = ce.Data, ce.ID
-		out = append(out, r)
+		out = append(out, outboxRow{ID: m.ID, EventType: m.Type, Key: m.Key, Topic: m.Topic, Data: ce.Data, CEID: ce.ID})
 	}
 	return out
 }
@@ -86,7 +83,7 @@ func TestEveryChangeWritesItsEvent(t *testing.T) {
 		t.Errorf("get after delete: %v", err)
 	}
 
-	rows := outbox(t, pool)
+	rows := recorded(t, pool)
 	want := []string{events.TaskCreated, events.TaskUpdated, events.TaskCompleted, events.TaskUpdated, events.TaskDeleted}
 	if len(rows) != len(want) {
 		t.Fatalf("outbox has %d rows, want %d: %+v", len(rows), len(want), rows)
@@ -98,7 +95,7 @@ func TestEveryChangeWritesItsEvent(t *testing.T) {
 		if r.CEID != r.ID {
 			t.Errorf("row %d: CloudEvent id %s != outbox id %s", i, r.CEID, r.ID)
 		}
-		if r.Key != fmt.Sprint(tk.ID) || r.Data.TaskID != tk.ID || r.Data.UserID != "alice" {
+		if r.Key != fmt.Sprint(tk.ID) || r.Topic != events.TopicTaskEvents || r.Data.TaskID != tk.ID || r.Data.UserID != "alice" {
 			t.Errorf("row %d: key %s, data %+v", i, r.Key, r.Data)
 		}
 	}
@@ -124,7 +121,7 @@ func TestFailedChangeWritesNoEvent(t *testing.T) {
 	if _, err := s.CreateTask(ctx, "alice", task.Patch{Title: task.Some("")}); !task.IsValidationError(err) {
 		t.Fatalf("create empty title: %v", err)
 	}
-	if n := len(outbox(t, pool)); n != 1 {
+	if n := len(recorded(t, pool)); n != 1 {
 		t.Errorf("outbox has %d rows, want only TaskCreated", n)
 	}
 }
@@ -312,7 +309,7 @@ func TestListUsesIndexes(t *testing.T) {
 }
 
 // Every committed change wakes the relay: the outbox trigger sends one
-// NOTIFY on store.OutboxChannel per transaction, and none for a change that
+// NOTIFY on outbox.Channel per transaction, and none for a change that
 // fails.
 func TestCommittedChangeNotifiesTheRelay(t *testing.T) {
 	ctx := context.Background()
@@ -323,7 +320,7 @@ func TestCommittedChangeNotifiesTheRelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, "LISTEN "+store.OutboxChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+outbox.Channel); err != nil {
 		t.Fatal(err)
 	}
 	notified := func() bool {
@@ -337,8 +334,8 @@ func TestCommittedChangeNotifiesTheRelay(t *testing.T) {
 			}
 			t.Fatal(err)
 		}
-		if n.Channel != store.OutboxChannel {
-			t.Fatalf("notification on %q, want %q", n.Channel, store.OutboxChannel)
+		if n.Channel != outbox.Channel {
+			t.Fatalf("notification on %q, want %q", n.Channel, outbox.Channel)
 		}
 		return true
 	}
