@@ -14,7 +14,11 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+
+	"github.com/evolution-todo/todo/internal/contract/notifierapi"
 	"github.com/evolution-todo/todo/internal/dapr"
+	"github.com/evolution-todo/todo/internal/dapr/consumer"
 	"github.com/evolution-todo/todo/internal/events"
 	"github.com/evolution-todo/todo/internal/httpx"
 	"github.com/evolution-todo/todo/internal/telemetry"
@@ -27,20 +31,9 @@ type StateStore interface {
 	Transact(ctx context.Context, store string, ops []dapr.StateOp) error
 }
 
-// Notification is one inbox entry. Its id is the ReminderDue event id.
-type Notification struct {
-	ID         string     `json:"id"`
-	TaskID     int64      `json:"task_id"`
-	Title      string     `json:"title"`
-	DueAt      *time.Time `json:"due_at"`
-	ReminderAt time.Time  `json:"reminder_at"`
-	CreatedAt  time.Time  `json:"created_at"`
-	ReadAt     *time.Time `json:"read_at"`
-}
-
 // Inbox is a user's notifications, newest first, as stored under one key.
 type Inbox struct {
-	Items []Notification `json:"items"`
+	Items []notifierapi.Notification `json:"items"`
 }
 
 // MaxInbox bounds an inbox: beyond it the oldest entries are dropped.
@@ -62,27 +55,18 @@ const DeadLetterTopic = events.TopicReminders + "-dlq"
 
 // Routes returns the HTTP handler.
 func (h *Handler) Routes() http.Handler {
-	mux := http.NewServeMux()
-	httpx.HandleProbes(mux, nil)
-	sidecar := http.NewServeMux()
-	sidecar.HandleFunc("GET /dapr/subscribe", h.subscribe)
-	sidecar.HandleFunc("POST /events/reminders", h.reminder)
-	// The user is a query value, never a path segment: the sidecar decodes
-	// and cleans the method path, so a segment could be turned into
-	// another user's route.
-	sidecar.HandleFunc("GET /inbox", h.list)
-	sidecar.HandleFunc("POST /inbox/read", h.markRead)
-	mux.Handle("/", httpx.RequireAppToken(h.AppToken, sidecar))
-	return h.Telemetry.Instrument(mux)
-}
-
-func (h *Handler) subscribe(w http.ResponseWriter, _ *http.Request) {
-	httpx.WriteJSON(w, http.StatusOK, []dapr.Subscription{{
-		PubSubName:      h.PubSub,
-		Topic:           events.TopicReminders,
-		Routes:          dapr.Routes{Default: "/events/reminders"},
-		DeadLetterTopic: DeadLetterTopic,
-	}})
+	app := &consumer.App{
+		Name: notifierapi.AppID, PubSub: h.PubSub, AppToken: h.AppToken, Log: h.Log, Telemetry: h.Telemetry,
+		Subscriptions: []consumer.Subscription{{
+			Topic: events.TopicReminders, Path: "/events/reminders", DeadLetterTopic: DeadLetterTopic,
+			LogMessage: "notification delivered", Handle: consumer.Reminders(h.reminder),
+		}},
+		Routes: []consumer.Route{
+			{Pattern: notifierapi.RouteInbox, Handler: h.list},
+			{Pattern: notifierapi.RouteMarkRead, Handler: h.markRead},
+		},
+	}
+	return app.Handler()
 }
 
 // inboxKey is the state key of user's inbox. Dapr refuses keys containing
@@ -102,99 +86,68 @@ func deliveredKey(id string) string {
 // redelivery or replay of a ReminderDue outlives its marker.
 const DeliveredTTL = 30 * 24 * time.Hour
 
-// update applies change to user's inbox with optimistic concurrency (the
-// state store's ETag), retrying when another writer got there first.
-func (h *Handler) update(ctx context.Context, user string, change func(*Inbox) (bool, error)) error {
-	for attempt := 0; ; attempt++ {
-		raw, etag, found, err := h.State.GetState(ctx, h.StoreName, inboxKey(user))
-		if err != nil {
-			return err
-		}
-		var inbox Inbox
-		if found {
-			if err := json.Unmarshal(raw, &inbox); err != nil {
-				return fmt.Errorf("inbox of %s is corrupt: %w", user, err)
-			}
-		}
-		write, err := change(&inbox)
-		if err != nil || !write {
-			return err
-		}
-		err = h.State.SaveState(ctx, h.StoreName, inboxKey(user), inbox, etag)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, dapr.ErrStateConflict) || attempt >= 10 {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(attempt+1) * 20 * time.Millisecond):
-		}
+// errCorruptInbox is a stored inbox that does not decode.
+var errCorruptInbox = errors.New("inbox is corrupt")
+
+// inbox reads user's inbox and its ETag (empty when there is none yet).
+func (h *Handler) inbox(ctx context.Context, user string) (Inbox, string, error) {
+	var inbox Inbox
+	raw, etag, found, err := h.State.GetState(ctx, h.StoreName, inboxKey(user))
+	if err != nil || !found {
+		return inbox, etag, err
 	}
+	if err := json.Unmarshal(raw, &inbox); err != nil {
+		return inbox, etag, fmt.Errorf("%w: of %s: %w", errCorruptInbox, user, err)
+	}
+	return inbox, etag, nil
 }
 
-func (h *Handler) reminder(w http.ResponseWriter, r *http.Request) {
-	body, err := dapr.ReadEvent(w, r)
-	if err != nil {
-		dapr.WriteStatus(w, dapr.Drop)
-		return
-	}
-	ce, e, err := events.DecodeReminderEvent(body)
-	if errors.Is(err, events.ErrUnknownEventType) {
-		// A type a newer producer added: not ours to handle, nor to
-		// dead-letter.
-		h.Log.Info("notifier: event of an unknown type, acknowledged", "event_id", ce.ID(), "event_type", e.EventType)
-		h.Telemetry.Event(events.TopicReminders, "unknown", "ignored")
-		dapr.WriteStatus(w, dapr.Success)
-		return
-	}
-	if err != nil {
-		h.Log.Warn("notifier: malformed reminder, dropping to dead-letter topic", "event_id", ce.ID(), "err", err)
-		h.Telemetry.Event(events.TopicReminders, "malformed", "dropped")
-		dapr.WriteStatus(w, dapr.Drop)
-		return
-	}
-	n := Notification{ID: ce.ID(), TaskID: e.TaskID, Title: e.Title, DueAt: e.DueAt, ReminderAt: e.ReminderAt,
+// retryConflicts runs op, which reads an inbox and writes it back with its
+// ETag, again when another writer got there first (a state conflict): a
+// few times within a short time. Any other error ends it at once, as does
+// the end of ctx.
+func retryConflicts[T any](ctx context.Context, op func() (T, error)) (T, error) {
+	return backoff.Retry(ctx, func() (T, error) {
+		v, err := op()
+		if err != nil && !errors.Is(err, dapr.ErrStateConflict) {
+			return v, backoff.Permanent(err)
+		}
+		return v, err
+	}, backoff.WithBackOff(&backoff.ExponentialBackOff{
+		InitialInterval: 20 * time.Millisecond, RandomizationFactor: 0.5, Multiplier: 1.5, MaxInterval: 200 * time.Millisecond,
+	}), backoff.WithMaxTries(10), backoff.WithMaxElapsedTime(2*time.Second))
+}
+
+func (h *Handler) reminder(ctx context.Context, d *consumer.Delivery, e events.ReminderEvent) error {
+	d.Log("title", e.Title, "due_at", e.DueAt, "reminder_at", e.ReminderAt)
+	n := notifierapi.Notification{ID: d.ID, TaskID: e.TaskID, Title: e.Title, DueAt: e.DueAt, ReminderAt: e.ReminderAt,
 		CreatedAt: h.Now().UTC()}
-	duplicate, err := h.deliver(r.Context(), e.UserID, n)
+	duplicate, err := h.deliver(ctx, e.UserID, n)
 	if err != nil {
-		h.Log.Error("notifier: cannot store notification, asking for redelivery", "event_id", ce.ID(), "err", err)
-		h.Telemetry.Event(events.TopicReminders, events.ReminderDue, "retry")
-		dapr.WriteStatus(w, dapr.Retry)
-		return
+		return fmt.Errorf("store notification: %w", err)
 	}
-	h.Log.Info("notification delivered", "event_id", ce.ID(), "user_id", e.UserID, "task_id", e.TaskID,
-		"title", e.Title, "due_at", e.DueAt, "reminder_at", e.ReminderAt, "duplicate", duplicate,
-		"trace_id", httpx.TraceID(r))
-	outcome := "delivered"
+	d.Log("duplicate", duplicate)
 	if duplicate {
-		outcome = "duplicate"
+		d.Outcome("duplicate")
+	} else {
+		d.Outcome("delivered")
 	}
-	h.Telemetry.Event(events.TopicReminders, events.ReminderDue, outcome)
-	dapr.WriteStatus(w, dapr.Success)
+	return nil
 }
 
 // deliver adds n to user's inbox and records its delivery marker in one
 // state transaction, once per id: duplicate is true when the marker (or,
 // for entries older than the markers, the inbox) already had it.
-func (h *Handler) deliver(ctx context.Context, user string, n Notification) (duplicate bool, err error) {
-	for attempt := 0; ; attempt++ {
-		raw, etag, found, err := h.State.GetState(ctx, h.StoreName, inboxKey(user))
+func (h *Handler) deliver(ctx context.Context, user string, n notifierapi.Notification) (duplicate bool, err error) {
+	return retryConflicts(ctx, func() (bool, error) {
+		inbox, etag, err := h.inbox(ctx, user)
 		if err != nil {
 			return false, err
-		}
-		var inbox Inbox
-		if found {
-			if err := json.Unmarshal(raw, &inbox); err != nil {
-				return false, fmt.Errorf("inbox of %s is corrupt: %w", user, err)
-			}
 		}
 		if indexOf(inbox.Items, n.ID) >= 0 {
 			return true, nil
 		}
-		inbox.Items = append([]Notification{n}, inbox.Items...)
+		inbox.Items = append([]notifierapi.Notification{n}, inbox.Items...)
 		if len(inbox.Items) > MaxInbox {
 			inbox.Items = inbox.Items[:MaxInbox]
 		}
@@ -203,44 +156,26 @@ func (h *Handler) deliver(ctx context.Context, user string, n Notification) (dup
 			{Key: deliveredKey(n.ID), Value: map[string]any{"user_id": user, "at": n.CreatedAt},
 				TTLSeconds: int(DeliveredTTL / time.Second)},
 		})
-		if err == nil {
-			return false, nil
-		}
 		if !errors.Is(err, dapr.ErrStateConflict) {
 			return false, err
 		}
 		// Either the inbox changed meanwhile or the marker exists: the
 		// sidecar does not say which.
 		_, _, delivered, gerr := h.State.GetState(ctx, h.StoreName, deliveredKey(n.ID))
-		if gerr != nil {
-			return false, gerr
+		if gerr != nil || delivered {
+			return delivered, gerr
 		}
-		if delivered {
-			return true, nil
-		}
-		if attempt >= 10 {
-			return false, err
-		}
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-time.After(time.Duration(attempt+1) * 20 * time.Millisecond):
-		}
-	}
+		return false, err
+	})
 }
 
-// Page size bounds of GET /inbox.
-const (
-	DefaultLimit = 20
-	MaxLimit     = 100
-)
-
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
-	limit := DefaultLimit
+	limit := notifierapi.DefaultLimit
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxLimit {
-			httpx.WriteError(w, http.StatusBadRequest, "invalid_query", fmt.Sprintf("limit: must be an integer from 1 to %d", MaxLimit))
+		if err != nil || n < 1 || n > notifierapi.MaxLimit {
+			httpx.WriteError(w, http.StatusBadRequest, "invalid_query",
+				fmt.Sprintf("limit: must be an integer from 1 to %d", notifierapi.MaxLimit))
 			return
 		}
 		limit = n
@@ -250,18 +185,15 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusBadRequest, "invalid_query", "user_id: required")
 		return
 	}
-	raw, _, found, err := h.State.GetState(r.Context(), h.StoreName, inboxKey(user))
-	if err != nil {
+	inbox, _, err := h.inbox(r.Context(), user)
+	switch {
+	case errors.Is(err, errCorruptInbox):
+		httpx.WriteError(w, http.StatusInternalServerError, "internal", "inbox unreadable")
+		return
+	case err != nil:
 		h.Log.Error("notifier: read inbox", "err", err)
 		httpx.WriteError(w, http.StatusServiceUnavailable, "unavailable", "inbox unavailable")
 		return
-	}
-	var inbox Inbox
-	if found {
-		if err := json.Unmarshal(raw, &inbox); err != nil {
-			httpx.WriteError(w, http.StatusInternalServerError, "internal", "inbox unreadable")
-			return
-		}
 	}
 	// The cursor is the id of the last notification of the previous page.
 	items := inbox.Items
@@ -273,25 +205,23 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		}
 		items = items[i+1:]
 	}
-	var next *string
+	page := notifierapi.InboxPage{Notifications: items}
 	if len(items) > limit {
-		items = items[:limit]
-		id := items[limit-1].ID
-		next = &id
+		page.Notifications = items[:limit]
+		page.NextCursor = &items[limit-1].ID
 	}
-	unread := 0
 	for _, n := range inbox.Items {
 		if n.ReadAt == nil {
-			unread++
+			page.Unread++
 		}
 	}
-	if items == nil {
-		items = []Notification{}
+	if page.Notifications == nil {
+		page.Notifications = []notifierapi.Notification{}
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"notifications": items, "next_cursor": next, "unread": unread})
+	httpx.WriteJSON(w, http.StatusOK, page)
 }
 
-func indexOf(items []Notification, id string) int {
+func indexOf(items []notifierapi.Notification, id string) int {
 	for i, n := range items {
 		if n.ID == id {
 			return i
@@ -300,44 +230,39 @@ func indexOf(items []Notification, id string) int {
 	return -1
 }
 
-// MarkReadRequest is the body of POST /inbox/read.
-type MarkReadRequest struct {
-	UserID string `json:"user_id"`
-	ID     string `json:"id"`
-}
-
 func (h *Handler) markRead(w http.ResponseWriter, r *http.Request) {
-	var req MarkReadRequest
+	var req notifierapi.MarkRead
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil || req.UserID == "" || req.ID == "" {
 		httpx.WriteError(w, http.StatusBadRequest, "invalid_body", `body: must be {"user_id": "...", "id": "..."}`)
 		return
 	}
-	id := req.ID
-	var out Notification
-	found := false
-	err := h.update(r.Context(), req.UserID, func(in *Inbox) (bool, error) {
-		found, out = false, Notification{} // this may run more than once
-		i := indexOf(in.Items, id)
+	ctx := r.Context()
+	// Each attempt reads the inbox afresh: the notification may have been
+	// evicted meanwhile.
+	n, err := retryConflicts(ctx, func() (*notifierapi.Notification, error) {
+		inbox, etag, err := h.inbox(ctx, req.UserID)
+		if err != nil {
+			return nil, err
+		}
+		i := indexOf(inbox.Items, req.ID)
 		if i < 0 {
-			return false, nil
+			return nil, nil
 		}
-		found = true
-		if in.Items[i].ReadAt == nil {
-			now := h.Now().UTC()
-			in.Items[i].ReadAt = &now
-			out = in.Items[i]
-			return true, nil
+		n := &inbox.Items[i]
+		if n.ReadAt != nil {
+			return n, nil // read already: the first read time stays
 		}
-		out = in.Items[i]
-		return false, nil
+		now := h.Now().UTC()
+		n.ReadAt = &now
+		return n, h.State.SaveState(ctx, h.StoreName, inboxKey(req.UserID), inbox, etag)
 	})
 	switch {
 	case err != nil:
 		h.Log.Error("notifier: mark read", "err", err)
 		httpx.WriteError(w, http.StatusServiceUnavailable, "unavailable", "inbox unavailable")
-	case !found:
+	case n == nil:
 		httpx.WriteError(w, http.StatusNotFound, "not_found", "notification not found")
 	default:
-		httpx.WriteJSON(w, http.StatusOK, out)
+		httpx.WriteJSON(w, http.StatusOK, n)
 	}
 }
