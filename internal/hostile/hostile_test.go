@@ -78,7 +78,7 @@ func start(t testing.TB) *target {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := api.New(st, st, v, stubInvoker{}, log, api.Config{
+	srv := api.New(st, v, stubInvoker{}, log, api.Config{
 		AppToken: appToken, AuditAppID: "audit-service", NotifierAppID: "notification-service",
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

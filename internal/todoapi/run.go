@@ -154,7 +154,7 @@ func serve(ctx context.Context, log *slog.Logger, environ map[string]string) err
 		_ = relay.Run(relayCtx)
 	}()
 	cfg.WarnIfOpen(log)
-	srv := api.New(st, st, verifier, cfg.Dapr(), log, api.Config{
+	srv := api.New(st, verifier, cfg.Dapr(), log, api.Config{
 		AppToken: cfg.AppAPIToken, AuditAppID: cfg.AuditAppID, NotifierAppID: cfg.NotifierAppID,
 		WriteRate: cfg.WriteRate, WriteBurst: cfg.WriteBurst,
 	})

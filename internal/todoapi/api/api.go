@@ -44,10 +44,17 @@ type Config struct {
 	WriteBurst    int     // writes a user may make at once
 }
 
+// Store is what the server needs from storage: the public routes' TaskStore
+// and the internal routes' InternalStore, in one value (*store.Store is one).
+type Store interface {
+	TaskStore
+	InternalStore
+}
+
 // Server serves the API.
 type Server struct {
-	store    TaskStore
-	internal InternalStore
+	store    TaskStore     // the store, as the public routes use it
+	internal InternalStore // the same store, as the internal routes use it
 	tokens   TokenVerifier
 	invoker  Invoker
 	log      *slog.Logger
@@ -55,9 +62,9 @@ type Server struct {
 	writes   *WriteLimiter // nil: no limit
 }
 
-// New returns a Server. store usually implements InternalStore too.
-func New(store TaskStore, internal InternalStore, tokens TokenVerifier, invoker Invoker, log *slog.Logger, cfg Config) *Server {
-	return &Server{store: store, internal: internal, tokens: tokens, invoker: invoker, log: log, cfg: cfg,
+// New returns a Server on st.
+func New(st Store, tokens TokenVerifier, invoker Invoker, log *slog.Logger, cfg Config) *Server {
+	return &Server{store: st, internal: st, tokens: tokens, invoker: invoker, log: log, cfg: cfg,
 		writes: NewWriteLimiter(WriteLimitConfig{PerSecond: cfg.WriteRate, Burst: cfg.WriteBurst})}
 }
 

@@ -34,7 +34,7 @@ func newServer(t *testing.T) *client {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st := store.New(pgtest.NewPool(t))
-	srv := httptest.NewServer(api.New(st, st, v, nil, log, api.Config{}).Handler())
+	srv := httptest.NewServer(api.New(st, v, nil, log, api.Config{}).Handler())
 	t.Cleanup(srv.Close)
 	return &client{t: t, url: srv.URL}
 }

@@ -18,8 +18,10 @@ import (
 )
 
 // memStore is an in-memory TaskStore for fuzzing the HTTP layer fast; the
-// other tests use PostgreSQL.
+// other tests use PostgreSQL. It has no internal routes' store: calling one
+// panics (the server answers 500).
 type memStore struct {
+	api.InternalStore
 	mu    sync.Mutex
 	tasks map[int64]task.Task
 	next  int64
@@ -94,7 +96,7 @@ func fuzzServer(t testing.TB) (http.Handler, string) {
 	if _, err := st.CreateTask(context.Background(), "alice", task.Patch{Title: task.Some("seed")}); err != nil {
 		t.Fatal(err)
 	}
-	h := api.New(st, nil, v, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), api.Config{}).Handler()
+	h := api.New(st, v, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), api.Config{}).Handler()
 	return h, tok
 }
 

@@ -57,7 +57,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 	served := map[string]bool{}
-	for _, rt := range api.New(nil, nil, nil, nil, nil, api.Config{}).Routes() {
+	for _, rt := range api.New(nil, nil, nil, nil, api.Config{}).Routes() {
 		if !rt.Internal {
 			served[rt.Method+" "+rt.Path] = true
 		}
@@ -73,7 +73,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 	// Auth in the description agrees with the routes.
-	for _, rt := range api.New(nil, nil, nil, nil, nil, api.Config{}).Routes() {
+	for _, rt := range api.New(nil, nil, nil, nil, api.Config{}).Routes() {
 		if rt.Internal {
 			continue
 		}
@@ -130,17 +130,17 @@ func newSystem(t *testing.T) *system {
 		"notification-service": s.notifier,
 	}}
 	cfg := api.Config{AuditAppID: "audit-service", NotifierAppID: "notification-service"}
-	serve := func(ts api.TaskStore, is api.InternalStore, inv api.Invoker, cfg api.Config) string {
-		srv := httptest.NewServer(api.New(ts, is, verifier, inv, log, cfg).Handler())
+	serve := func(st api.Store, inv api.Invoker, cfg api.Config) string {
+		srv := httptest.NewServer(api.New(st, verifier, inv, log, cfg).Handler())
 		t.Cleanup(srv.Close)
 		return srv.URL
 	}
-	s.api = serve(st, st, apps, cfg)
+	s.api = serve(st, apps, cfg)
 	limited := cfg
 	limited.WriteRate, limited.WriteBurst = 1e-6, 1
-	s.limited = serve(st, st, apps, limited)
-	s.broken = serve(brokenStore{}, brokenStore{}, apps, cfg)
-	s.unreached = serve(st, st, contracttest.Invoker{}, cfg)
+	s.limited = serve(st, apps, limited)
+	s.broken = serve(brokenStore{}, apps, cfg)
+	s.unreached = serve(st, contracttest.Invoker{}, cfg)
 	return s
 }
 

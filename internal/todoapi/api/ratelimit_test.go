@@ -24,7 +24,7 @@ func memServer(t *testing.T, cfg api.Config) *client {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st := &memStore{tasks: map[int64]task.Task{}}
-	srv := httptest.NewServer(api.New(st, nil, v, nil, log, cfg).Handler())
+	srv := httptest.NewServer(api.New(st, v, nil, log, cfg).Handler())
 	t.Cleanup(srv.Close)
 	return &client{t: t, url: srv.URL}
 }
