@@ -1,6 +1,7 @@
 package recurring_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,18 +11,24 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/evolution-todo/todo/internal/contract/contracttest"
+	"github.com/evolution-todo/todo/internal/contract/todointernal"
 	"github.com/evolution-todo/todo/internal/dapr"
+	"github.com/evolution-todo/todo/internal/dapr/consumer/consumertest"
 	"github.com/evolution-todo/todo/internal/events"
+	"github.com/evolution-todo/todo/internal/recurrence"
 	"github.com/evolution-todo/todo/internal/recurring"
+	"github.com/evolution-todo/todo/internal/telemetry"
 )
 
 const appToken = "app-secret"
 
-// fakeInvoker is a recurring.Invoker that records its calls and answers
+// fakeInvoker is a dapr.Invoker that records its calls and answers
 // resp (or err).
 type fakeInvoker struct {
 	mu    sync.Mutex
@@ -47,7 +54,7 @@ func (f *fakeInvoker) Invoke(_ context.Context, appID, httpMethod, method string
 	return f.resp, f.err
 }
 
-func newHandler(inv recurring.Invoker) http.Handler {
+func newHandler(inv dapr.Invoker) http.Handler {
 	h := &recurring.Handler{
 		Dapr:      inv,
 		Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -238,6 +245,39 @@ func TestNextOccurrenceRequest(t *testing.T) {
 	}
 }
 
+// Each event is one log line with the task, the rule, the trace and what
+// came of it.
+func TestLogLine(t *testing.T) {
+	var buf bytes.Buffer
+	inv := &fakeInvoker{resp: dapr.Response{Status: http.StatusOK, Body: []byte(`{"id":18}`)}}
+	h := &recurring.Handler{Dapr: inv, Log: slog.New(slog.NewJSONHandler(&buf, nil)), PubSub: events.PubSubName,
+		AppToken: appToken, TodoAppID: "todo-api"}
+	b, _ := json.Marshal(deliveredEvent("ce-1", completedData()))
+	req := httptest.NewRequest(http.MethodPost, "/events/task-completed", bytes.NewReader(b))
+	req.Header.Set("dapr-api-token", appToken)
+	req.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	h.Routes().ServeHTTP(httptest.NewRecorder(), req)
+
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("%d log lines, want 1: %s", len(lines), buf.String())
+	}
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"msg": "recurring event", "event_id": "ce-1", "task_id": float64(17), "user_id": "user-1", "recurrence": "daily",
+		"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "next_task_id": float64(18), "due_at": "2026-03-11T08:00:00Z",
+		"reminder_at": "2026-03-11T07:30:00Z", "outcome": "already_created", "event_type": "TaskCompleted",
+	}
+	for k, v := range want {
+		if rec[k] != v {
+			t.Errorf("%s = %v, want %v (line %s)", k, rec[k], v, lines[0])
+		}
+	}
+}
+
 func TestTodoAPIAnswers(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -280,7 +320,7 @@ func TestNoInvoke(t *testing.T) {
 		change func(d map[string]any)
 		want   dapr.Status
 	}{
-		{"recurrence none", func(d map[string]any) { d["recurrence"] = "none" }, dapr.Success},
+		{"recurrence none", func(d map[string]any) { d["recurrence"] = string(recurrence.None) }, dapr.Success},
 		{"recurrence empty", func(d map[string]any) { d["recurrence"] = "" }, dapr.Success},
 		{"missing completed_at", func(d map[string]any) { delete(d, "completed_at") }, dapr.Drop},
 		{"null completed_at", func(d map[string]any) { d["completed_at"] = nil }, dapr.Drop},
@@ -299,36 +339,6 @@ func TestNoInvoke(t *testing.T) {
 			tt.change(data)
 			if got := deliverCompleted(t, newHandler(inv), data); got != tt.want {
 				t.Errorf("status = %q, want %q", got, tt.want)
-			}
-			if len(inv.calls) != 0 {
-				t.Errorf("Invoke called %d times, want 0", len(inv.calls))
-			}
-		})
-	}
-}
-
-func TestMalformedBodies(t *testing.T) {
-	topLevel := deliveredEvent("ce-1", nil)
-	delete(topLevel, "data")
-	for k, v := range completedData() {
-		topLevel[k] = v
-	}
-	top, _ := json.Marshal(topLevel)
-	big := completedData()
-	big["description"] = strings.Repeat("x", 1<<20)
-	bigBody, _ := json.Marshal(deliveredEvent("ce-1", big))
-	for _, tt := range []struct {
-		name string
-		body []byte
-	}{
-		{"not JSON", []byte("{")},
-		{"fields at the top level", top},
-		{"over 1 MiB", bigBody},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			inv := &fakeInvoker{resp: dapr.Response{Status: http.StatusCreated}}
-			if got := post(t, newHandler(inv), "/events/task-completed", tt.body); got != dapr.Drop {
-				t.Errorf("status = %q, want %q", got, dapr.Drop)
 			}
 			if len(inv.calls) != 0 {
 				t.Errorf("Invoke called %d times, want 0", len(inv.calls))
@@ -364,28 +374,64 @@ func TestSubscribe(t *testing.T) {
 }
 
 // The default route acknowledges every other event type without looking
-// at it, so that it is not dead-lettered.
+// at it, so that it is not dead-lettered; the types this version does not
+// know are counted as ignored.
 func TestOtherEventsAreAcknowledged(t *testing.T) {
-	created := completedData()
-	created["event_type"] = "TaskCreated"
-	body, _ := json.Marshal(deliveredEvent("ce-2", created))
+	body := func(typ string) []byte {
+		data := completedData()
+		data["event_type"] = typ
+		b, _ := json.Marshal(deliveredEvent("ce-2", data))
+		return b
+	}
 	for _, tt := range []struct {
-		name string
-		body []byte
+		name    string
+		body    []byte
+		ignored float64 // counted as of an unknown type, ignored
 	}{
-		{"TaskCreated", body},
-		{"anything", []byte("not even json")},
+		{"TaskCreated", body("TaskCreated"), 0},
+		{"an unknown type", body("TaskArchived"), 1},
+		{"anything", []byte("not even json"), 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			inv := &fakeInvoker{}
-			if got := post(t, newHandler(inv), "/events/other", tt.body); got != dapr.Success {
+			tm := telemetry.NewMetrics("recurring-service")
+			h := &recurring.Handler{Dapr: inv, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), PubSub: events.PubSubName,
+				AppToken: appToken, TodoAppID: "todo-api", Telemetry: tm}
+			if got := post(t, h.Routes(), "/events/other", tt.body); got != dapr.Success {
 				t.Errorf("status = %q, want %q", got, dapr.Success)
 			}
 			if len(inv.calls) != 0 {
 				t.Errorf("Invoke called %d times, want 0", len(inv.calls))
 			}
+			if got := eventCount(t, tm, "unknown", "ignored"); got != tt.ignored {
+				t.Errorf("%v events counted unknown and ignored, want %v", got, tt.ignored)
+			}
 		})
 	}
+}
+
+// eventCount reads todo_events_handled_total{topic="task-events", event_type, outcome}.
+func eventCount(t *testing.T, tm *telemetry.Metrics, eventType, outcome string) float64 {
+	t.Helper()
+	families, err := tm.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "todo_events_handled_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			if l["topic"] == events.TopicTaskEvents && l["event_type"] == eventType && l["outcome"] == outcome {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }
 
 func TestAppToken(t *testing.T) {
@@ -394,11 +440,8 @@ func TestAppToken(t *testing.T) {
 		name, method, path, token string
 		want                      int
 	}{
-		{"delivery without token", http.MethodPost, "/events/task-completed", "", http.StatusUnauthorized},
-		{"delivery with wrong token", http.MethodPost, "/events/task-completed", "nope", http.StatusUnauthorized},
+		// The suite covers the deliveries and /dapr/subscribe.
 		{"other without token", http.MethodPost, "/events/other", "", http.StatusUnauthorized},
-		{"subscribe without token", http.MethodGet, "/dapr/subscribe", "", http.StatusUnauthorized},
-		{"delivery with token", http.MethodPost, "/events/task-completed", appToken, http.StatusOK},
 		{"healthz is open", http.MethodGet, "/healthz", "", http.StatusOK},
 	}
 	for _, tt := range tests {
@@ -418,4 +461,83 @@ func TestAppToken(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fakeTodoAPI is todo-api's next-occurrence route: one next occurrence per
+// completed task, the same one again for a second call (200), and 503
+// while failing.
+type fakeTodoAPI struct {
+	mu      sync.Mutex
+	fail    bool
+	next    map[int64]int64 // previous task id -> next task id
+	created int
+}
+
+func (f *fakeTodoAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	mux := http.NewServeMux()
+	mux.HandleFunc(todointernal.RouteNextOccurrence, func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		prev, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		var body todointernal.NextOccurrence
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err != nil || dec.Decode(&body) != nil || body.UserID == "" || body.Recurrence == "" {
+			http.Error(w, `{"error":{"code":"invalid_body"}}`, http.StatusBadRequest)
+			return
+		}
+		if f.fail {
+			http.Error(w, `{"error":{"code":"unavailable"}}`, http.StatusServiceUnavailable)
+			return
+		}
+		status := http.StatusOK
+		if _, ok := f.next[prev]; !ok {
+			f.created++
+			f.next[prev] = 1000 + int64(f.created)
+			status = http.StatusCreated
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(todointernal.Created{ID: f.next[prev]})
+	})
+	mux.ServeHTTP(w, r)
+}
+
+func TestConsumerSuite(t *testing.T) {
+	consumertest.Run(t, func(t *testing.T) consumertest.Consumer {
+		todo := &fakeTodoAPI{next: map[int64]int64{}}
+		h := &recurring.Handler{
+			Dapr:      contracttest.Invoker{Apps: map[string]http.Handler{todointernal.AppID: todo}},
+			Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+			PubSub:    events.PubSubName,
+			AppToken:  appToken,
+			TodoAppID: todointernal.AppID,
+		}
+		tasks := map[string]int64{} // event id -> completed task
+		return consumertest.Consumer{
+			Handler: h.Routes(), AppToken: appToken, Path: "/events/task-completed", Topic: events.TopicTaskEvents,
+			Event: func(id string) []byte {
+				if tasks[id] == 0 {
+					tasks[id] = int64(len(tasks) + 1)
+				}
+				data := completedData()
+				data["task_id"] = tasks[id]
+				b, err := json.Marshal(deliveredEvent(id, data))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return b
+			},
+			Effects: func(*testing.T) int {
+				todo.mu.Lock()
+				defer todo.mu.Unlock()
+				return todo.created
+			},
+			FailStorage: func(fail bool) {
+				todo.mu.Lock()
+				defer todo.mu.Unlock()
+				todo.fail = fail
+			},
+		}
+	})
 }
