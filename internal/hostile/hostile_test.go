@@ -23,13 +23,13 @@ import (
 
 	"pgregory.net/rapid"
 
-	"github.com/evolution-todo/todo/internal/todoapi/api"
 	"github.com/evolution-todo/todo/internal/auth"
 	"github.com/evolution-todo/todo/internal/dapr"
 	"github.com/evolution-todo/todo/internal/pgtest"
 	"github.com/evolution-todo/todo/internal/service"
-	"github.com/evolution-todo/todo/internal/todoapi/store"
 	"github.com/evolution-todo/todo/internal/telemetry"
+	"github.com/evolution-todo/todo/internal/todoapi/api"
+	"github.com/evolution-todo/todo/internal/todoapi/store"
 )
 
 const appToken = "hostile-app-token"
