@@ -19,22 +19,24 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/evolution-todo/todo/internal/contract/todointernal"
 	"github.com/evolution-todo/todo/internal/dapr"
+	"github.com/evolution-todo/todo/internal/dapr/consumer"
 	"github.com/evolution-todo/todo/internal/events"
 	"github.com/evolution-todo/todo/internal/httpx"
 	"github.com/evolution-todo/todo/internal/telemetry"
 )
 
-// Sidecar is what the service needs from its Dapr sidecar.
+// Sidecar is what the service needs from its Dapr sidecar: invoking
+// todo-api and publishing.
 type Sidecar interface {
-	Invoke(ctx context.Context, appID, httpMethod, method string, query url.Values, body any) (dapr.Response, error)
+	dapr.Invoker
 	BulkPublishCloudEvents(ctx context.Context, pubsub, topic string, entries []dapr.BulkEntry) error
 }
 
@@ -56,7 +58,7 @@ type Service struct {
 	Log       *slog.Logger
 	PubSub    string
 	AppToken  string
-	TodoAppID string
+	TodoAppID string // app id of todo-api
 	Now       func() time.Time
 	Telemetry *telemetry.Metrics // optional
 	Metrics   *Metrics           // optional
@@ -89,25 +91,23 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// due is one reminder as todo-api lists it.
-type due struct {
-	TaskID     int64      `json:"task_id"`
-	UserID     string     `json:"user_id"`
-	Title      string     `json:"title"`
-	DueAt      *time.Time `json:"due_at"`
-	ReminderAt time.Time  `json:"reminder_at"`
+// Routes returns the HTTP handler: the cron binding's routes, behind the
+// app token.
+func (s *Service) Routes() http.Handler {
+	app := &consumer.App{
+		Name: "reminder-service", AppToken: s.AppToken, Log: s.Log, Telemetry: s.Telemetry,
+		Routes: []consumer.Route{
+			// The sidecar probes with OPTIONS whether the app handles the
+			// binding.
+			{Pattern: "OPTIONS /" + BindingName, Handler: func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }},
+			{Pattern: "POST /" + BindingName, Handler: s.tick},
+		},
+	}
+	return app.Handler()
 }
 
-// Routes returns the HTTP handler.
-func (s *Service) Routes() http.Handler {
-	mux := http.NewServeMux()
-	httpx.HandleProbes(mux, nil)
-	sidecar := http.NewServeMux()
-	// The sidecar probes with OPTIONS whether the app handles the binding.
-	sidecar.HandleFunc("OPTIONS /"+BindingName, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	sidecar.HandleFunc("POST /"+BindingName, s.tick)
-	mux.Handle("/", httpx.RequireAppToken(s.AppToken, sidecar))
-	return s.Telemetry.Instrument(mux)
+func (s *Service) todo() todointernal.Client {
+	return todointernal.Client{Dapr: s.Dapr, AppID: s.TodoAppID}
 }
 
 func (s *Service) tick(w http.ResponseWriter, r *http.Request) {
@@ -170,7 +170,7 @@ func (s *Service) Sweep(ctx context.Context) (res Result, err error) {
 		mu       sync.Mutex // guards res and err
 		wg       sync.WaitGroup
 		slots    = make(chan struct{}, workers)
-		after    *due
+		after    *todointernal.ReminderRef
 		lastPage bool
 	)
 	failed := func() bool { mu.Lock(); defer mu.Unlock(); return err != nil }
@@ -194,7 +194,8 @@ func (s *Service) Sweep(ctx context.Context) (res Result, err error) {
 			break
 		}
 		lastPage = len(page) < PageSize
-		after = &page[len(page)-1]
+		last := page[len(page)-1].Ref()
+		after = &last
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -216,7 +217,7 @@ func (s *Service) Sweep(ctx context.Context) (res Result, err error) {
 }
 
 // sendPage publishes one page and then marks it sent.
-func (s *Service) sendPage(ctx context.Context, page []due) (res Result, err error) {
+func (s *Service) sendPage(ctx context.Context, page []todointernal.Reminder) (res Result, err error) {
 	t0 := time.Now()
 	err = s.publish(ctx, page)
 	res.Spent.Publish = time.Since(t0)
@@ -240,32 +241,20 @@ func (s *Service) sendPage(ctx context.Context, page []due) (res Result, err err
 	return res, nil
 }
 
-func (s *Service) list(ctx context.Context, now time.Time, after *due) ([]due, error) {
-	q := url.Values{"before": {now.Format(time.RFC3339Nano)}, "limit": {strconv.Itoa(PageSize)}}
-	if after != nil {
-		q.Set("after_at", after.ReminderAt.Format(time.RFC3339Nano))
-		q.Set("after_id", strconv.FormatInt(after.TaskID, 10))
-	}
-	resp, err := s.Dapr.Invoke(ctx, s.TodoAppID, http.MethodGet, "internal/reminders/due", q, nil)
+// list lists (and claims) the page of reminders due before now after the
+// position after (nil from the start).
+func (s *Service) list(ctx context.Context, now time.Time, after *todointernal.ReminderRef) ([]todointernal.Reminder, error) {
+	page, err := s.todo().Due(ctx, todointernal.DueQuery{Before: now, After: after, Limit: PageSize})
 	if err != nil {
 		return nil, fmt.Errorf("list due reminders: %w", err)
 	}
-	if resp.Status != http.StatusOK {
-		return nil, fmt.Errorf("list due reminders: todo-api answered %d: %s", resp.Status, resp.Body)
-	}
-	var out struct {
-		Reminders []due `json:"reminders"`
-	}
-	if err := json.Unmarshal(resp.Body, &out); err != nil {
-		return nil, fmt.Errorf("list due reminders: %w", err)
-	}
-	return out.Reminders, nil
+	return page, nil
 }
 
 // publish sends a page of reminders in one bulk publish. Each event's id is
 // derived from (task, reminder_at), so a page published again after a
 // failure is deduplicated by the notification service.
-func (s *Service) publish(ctx context.Context, page []due) error {
+func (s *Service) publish(ctx context.Context, page []todointernal.Reminder) error {
 	entries := make([]dapr.BulkEntry, 0, len(page))
 	for _, d := range page {
 		data := events.ReminderEvent{
@@ -292,63 +281,35 @@ func (s *Service) publish(ctx context.Context, page []due) error {
 // before the next sweep gets none of them. A failure only leaves them
 // claimed: they are then published again (the same ids) by a later sweep,
 // which is the safe side.
-func (s *Service) release(ctx context.Context, page []due, ids []string) {
+func (s *Service) release(ctx context.Context, page []todointernal.Reminder, ids []string) {
 	refused := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		refused[id] = true
 	}
-	body := remindersBody{}
+	var notSent []todointernal.ReminderRef
 	for _, d := range page {
 		if refused[events.ReminderEventID(d.TaskID, d.ReminderAt)] {
-			body.Reminders = append(body.Reminders, sentReminder{TaskID: d.TaskID, ReminderAt: d.ReminderAt})
+			notSent = append(notSent, d.Ref())
 		}
 	}
-	if len(body.Reminders) == 0 {
+	if len(notSent) == 0 {
 		return
 	}
-	resp, err := s.Dapr.Invoke(ctx, s.TodoAppID, http.MethodPost, "internal/reminders/released", nil, body)
-	if err == nil && resp.Status != http.StatusOK {
-		err = fmt.Errorf("todo-api answered %d: %s", resp.Status, resp.Body)
-	}
-	if err != nil {
+	if _, err := s.todo().Release(ctx, notSent); err != nil {
 		s.Log.Warn("reminder sweep: cannot release the claims of refused reminders; a later sweep publishes them again",
-			"count", len(body.Reminders), "err", err)
+			"count", len(notSent), "err", err)
 		return
 	}
-	s.Log.Info("reminder sweep: released the claims of refused reminders", "count", len(body.Reminders))
-}
-
-// sentReminder and remindersBody are the body of todo-api's
-// internal/reminders/sent and internal/reminders/released.
-type sentReminder struct {
-	TaskID     int64     `json:"task_id"`
-	ReminderAt time.Time `json:"reminder_at"`
-}
-
-type remindersBody struct {
-	Reminders []sentReminder `json:"reminders"`
+	s.Log.Info("reminder sweep: released the claims of refused reminders", "count", len(notSent))
 }
 
 // markSent tells todo-api that a page of reminders was published; it
 // answers how many were recorded sent (each of them, whatever its task has
 // become since it was listed, unless the task no longer exists).
-func (s *Service) markSent(ctx context.Context, page []due) (int, error) {
-	body := remindersBody{Reminders: make([]sentReminder, len(page))}
+func (s *Service) markSent(ctx context.Context, page []todointernal.Reminder) (int, error) {
+	sent := make([]todointernal.ReminderRef, len(page))
 	for i, d := range page {
-		body.Reminders[i] = sentReminder{TaskID: d.TaskID, ReminderAt: d.ReminderAt}
+		sent[i] = d.Ref()
 	}
-	resp, err := s.Dapr.Invoke(ctx, s.TodoAppID, http.MethodPost, "internal/reminders/sent", nil, body)
-	if err != nil {
-		return 0, err
-	}
-	if resp.Status != http.StatusOK {
-		return 0, fmt.Errorf("todo-api answered %d: %s", resp.Status, resp.Body)
-	}
-	var out struct {
-		Marked int `json:"marked"`
-	}
-	if err := json.Unmarshal(resp.Body, &out); err != nil {
-		return 0, fmt.Errorf("todo-api's answer: %w", err)
-	}
-	return out.Marked, nil
+	return s.todo().Sent(ctx, sent)
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evolution-todo/todo/internal/contract/todointernal"
 	"github.com/evolution-todo/todo/internal/dapr"
 	"github.com/evolution-todo/todo/internal/events"
 	"github.com/evolution-todo/todo/internal/reminder"
@@ -26,15 +27,6 @@ const appToken = "app-secret"
 var now = time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
 
 var errBroker = errors.New("broker unavailable")
-
-// dueItem is one reminder as todo-api lists it on internal/reminders/due.
-type dueItem struct {
-	TaskID     int64      `json:"task_id"`
-	UserID     string     `json:"user_id"`
-	Title      string     `json:"title"`
-	DueAt      *time.Time `json:"due_at"`
-	ReminderAt time.Time  `json:"reminder_at"`
-}
 
 // bulkCall is one BulkPublishCloudEvents call.
 type bulkCall struct {
@@ -56,12 +48,12 @@ type markedItem struct {
 type fakeSidecar struct {
 	mu sync.Mutex
 
-	pages       [][]dueItem    // answers of successive list calls; then empty pages
-	listErr     error          // transport error of the list call
-	listErrCall int            // when not 0, only that list call (1-based) fails with listErr
-	listStatus  int            // when not 0, the status of the list answer
-	failPublish map[int]bool   // bulk publish calls (1-based) that fail
-	failPageOf  map[int64]bool // bulk publishes whose first task is one of these fail
+	pages       [][]todointernal.Reminder // answers of successive list calls; then empty pages
+	listErr     error                     // transport error of the list call
+	listErrCall int                       // when not 0, only that list call (1-based) fails with listErr
+	listStatus  int                       // when not 0, the status of the list answer
+	failPublish map[int]bool              // bulk publish calls (1-based) that fail
+	failPageOf  map[int64]bool            // bulk publishes whose first task is one of these fail
 	// holdUntilFailed, when set, makes every other bulk publish wait (at
 	// most 5 s) until a publish of failPageOf has failed.
 	holdUntilFailed chan struct{}
@@ -120,11 +112,11 @@ func (f *fakeSidecar) Invoke(_ context.Context, appID, httpMethod, method string
 		if f.listStatus != 0 {
 			return dapr.Response{Status: f.listStatus, Body: []byte(`{"error":{"code":"internal"}}`)}, nil
 		}
-		var page []dueItem
+		var page []todointernal.Reminder
 		if n <= len(f.pages) {
 			page = f.pages[n-1]
 		}
-		b, _ := json.Marshal(map[string]any{"reminders": page})
+		b, _ := json.Marshal(todointernal.DueReminders{Reminders: page})
 		return dapr.Response{Status: http.StatusOK, Body: b}, nil
 	case httpMethod == http.MethodPost && method == "internal/reminders/released":
 		f.mu.Lock()
@@ -285,8 +277,8 @@ func newService(sc reminder.Sidecar) *reminder.Service {
 func ptr(t time.Time) *time.Time { return &t }
 
 // threeDue are three due reminders; the second task has no due date.
-func threeDue() []dueItem {
-	return []dueItem{
+func threeDue() []todointernal.Reminder {
+	return []todointernal.Reminder{
 		{TaskID: 11, UserID: "alice", Title: "one", DueAt: ptr(now.Add(time.Hour)), ReminderAt: now.Add(-10 * time.Minute)},
 		{TaskID: 12, UserID: "bob", Title: "two", DueAt: nil, ReminderAt: now.Add(-5 * time.Minute)},
 		{TaskID: 13, UserID: "alice", Title: "three", DueAt: ptr(now.Add(2 * time.Hour)), ReminderAt: now.Add(-1 * time.Second)},
@@ -295,17 +287,17 @@ func threeDue() []dueItem {
 
 // fullPage is reminder.PageSize due reminders of tasks first, first+1, ...
 // in the order todo-api lists them (by reminder time).
-func fullPage(first int64, from time.Time) []dueItem {
-	page := make([]dueItem, reminder.PageSize)
+func fullPage(first int64, from time.Time) []todointernal.Reminder {
+	page := make([]todointernal.Reminder, reminder.PageSize)
 	for i := range page {
-		page[i] = dueItem{TaskID: first + int64(i), UserID: "u", Title: "t",
+		page[i] = todointernal.Reminder{TaskID: first + int64(i), UserID: "u", Title: "t",
 			ReminderAt: from.Add(time.Duration(i) * time.Second)}
 	}
 	return page
 }
 
 // spanOf is what the fake's ops show for a publish or mark of page.
-func spanOf(page []dueItem) string {
+func spanOf(page []todointernal.Reminder) string {
 	ids := make([]int64, len(page))
 	for i, d := range page {
 		ids[i] = d.TaskID
@@ -316,7 +308,7 @@ func spanOf(page []dueItem) string {
 // checkEntries checks that call published exactly page, in order, to the
 // reminders topic, each with its deterministic id and its task as partition
 // key.
-func checkEntries(t *testing.T, call bulkCall, page []dueItem) {
+func checkEntries(t *testing.T, call bulkCall, page []todointernal.Reminder) {
 	t.Helper()
 	if call.pubsub != "kafka-pubsub" || call.topic != "reminders" {
 		t.Errorf("bulk published to %s/%s, want kafka-pubsub/reminders", call.pubsub, call.topic)
@@ -354,7 +346,7 @@ func checkEntries(t *testing.T, call bulkCall, page []dueItem) {
 }
 
 // checkMarked checks that a mark call's body is exactly page, in order.
-func checkMarked(t *testing.T, got []markedItem, page []dueItem) {
+func checkMarked(t *testing.T, got []markedItem, page []todointernal.Reminder) {
 	t.Helper()
 	if len(got) != len(page) {
 		t.Fatalf("marked %d reminders in one call, want the page's %d", len(got), len(page))
@@ -367,7 +359,7 @@ func checkMarked(t *testing.T, got []markedItem, page []dueItem) {
 }
 
 func TestSweepPublishesPageThenMarks(t *testing.T) {
-	sc := &fakeSidecar{pages: [][]dueItem{threeDue()}}
+	sc := &fakeSidecar{pages: [][]todointernal.Reminder{threeDue()}}
 	res, err := newService(sc).Sweep(context.Background())
 	if err != nil {
 		t.Fatalf("Sweep: %v", err)
@@ -437,7 +429,7 @@ func TestSweepFailures(t *testing.T) {
 			// No reminder of the page is marked sent when the bulk publish
 			// failed: the whole page stays due for the next tick.
 			name:    "bulk publish fails",
-			sc:      &fakeSidecar{pages: [][]dueItem{threeDue()}, failPublish: map[int]bool{1: true}},
+			sc:      &fakeSidecar{pages: [][]todointernal.Reminder{threeDue()}, failPublish: map[int]bool{1: true}},
 			wantOps: []string{"list", "publish 11..13 (3)"},
 			want:    reminder.Result{Found: 3},
 			wantErr: errBroker,
@@ -447,7 +439,7 @@ func TestSweepFailures(t *testing.T) {
 			// claims are given back, the others stay owed (they may have
 			// been published).
 			name: "bulk publish refused in part",
-			sc: &fakeSidecar{pages: [][]dueItem{threeDue()}, failPublish: map[int]bool{1: true},
+			sc: &fakeSidecar{pages: [][]todointernal.Reminder{threeDue()}, failPublish: map[int]bool{1: true},
 				refused: map[int64]bool{12: true, 13: true}},
 			wantOps: []string{"list", "publish 11..13 (3)", "release 12..13 (2)"},
 			want:    reminder.Result{Found: 3},
@@ -457,7 +449,7 @@ func TestSweepFailures(t *testing.T) {
 			// The first page stays marked; the second is not marked and no
 			// third page is listed.
 			name: "bulk publish of the second page fails",
-			sc: &fakeSidecar{pages: [][]dueItem{page1, page2, threeDue()},
+			sc: &fakeSidecar{pages: [][]todointernal.Reminder{page1, page2, threeDue()},
 				failPublish: map[int]bool{2: true}},
 			wantOps: []string{"list", "publish " + spanOf(page1), "mark " + spanOf(page1),
 				"list", "publish " + spanOf(page2)},
@@ -466,29 +458,29 @@ func TestSweepFailures(t *testing.T) {
 		},
 		{
 			name:    "todo-api answers 500 to the mark call",
-			sc:      &fakeSidecar{pages: [][]dueItem{threeDue()}, markStatus: http.StatusInternalServerError},
+			sc:      &fakeSidecar{pages: [][]todointernal.Reminder{threeDue()}, markStatus: http.StatusInternalServerError},
 			wantOps: []string{"list", "publish 11..13 (3)", "mark 11..13 (3)"},
 			want:    reminder.Result{Found: 3, Published: 3},
 		},
 		{
 			name:    "mark call fails",
-			sc:      &fakeSidecar{pages: [][]dueItem{page1, threeDue()}, markErr: errors.New("connection reset")},
+			sc:      &fakeSidecar{pages: [][]todointernal.Reminder{page1, threeDue()}, markErr: errors.New("connection reset")},
 			wantOps: []string{"list", "publish " + spanOf(page1), "mark " + spanOf(page1)},
 			want:    reminder.Result{Found: reminder.PageSize, Published: reminder.PageSize},
 		},
 		{
 			name:    "list call fails",
-			sc:      &fakeSidecar{pages: [][]dueItem{threeDue()}, listErr: errors.New("connection refused")},
+			sc:      &fakeSidecar{pages: [][]todointernal.Reminder{threeDue()}, listErr: errors.New("connection refused")},
 			wantOps: []string{"list"},
 		},
 		{
 			name:    "todo-api answers 503 to the list call",
-			sc:      &fakeSidecar{pages: [][]dueItem{threeDue()}, listStatus: http.StatusServiceUnavailable},
+			sc:      &fakeSidecar{pages: [][]todointernal.Reminder{threeDue()}, listStatus: http.StatusServiceUnavailable},
 			wantOps: []string{"list"},
 		},
 		{
 			name: "list of the second page fails",
-			sc: &fakeSidecar{pages: [][]dueItem{page1, threeDue()},
+			sc: &fakeSidecar{pages: [][]todointernal.Reminder{page1, threeDue()},
 				listErr: errors.New("connection refused"), listErrCall: 2},
 			wantOps: []string{"list", "publish " + spanOf(page1), "mark " + spanOf(page1), "list"},
 			want:    reminder.Result{Found: reminder.PageSize, Published: reminder.PageSize, Marked: reminder.PageSize},
@@ -542,17 +534,17 @@ func TestSweepFailures(t *testing.T) {
 func TestSweepPaging(t *testing.T) {
 	page1 := fullPage(1000, now.Add(-2*time.Hour))
 	page2 := fullPage(2000, now.Add(-time.Hour))
-	extra := dueItem{TaskID: 5, UserID: "u", Title: "late", ReminderAt: now.Add(-time.Second)}
+	extra := todointernal.Reminder{TaskID: 5, UserID: "u", Title: "late", ReminderAt: now.Add(-time.Second)}
 
 	tests := []struct {
 		name  string
-		pages [][]dueItem // what todo-api answers; all of it is listed
+		pages [][]todointernal.Reminder // what todo-api answers; all of it is listed
 	}{
-		{"a full page, then a short one", [][]dueItem{page1, {extra}}},
-		{"a full page, then an empty one", [][]dueItem{page1, {}}},
-		{"two full pages, then a short one", [][]dueItem{page1, page2, threeDue()}},
-		{"a short page is the last", [][]dueItem{page1[:reminder.PageSize-1]}},
-		{"nothing due", [][]dueItem{{}}},
+		{"a full page, then a short one", [][]todointernal.Reminder{page1, {extra}}},
+		{"a full page, then an empty one", [][]todointernal.Reminder{page1, {}}},
+		{"two full pages, then a short one", [][]todointernal.Reminder{page1, page2, threeDue()}},
+		{"a short page is the last", [][]todointernal.Reminder{page1[:reminder.PageSize-1]}},
+		{"nothing due", [][]todointernal.Reminder{{}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -564,7 +556,7 @@ func TestSweepPaging(t *testing.T) {
 			// Each page is listed, published in one call and then marked in
 			// one call, before the next page is listed.
 			var wantOps []string
-			var nonEmpty [][]dueItem
+			var nonEmpty [][]todointernal.Reminder
 			found := 0
 			for _, p := range tt.pages {
 				wantOps = append(wantOps, "list")
@@ -611,7 +603,7 @@ func TestSweepPaging(t *testing.T) {
 // than Concurrency pages are in flight.
 func TestSweepConcurrentPages(t *testing.T) {
 	const workers = 4
-	var pages [][]dueItem
+	var pages [][]todointernal.Reminder
 	for i := range 7 {
 		pages = append(pages, fullPage(int64(1000*(i+1)), now.Add(-time.Duration(10-i)*time.Hour)))
 	}
@@ -664,7 +656,7 @@ func TestSweepConcurrentPages(t *testing.T) {
 // When one page of a concurrent sweep fails, no further page is listed, the
 // failed page is not marked, and the result counts what the other pages did.
 func TestSweepConcurrentFailureStopsListing(t *testing.T) {
-	var pages [][]dueItem
+	var pages [][]todointernal.Reminder
 	for i := range 12 {
 		pages = append(pages, fullPage(int64(1000*(i+1)), now.Add(-time.Duration(20-i)*time.Hour)))
 	}
@@ -708,11 +700,11 @@ func TestSweepMarkedComesFromTheAnswer(t *testing.T) {
 	page1 := fullPage(1000, now.Add(-time.Hour))
 	tests := []struct {
 		name  string
-		pages [][]dueItem
+		pages [][]todointernal.Reminder
 		want  reminder.Result
 	}{
-		{"one page", [][]dueItem{threeDue()}, reminder.Result{Found: 3, Published: 3, Marked: 2}},
-		{"two pages", [][]dueItem{page1, threeDue()},
+		{"one page", [][]todointernal.Reminder{threeDue()}, reminder.Result{Found: 3, Published: 3, Marked: 2}},
+		{"two pages", [][]todointernal.Reminder{page1, threeDue()},
 			reminder.Result{Found: reminder.PageSize + 3, Published: reminder.PageSize + 3, Marked: reminder.PageSize + 1}},
 	}
 	for _, tt := range tests {
@@ -739,9 +731,9 @@ func TestSweepMarkedComesFromTheAnswer(t *testing.T) {
 // Two sweeps over the same reminders (a crash between publish and mark, two
 // replicas) publish the same event ids, so that the notifier keeps one.
 func TestSweepIsDeterministic(t *testing.T) {
-	ids := func(items []dueItem) []string {
+	ids := func(items []todointernal.Reminder) []string {
 		t.Helper()
-		sc := &fakeSidecar{pages: [][]dueItem{items}}
+		sc := &fakeSidecar{pages: [][]todointernal.Reminder{items}}
 		if _, err := newService(sc).Sweep(context.Background()); err != nil {
 			t.Fatalf("Sweep: %v", err)
 		}
@@ -791,11 +783,11 @@ func TestCronBindingRoute(t *testing.T) {
 		wantStatus int
 		wantLists  int
 	}{
-		{"sweep succeeds", http.MethodPost, appToken, &fakeSidecar{pages: [][]dueItem{threeDue()}}, http.StatusOK, 1},
+		{"sweep succeeds", http.MethodPost, appToken, &fakeSidecar{pages: [][]todointernal.Reminder{threeDue()}}, http.StatusOK, 1},
 		{"sweep fails", http.MethodPost, appToken, &fakeSidecar{listErr: errors.New("down")}, http.StatusInternalServerError, 1},
-		{"publish fails", http.MethodPost, appToken, &fakeSidecar{pages: [][]dueItem{threeDue()}, failPublish: map[int]bool{1: true}},
+		{"publish fails", http.MethodPost, appToken, &fakeSidecar{pages: [][]todointernal.Reminder{threeDue()}, failPublish: map[int]bool{1: true}},
 			http.StatusInternalServerError, 1},
-		{"mark fails", http.MethodPost, appToken, &fakeSidecar{pages: [][]dueItem{threeDue()}, markStatus: http.StatusInternalServerError},
+		{"mark fails", http.MethodPost, appToken, &fakeSidecar{pages: [][]todointernal.Reminder{threeDue()}, markStatus: http.StatusInternalServerError},
 			http.StatusInternalServerError, 1},
 		{"sidecar probes the binding", http.MethodOptions, appToken, &fakeSidecar{}, http.StatusOK, 0},
 		{"tick without token", http.MethodPost, "", &fakeSidecar{}, http.StatusUnauthorized, 0},
@@ -832,7 +824,7 @@ func TestCronBindingRoute(t *testing.T) {
 // starting a second sweep.
 func TestOverlappingTickIsSkipped(t *testing.T) {
 	sc := &fakeSidecar{
-		pages:       [][]dueItem{threeDue()},
+		pages:       [][]todointernal.Reminder{threeDue()},
 		listEntered: make(chan struct{}),
 		listRelease: make(chan struct{}),
 	}
