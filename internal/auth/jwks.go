@@ -15,6 +15,7 @@ import (
 
 	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
+	"github.com/cenkalti/backoff/v5"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -38,8 +39,8 @@ const (
 )
 
 // After a failed fetch, the JWK Set is fetched again after jwksRetryMin,
-// doubling up to jwksRetryMax, until a fetch succeeds. Variables for the
-// tests; they are read when a Verifier is made.
+// doubling up to jwksRetryMax, until a fetch succeeds (newRetryBackoff).
+// Variables for the tests; they are read when a Verifier is made.
 var (
 	jwksRetryMin = 2 * time.Second
 	jwksRetryMax = 5 * time.Minute
@@ -72,7 +73,8 @@ func (systemClock) Until(at time.Time) (<-chan time.Time, func()) {
 //
 //   - Every JWKSRefreshInterval after the last fetch (keys removed by the
 //     provider are dropped, so revocation works); after a failed fetch,
-//     again with backoff (jwksRetryMin doubling to jwksRetryMax) until one
+//     again with backoff (jwksRetryMin doubling to jwksRetryMax, without
+//     jitter: one request per wait is no load to spread) until one
 //     succeeds, so a first fetch that failed at start is made up for.
 //   - A token with an unknown kid asks for a fetch. The fetch starts once
 //     JWKSUnknownKIDEvery has passed since the start of the last fetch made
@@ -88,21 +90,20 @@ func (systemClock) Until(at time.Time) (<-chan time.Time, func()) {
 //     jwkset's RefreshUnknownKID, which three forged tokens could drain
 //     for minutes just before a key rotation.
 type jwksKeys struct {
-	url      string
-	kf       keyfunc.Keyfunc
-	mem      *jwkset.MemoryJWKSet // the cache, replaced whole by each fetch
-	client   *http.Client
-	timeout  time.Duration
-	refresh  time.Duration
-	every    time.Duration
-	retryMin time.Duration
-	retryMax time.Duration
-	clock    Clock
-	log      *slog.Logger
-	ctx      context.Context
-	cancel   context.CancelFunc
-	kick     chan struct{} // wakes loop when a fetch is asked for; buffered 1
-	done     chan struct{} // closed when loop ends
+	url     string
+	kf      keyfunc.Keyfunc
+	mem     *jwkset.MemoryJWKSet // the cache, replaced whole by each fetch
+	client  *http.Client
+	timeout time.Duration
+	refresh time.Duration
+	every   time.Duration
+	retry   *backoff.ExponentialBackOff // the waits after failed fetches: the constructor's, then loop's alone
+	clock   Clock
+	log     *slog.Logger
+	ctx     context.Context
+	cancel  context.CancelFunc
+	kick    chan struct{} // wakes loop when a fetch is asked for; buffered 1
+	done    chan struct{} // closed when loop ends
 
 	mu      sync.Mutex
 	last    time.Time     // start of the last fetch
@@ -132,20 +133,19 @@ func newJWKSKeys(parent context.Context, cfg Config) (*jwksKeys, error) {
 	}
 	ctx, cancel := context.WithCancel(parent)
 	k := &jwksKeys{
-		url:      cfg.JWKSURL,
-		mem:      jwkset.NewMemoryStorage(),
-		client:   &http.Client{Timeout: timeout, Transport: limitBody{http.DefaultTransport, maxJWKSBytes}},
-		timeout:  timeout,
-		refresh:  orDefault(cfg.JWKSRefreshInterval, DefaultJWKSRefreshInterval),
-		every:    every,
-		retryMin: jwksRetryMin,
-		retryMax: jwksRetryMax,
-		clock:    clock,
-		log:      log.With("jwks_url", cfg.JWKSURL),
-		ctx:      ctx,
-		cancel:   cancel,
-		kick:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
+		url:     cfg.JWKSURL,
+		mem:     jwkset.NewMemoryStorage(),
+		client:  &http.Client{Timeout: timeout, Transport: limitBody{http.DefaultTransport, maxJWKSBytes}},
+		timeout: timeout,
+		refresh: orDefault(cfg.JWKSRefreshInterval, DefaultJWKSRefreshInterval),
+		every:   every,
+		retry:   newRetryBackoff(),
+		clock:   clock,
+		log:     log.With("jwks_url", cfg.JWKSURL),
+		ctx:     ctx,
+		cancel:  cancel,
+		kick:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
 	}
 	k.kf, err = keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: refreshingCache{k.mem, k}})
 	if err != nil {
@@ -155,14 +155,24 @@ func newJWKSKeys(parent context.Context, cfg Config) (*jwksKeys, error) {
 	// The first fetch happens here, bounded by timeout; a failure is logged
 	// and does not stop the start: loop retries it with backoff.
 	k.last = clock.Now()
-	fails := 0
+	var retryIn time.Duration
 	if err := k.fetch(); err != nil {
-		fails = 1
+		retryIn = k.retry.NextBackOff()
 		k.log.Warn("JWKS fetch failed; tokens signed with its keys are refused until it succeeds",
-			"err", err, "retry_in", k.retryMin)
+			"err", err, "retry_in", retryIn)
 	}
-	go k.loop(fails)
+	go k.loop(retryIn)
 	return k, nil
+}
+
+// newRetryBackoff is the schedule of fetches after failed ones:
+// jwksRetryMin, doubling, at most jwksRetryMax, no jitter.
+func newRetryBackoff() *backoff.ExponentialBackOff {
+	b := &backoff.ExponentialBackOff{
+		InitialInterval: jwksRetryMin, Multiplier: 2, MaxInterval: jwksRetryMax, RandomizationFactor: 0,
+	}
+	b.Reset()
+	return b
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -205,14 +215,15 @@ func (k *jwksKeys) fetch() error {
 }
 
 // loop makes every fetch after the first, on the schedule described at
-// jwksKeys; fails is the number of failed fetches in a row so far.
-func (k *jwksKeys) loop(fails int) {
+// jwksKeys. retryIn is how long after the last fetch, which failed, the
+// next one is due; 0 when the last fetch succeeded.
+func (k *jwksKeys) loop(retryIn time.Duration) {
 	defer close(k.done)
 	for {
 		k.mu.Lock()
 		due := k.last.Add(k.refresh)
-		if fails > 0 {
-			due = k.last.Add(k.backoff(fails))
+		if retryIn > 0 {
+			due = k.last.Add(retryIn)
 		}
 		if k.asked != nil {
 			due = minTime(due, k.lastFor.Add(k.every))
@@ -254,23 +265,15 @@ func (k *jwksKeys) loop(fails int) {
 		}
 		switch {
 		case err != nil:
-			fails++
+			retryIn = k.retry.NextBackOff()
 			k.log.Warn("JWKS fetch failed; tokens signed with keys not yet known are refused until it succeeds",
-				"err", err, "retry_in", k.backoff(fails))
-		case fails > 0:
-			fails = 0
+				"err", err, "retry_in", retryIn)
+		case retryIn > 0:
+			retryIn = 0
+			k.retry.Reset()
 			k.log.Info("JWKS fetched", "keys", k.count())
 		}
 	}
-}
-
-// backoff is the wait after fails failed fetches in a row.
-func (k *jwksKeys) backoff(fails int) time.Duration {
-	d := k.retryMin
-	for i := 1; i < fails && d < k.retryMax; i++ {
-		d *= 2
-	}
-	return min(d, k.retryMax)
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -225,4 +226,60 @@ func TestJWKSEmptyAnswerKeepsKnownKeys(t *testing.T) {
 	if _, err := v.Verify(genuine); err != nil {
 		t.Errorf("a known key is refused after an empty answer: %v", err)
 	}
+}
+
+// While the provider is down, the JWK Set is fetched again after 2s,
+// doubling up to 5 minutes, and exactly then; once a fetch succeeds the
+// next one is a refresh interval later, and a later failure starts the
+// backoff over at 2s. Simulated time: each wait is checked on the timer the
+// fetch loop sets.
+func TestJWKSRetryBackoff(t *testing.T) {
+	k := testKeys()
+	srv := newJWKSServer(t)
+	srv.fail(http.StatusServiceUnavailable)
+	start := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := authtest.NewClock(start)
+	v := jwksVerifier(t, Config{JWKSURL: srv.URL, Clock: clk})
+	now := start
+	hits := int64(1) // the fetch at start, which failed
+	// next checks that the loop waits for d after the fetch at now, then
+	// moves the clock there and waits for that fetch.
+	next := func(d time.Duration) {
+		t.Helper()
+		want := now.Add(d)
+		deadline := time.Now().Add(10 * time.Second)
+		for got := clk.Timers(); len(got) != 1 || !got[0].Equal(want); got = clk.Timers() {
+			if time.Now().After(deadline) {
+				t.Fatalf("after the fetch at %v the loop waits until %v, want %v (%v later)", now.Sub(start), got, want.Sub(start), d)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if got := srv.hits.Load(); got != hits {
+			t.Fatalf("%d fetches before %v, want %d", got, want.Sub(start), hits)
+		}
+		clk.Advance(d)
+		now, hits = want, hits+1
+		for srv.hits.Load() != hits {
+			if time.Now().After(deadline) {
+				t.Fatalf("no fetch at %v (%d fetches)", now.Sub(start), srv.hits.Load())
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for _, d := range []time.Duration{2, 4, 8, 16, 32, 64, 128, 256, 300, 300} {
+		next(d * time.Second)
+	}
+	srv.serve(rsaJWK("rsa-1", &k.rsa.PublicKey))
+	next(300 * time.Second) // succeeds
+	deadline := time.Now().Add(10 * time.Second)
+	for v.jwks.count() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the keys did not arrive")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	srv.fail(http.StatusServiceUnavailable)
+	next(DefaultJWKSRefreshInterval) // the refresh, which fails
+	next(2 * time.Second)            // the backoff starts over
+	next(4 * time.Second)
 }

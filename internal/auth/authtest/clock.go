@@ -5,6 +5,7 @@
 package authtest
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -63,4 +64,18 @@ func (c *Clock) Advance(d time.Duration) {
 			delete(c.timers, t)
 		}
 	}
+}
+
+// Timers returns the times the pending timers are set for, earliest first,
+// so that a test can wait until the code under test has set the timer it
+// expects before it advances the clock.
+func (c *Clock) Timers() []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ts := make([]time.Time, 0, len(c.timers))
+	for t := range c.timers {
+		ts = append(ts, t.at)
+	}
+	slices.SortFunc(ts, time.Time.Compare)
+	return ts
 }
