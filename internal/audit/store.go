@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/evolution-todo/todo/internal/contract/auditapi"
 	"github.com/evolution-todo/todo/internal/events"
 	"github.com/evolution-todo/todo/internal/migrate"
 )
@@ -56,16 +57,6 @@ func (s *Store) Record(ctx context.Context, id string, e events.TaskEvent, raw j
 	return tag.RowsAffected() == 1, nil
 }
 
-// Entry is one event of a task's history.
-type Entry struct {
-	EventID    string          `json:"event_id"`
-	EventType  string          `json:"event_type"`
-	Version    int             `json:"version"`
-	Timestamp  time.Time       `json:"timestamp"`
-	ReceivedAt time.Time       `json:"received_at"`
-	Data       json.RawMessage `json:"data"`
-}
-
 // HistoryCursor is the position of an event in its task's history: a page
 // starts after it. Its string form is opaque to clients.
 type HistoryCursor struct {
@@ -78,8 +69,8 @@ type HistoryCursor struct {
 // did not make.
 var ErrBadCursor = errors.New("audit: invalid history cursor")
 
-// Cursor returns the cursor of e: the next page starts after it.
-func (e Entry) Cursor() HistoryCursor {
+// cursorOf returns the cursor of e: the next page starts after it.
+func cursorOf(e auditapi.Entry) HistoryCursor {
 	return HistoryCursor{Version: e.Version, At: e.Timestamp, EventID: e.EventID}
 }
 
@@ -106,7 +97,7 @@ func ParseHistoryCursor(s string) (HistoryCursor, error) {
 
 // History returns at most limit events of task taskID in the order they
 // happened (by version), after the position after when it is not nil.
-func (s *Store) History(ctx context.Context, taskID int64, after *HistoryCursor, limit int) ([]Entry, error) {
+func (s *Store) History(ctx context.Context, taskID int64, after *HistoryCursor, limit int) ([]auditapi.Entry, error) {
 	var rows pgx.Rows
 	var err error
 	if after == nil {
@@ -120,8 +111,8 @@ func (s *Store) History(ctx context.Context, taskID int64, after *HistoryCursor,
 	if err != nil {
 		return nil, fmt.Errorf("audit: history: %w", err)
 	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Entry, error) {
-		var e Entry
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (auditapi.Entry, error) {
+		var e auditapi.Entry
 		err := r.Scan(&e.EventID, &e.EventType, &e.Version, &e.Timestamp, &e.ReceivedAt, &e.Data)
 		e.Timestamp, e.ReceivedAt = e.Timestamp.UTC(), e.ReceivedAt.UTC()
 		return e, err
