@@ -44,7 +44,7 @@ func (h *Handler) Routes() http.Handler {
 			Path: "/events/task-completed", DeadLetterTopic: DeadLetterTopic,
 			LogMessage: "recurring event", Handle: consumer.TaskEvents(h.completed),
 		}, {
-			Topic: events.TopicTaskEvents, Path: "/events/other", DeadLetterTopic: DeadLetterTopic, Raw: true,
+			Topic: events.TopicTaskEvents, Path: "/events/other", DeadLetterTopic: DeadLetterTopic, Raw: true, AckUnreadable: true,
 			LogMessage: "recurring: not a completion, acknowledged", Handle: other,
 		}},
 	}

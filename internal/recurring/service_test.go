@@ -391,6 +391,7 @@ func TestOtherEventsAreAcknowledged(t *testing.T) {
 		{"TaskCreated", body("TaskCreated"), 0},
 		{"an unknown type", body("TaskArchived"), 1},
 		{"anything", []byte("not even json"), 1},
+		{"over 1 MiB", bytes.Repeat([]byte("x"), dapr.MaxEventBytes+1), 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			inv := &fakeInvoker{}

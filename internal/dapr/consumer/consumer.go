@@ -53,6 +53,10 @@ type Subscription struct {
 	// CloudEvent envelope: for routes that must take whatever arrives
 	// (dead letters, events acknowledged unseen).
 	Raw bool
+	// AckUnreadable acknowledges a body that cannot be read (one over
+	// dapr.MaxEventBytes) as ignored instead of dropping it: for a route
+	// that acknowledges, unseen, events that are not its to judge.
+	AckUnreadable bool
 	// LogMessage is the message of the one line logged for each event
 	// handled (e.g. "audit event").
 	LogMessage string
@@ -208,6 +212,10 @@ func (a *App) deliver(s Subscription) http.HandlerFunc {
 // handle reads and decodes the delivery and runs the handler.
 func (a *App) handle(r *http.Request, w http.ResponseWriter, s Subscription, d *Delivery) (dapr.Status, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, dapr.MaxEventBytes))
+	if err != nil && s.AckUnreadable {
+		d.Ignore()
+		return dapr.Success, nil
+	}
 	if err != nil {
 		return dapr.Drop, fmt.Errorf("unreadable event (over %d bytes?): %w", dapr.MaxEventBytes, err)
 	}

@@ -141,6 +141,34 @@ func TestReminderOfAnUnknownTypeIsAcknowledged(t *testing.T) {
 	}
 }
 
+// A body over the bound is dropped, unless the subscription acknowledges
+// what it cannot read; then it is counted ignored and the handler is not
+// called.
+func TestAckUnreadable(t *testing.T) {
+	big := bytes.Repeat([]byte("x"), dapr.MaxEventBytes+1)
+	for _, ack := range []bool{false, true} {
+		called := 0
+		tm := telemetry.NewMetrics("test")
+		app := &consumer.App{Name: "n", PubSub: "p", Log: slog.New(slog.DiscardHandler), Telemetry: tm,
+			Subscriptions: []consumer.Subscription{{
+				Topic: events.TopicTaskEvents, Path: "/other", DeadLetterTopic: "task-events-dlq", Raw: true, AckUnreadable: ack,
+				Handle: func(context.Context, *consumer.Delivery) error { called++; return nil },
+			}}}
+		rec := httptest.NewRecorder()
+		app.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/other", bytes.NewReader(big)))
+		want, eventType, outcome := `"DROP"`, "malformed", "dropped"
+		if ack {
+			want, eventType, outcome = `"SUCCESS"`, "unknown", "ignored"
+		}
+		if !strings.Contains(rec.Body.String(), want) || called != 0 {
+			t.Errorf("AckUnreadable %v: answer %s, handler called %d times; want %s without calling it", ack, rec.Body, called, want)
+		}
+		if got := eventCount(t, tm, events.TopicTaskEvents, eventType, outcome); got != 1 {
+			t.Errorf("AckUnreadable %v: events{%s,%s} = %v, want 1", ack, eventType, outcome, got)
+		}
+	}
+}
+
 func TestSubscriptionsOfOneTopicAreOneDaprSubscription(t *testing.T) {
 	nop := func(context.Context, *consumer.Delivery) error { return nil }
 	app := &consumer.App{PubSub: "ps", Subscriptions: []consumer.Subscription{
