@@ -53,18 +53,17 @@ type Store interface {
 
 // Server serves the API.
 type Server struct {
-	store    TaskStore     // the store, as the public routes use it
-	internal InternalStore // the same store, as the internal routes use it
-	tokens   TokenVerifier
-	invoker  Invoker
-	log      *slog.Logger
-	cfg      Config
-	writes   *WriteLimiter // nil: no limit
+	store   Store
+	tokens  TokenVerifier
+	invoker Invoker
+	log     *slog.Logger
+	cfg     Config
+	writes  *WriteLimiter // nil: no limit
 }
 
 // New returns a Server on st.
 func New(st Store, tokens TokenVerifier, invoker Invoker, log *slog.Logger, cfg Config) *Server {
-	return &Server{store: st, internal: st, tokens: tokens, invoker: invoker, log: log, cfg: cfg,
+	return &Server{store: st, tokens: tokens, invoker: invoker, log: log, cfg: cfg,
 		writes: NewWriteLimiter(WriteLimitConfig{PerSecond: cfg.WriteRate, Burst: cfg.WriteBurst})}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/evolution-todo/todo/internal/recurrence"
 	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
 
@@ -146,7 +147,7 @@ func decodePatch(members map[string]json.RawMessage) (task.Patch, error) {
 			p.Description, err = decodeValue[string](name, raw, "must be a string or null")
 		case "priority":
 			var s task.Field[string]
-			if s, err = decodeValue[string](name, raw, "must be one of none, low, medium, high"); err == nil && !null {
+			if s, err = decodeValue[string](name, raw, task.ExpectedPriority()); err == nil && !null {
 				var pr task.Priority
 				if pr, err = task.ParsePriority(s.Value); err != nil {
 					err = badField(name, err.Error())
@@ -166,7 +167,7 @@ func decodePatch(members map[string]json.RawMessage) (task.Patch, error) {
 			p.ReminderAt, err = decodeTime(name, raw, null)
 		case "recurrence":
 			var s task.Field[string]
-			if s, err = decodeValue[string](name, raw, "must be one of none, daily, weekly, monthly, yearly"); err == nil {
+			if s, err = decodeValue[string](name, raw, recurrence.Expected()); err == nil {
 				v := s.Value
 				if null {
 					v = string(task.RecurrenceNone)

@@ -60,7 +60,7 @@ func (s *Server) nextOccurrence(w http.ResponseWriter, r *http.Request) error {
 	if anchor.Value != nil {
 		next.RecurrenceAnchor = anchor.Value
 	}
-	t, created, err := s.internal.CreateNextOccurrence(r.Context(), user.Value, prev, next)
+	t, created, err := s.store.CreateNextOccurrence(r.Context(), user.Value, prev, next)
 	if err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ func (s *Server) dueReminders(w http.ResponseWriter, r *http.Request) error {
 		}
 		after = &task.Reminder{ReminderAt: at, TaskID: id}
 	}
-	list, err := s.internal.DueReminders(r.Context(), before, after, limit)
+	list, err := s.store.DueReminders(r.Context(), before, after, limit)
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func (s *Server) remindersSent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	marked, err := s.internal.MarkReminded(r.Context(), sent)
+	marked, err := s.store.MarkReminded(r.Context(), sent)
 	if err != nil {
 		return err
 	}
@@ -147,7 +147,7 @@ func (s *Server) remindersReleased(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	released, err := s.internal.ReleaseReminders(r.Context(), notSent)
+	released, err := s.store.ReleaseReminders(r.Context(), notSent)
 	if err != nil {
 		return err
 	}

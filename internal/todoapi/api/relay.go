@@ -35,7 +35,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ok, err := s.internal.OwnsTask(r.Context(), userID(r), id)
+	ok, err := s.store.OwnsTask(r.Context(), userID(r), id)
 	if err != nil {
 		return err
 	}
