@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,22 +15,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/evolution-todo/todo/internal/auth"
+	"github.com/evolution-todo/todo/client"
 	"github.com/evolution-todo/todo/internal/devstack"
 )
-
-type fullTask struct {
-	ID         int64      `json:"id"`
-	Title      string     `json:"title"`
-	DueAt      *time.Time `json:"due_at"`
-	ReminderAt *time.Time `json:"reminder_at"`
-	Recurrence string     `json:"recurrence"`
-	Timezone   string     `json:"timezone"`
-	Tags       []string   `json:"tags"`
-	Priority   string     `json:"priority"`
-	SeriesID   *int64     `json:"series_id"`
-	Completed  bool       `json:"completed"`
-}
 
 // logLines returns the JSON log records of process name whose msg is msg.
 func (e *env) logLines(name, msg string) []map[string]any {
@@ -80,7 +68,7 @@ func (e *env) publishRaw(topic string, body []byte) {
 }
 
 // nextOf returns the tasks created as next occurrence of task id.
-func (e *env) nextOf(id int64) []fullTask {
+func (e *env) nextOf(id int64) []client.Task {
 	e.t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, e.dbURL)
@@ -96,51 +84,9 @@ func (e *env) nextOf(id int64) []fullTask {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	var out []fullTask
+	var out []client.Task
 	for _, nid := range ids {
-		var t fullTask
-		e.api("GET", fmt.Sprintf("/api/tasks/%d", nid), "", 200, &t)
-		out = append(out, t)
-	}
-	return out
-}
-
-type historyEntry struct {
-	EventID   string         `json:"event_id"`
-	EventType string         `json:"event_type"`
-	Version   int            `json:"version"`
-	Data      map[string]any `json:"data"`
-}
-
-func (e *env) history(id int64) []historyEntry {
-	var out struct {
-		Events []historyEntry `json:"events"`
-	}
-	e.api("GET", fmt.Sprintf("/api/tasks/%d/history", id), "", 200, &out)
-	return out.Events
-}
-
-type notification struct {
-	ID         string    `json:"id"`
-	TaskID     int64     `json:"task_id"`
-	Title      string    `json:"title"`
-	ReminderAt time.Time `json:"reminder_at"`
-}
-
-func (e *env) inbox() []notification {
-	var out struct {
-		Notifications []notification `json:"notifications"`
-	}
-	e.api("GET", "/api/notifications?limit=100", "", 200, &out)
-	return out.Notifications
-}
-
-func (e *env) inboxFor(taskID int64) []notification {
-	var out []notification
-	for _, n := range e.inbox() {
-		if n.TaskID == taskID {
-			out = append(out, n)
-		}
+		out = append(out, e.get(nid))
 	}
 	return out
 }
@@ -149,14 +95,13 @@ func (e *env) inboxFor(taskID int64) []notification {
 // after the task was deleted, and each was logged on the audit console.
 func TestAuditKeepsEveryEventOnceInOrder(t *testing.T) {
 	e := startSystem(t)
-	var tk fullTask
-	e.api("POST", "/api/tasks", `{"title":"Audit me"}`, 201, &tk)
-	e.api("PATCH", fmt.Sprintf("/api/tasks/%d", tk.ID), `{"priority":"high"}`, 200, nil)
-	e.api("POST", fmt.Sprintf("/api/tasks/%d/complete", tk.ID), "", 200, nil)
-	e.api("DELETE", fmt.Sprintf("/api/tasks/%d", tk.ID), "", 204, nil)
+	tk := e.create(client.NewTask{Title: "Audit me"})
+	e.update(tk.ID, client.TaskPatch{Priority: client.Set(client.PriorityHigh)})
+	e.complete(tk.ID)
+	e.del(tk.ID)
 
 	want := []string{"TaskCreated", "TaskUpdated", "TaskCompleted", "TaskDeleted"}
-	var h []historyEntry
+	var h []client.HistoryEntry
 	eventually(t, 60*time.Second, "the history has 4 events", func() bool { h = e.history(tk.ID); return len(h) >= len(want) })
 	time.Sleep(time.Second)
 	h = e.history(tk.ID)
@@ -165,7 +110,7 @@ func TestAuditKeepsEveryEventOnceInOrder(t *testing.T) {
 	}
 	ids := outboxIDs(t, e.dbURL, tk.ID)
 	for i, ev := range h {
-		if ev.EventType != want[i] || ev.Version != i+1 || ev.EventID != ids[i] || ev.Data["task_id"] != float64(tk.ID) {
+		if ev.EventType != want[i] || ev.Version != i+1 || ev.EventID != ids[i] || dataOf(t, ev)["task_id"] != float64(tk.ID) {
 			t.Errorf("history[%d] = %s v%d %s, want %s v%d %s", i, ev.EventType, ev.Version, ev.EventID, want[i], i+1, ids[i])
 		}
 	}
@@ -182,16 +127,10 @@ func TestAuditKeepsEveryEventOnceInOrder(t *testing.T) {
 		}
 	}
 	// Only the owner sees the history.
-	bob, _ := auth.Mint(auth.Config{Secret: []byte(jwtSecret)}, "bob", time.Hour, time.Now())
-	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/api/tasks/%d/history", e.sys.APIURL(), tk.ID), nil)
-	req.Header.Set("Authorization", "Bearer "+bob)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound {
-		t.Errorf("bob reads alice's history: %d", resp.StatusCode)
+	_, err := e.as("bob").client.History(t.Context(), tk.ID, client.PageQuery{})
+	var apiErr *client.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusNotFound {
+		t.Errorf("bob reads alice's history: %v", err)
 	}
 }
 
@@ -201,29 +140,30 @@ func TestAuditKeepsEveryEventOnceInOrder(t *testing.T) {
 func TestRecurringTasksGetOneNextOccurrence(t *testing.T) {
 	e := startSystem(t)
 	cases := []struct {
-		name, body string
-		wantDue    string
+		name    string
+		task    client.NewTask
+		wantDue string
 	}{ // the title of each task is the first word of its case name
 		// 09:00 in Berlin stays 09:00 local across the switch to summer time.
-		{"daily across DST", `{"title":"daily","recurrence":"daily","timezone":"Europe/Berlin","due_at":"2026-03-28T08:00:00Z","reminder_at":"2026-03-28T07:30:00Z","tags":["x"],"priority":"high"}`, "2026-03-29T07:00:00Z"},
-		{"weekly", `{"title":"weekly","recurrence":"weekly","due_at":"2026-05-04T10:00:00Z"}`, "2026-05-11T10:00:00Z"},
-		{"monthly Jan 31", `{"title":"monthly","recurrence":"monthly","due_at":"2027-01-31T12:00:00Z"}`, "2027-02-28T12:00:00Z"},
-		{"yearly Feb 29", `{"title":"yearly","recurrence":"yearly","due_at":"2028-02-29T12:00:00Z"}`, "2029-02-28T12:00:00Z"},
+		{"daily across DST", client.NewTask{Title: "daily", Recurrence: client.RecurrenceDaily, Timezone: "Europe/Berlin",
+			DueAt: at("2026-03-28T08:00:00Z"), ReminderAt: at("2026-03-28T07:30:00Z"), Tags: []string{"x"}, Priority: client.PriorityHigh},
+			"2026-03-29T07:00:00Z"},
+		{"weekly", client.NewTask{Title: "weekly", Recurrence: client.RecurrenceWeekly, DueAt: at("2026-05-04T10:00:00Z")}, "2026-05-11T10:00:00Z"},
+		{"monthly Jan 31", client.NewTask{Title: "monthly", Recurrence: client.RecurrenceMonthly, DueAt: at("2027-01-31T12:00:00Z")}, "2027-02-28T12:00:00Z"},
+		{"yearly Feb 29", client.NewTask{Title: "yearly", Recurrence: client.RecurrenceYearly, DueAt: at("2028-02-29T12:00:00Z")}, "2029-02-28T12:00:00Z"},
 	}
 	ids := make([]int64, len(cases))
 	for i, c := range cases {
-		var tk fullTask
-		e.api("POST", "/api/tasks", c.body, 201, &tk)
-		ids[i] = tk.ID
-		e.api("POST", fmt.Sprintf("/api/tasks/%d/complete", tk.ID), "", 200, nil)
+		ids[i] = e.create(c.task).ID
+		e.complete(ids[i])
 	}
 	for i, c := range cases {
 		eventually(t, 60*time.Second, c.name+": next occurrence exists", func() bool { return len(e.nextOf(ids[i])) > 0 })
 	}
 	// Complete again after reopening, and replay the first TaskCompleted
 	// with its CloudEvent id through the sidecar.
-	e.api("POST", fmt.Sprintf("/api/tasks/%d/reopen", ids[1]), "", 200, nil)
-	e.api("POST", fmt.Sprintf("/api/tasks/%d/complete", ids[1]), "", 200, nil)
+	e.reopen(ids[1])
+	e.complete(ids[1])
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, e.dbURL)
 	if err != nil {
@@ -278,15 +218,14 @@ func TestRecurringTasksGetOneNextOccurrence(t *testing.T) {
 	}
 	// The chain goes on: completing the monthly Feb 28 gives Mar 31.
 	feb := e.nextOf(ids[2])[0]
-	e.api("POST", fmt.Sprintf("/api/tasks/%d/complete", feb.ID), "", 200, nil)
+	e.complete(feb.ID)
 	eventually(t, 60*time.Second, "the March occurrence exists", func() bool { return len(e.nextOf(feb.ID)) == 1 })
 	if mar := e.nextOf(feb.ID)[0]; mar.DueAt.UTC().Format(time.RFC3339) != "2027-03-31T12:00:00Z" || *mar.SeriesID != ids[2] {
 		t.Errorf("monthly after Feb 28: due %v series %v, want 2027-03-31 in series %d", mar.DueAt, *mar.SeriesID, ids[2])
 	}
 	// A non-recurring task gets none.
-	var once fullTask
-	e.api("POST", "/api/tasks", `{"title":"once","due_at":"2026-05-04T10:00:00Z"}`, 201, &once)
-	e.api("POST", fmt.Sprintf("/api/tasks/%d/complete", once.ID), "", 200, nil)
+	once := e.create(client.NewTask{Title: "once", DueAt: at("2026-05-04T10:00:00Z")})
+	e.complete(once.ID)
 	eventually(t, 60*time.Second, "the one-off completion was seen", func() bool {
 		for _, rec := range e.logLines("recurring-service", "recurring: task does not repeat") {
 			if rec["task_id"] == float64(once.ID) {
@@ -305,14 +244,13 @@ func TestRecurringTasksGetOneNextOccurrence(t *testing.T) {
 // a new one; two reminder-service replicas still yield one.
 func TestRemindersAreDeliveredOnce(t *testing.T) {
 	e := startSystem(t)
-	past := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
-	var done, gone, later, due fullTask
-	e.api("POST", "/api/tasks", fmt.Sprintf(`{"title":"done already","reminder_at":%q}`, past), 201, &done)
-	e.api("POST", fmt.Sprintf("/api/tasks/%d/complete", done.ID), "", 200, nil)
-	e.api("POST", "/api/tasks", fmt.Sprintf(`{"title":"deleted","reminder_at":%q}`, past), 201, &gone)
-	e.api("DELETE", fmt.Sprintf("/api/tasks/%d", gone.ID), "", 204, nil)
-	e.api("POST", "/api/tasks", `{"title":"not yet","reminder_at":"2099-01-01T00:00:00Z"}`, 201, &later)
-	e.api("POST", "/api/tasks", fmt.Sprintf(`{"title":"Call mom","due_at":"2030-01-01T15:00:00Z","reminder_at":%q}`, past), 201, &due)
+	past := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
+	done := e.create(client.NewTask{Title: "done already", ReminderAt: &past})
+	e.complete(done.ID)
+	gone := e.create(client.NewTask{Title: "deleted", ReminderAt: &past})
+	e.del(gone.ID)
+	later := e.create(client.NewTask{Title: "not yet", ReminderAt: at("2099-01-01T00:00:00Z")})
+	due := e.create(client.NewTask{Title: "Call mom", DueAt: at("2030-01-01T15:00:00Z"), ReminderAt: &past})
 
 	eventually(t, 30*time.Second, "the reminder reaches the inbox", func() bool { return len(e.inboxFor(due.ID)) > 0 })
 	sweeps := len(e.logLines("reminder-service", "reminder sweep"))
@@ -323,14 +261,14 @@ func TestRemindersAreDeliveredOnce(t *testing.T) {
 	if len(got) != 1 || got[0].Title != "Call mom" {
 		t.Fatalf("inbox for the due task: %+v, want exactly one", got)
 	}
-	for _, tk := range []fullTask{done, gone, later} {
+	for _, tk := range []client.Task{done, gone, later} {
 		if n := e.inboxFor(tk.ID); len(n) != 0 {
 			t.Errorf("task %q got %d notifications, want none", tk.Title, len(n))
 		}
 	}
 
 	// Changing reminder_at after the reminder was sent arms a new one.
-	e.api("PATCH", fmt.Sprintf("/api/tasks/%d", due.ID), fmt.Sprintf(`{"reminder_at":%q}`, time.Now().UTC().Add(-30*time.Second).Format(time.RFC3339)), 200, nil)
+	e.update(due.ID, client.TaskPatch{ReminderAt: client.Set(time.Now().UTC().Add(-30 * time.Second).Truncate(time.Second))})
 	eventually(t, 30*time.Second, "the new reminder reaches the inbox", func() bool { return len(e.inboxFor(due.ID)) == 2 })
 
 	// A second replica: both sweep, the inbox still gets one entry.
@@ -340,8 +278,7 @@ func TestRemindersAreDeliveredOnce(t *testing.T) {
 	if _, err := e.sys.StartInstance(ctx, app, "reminder-service#2"); err != nil {
 		t.Fatal(err)
 	}
-	var twice fullTask
-	e.api("POST", "/api/tasks", fmt.Sprintf(`{"title":"two replicas","reminder_at":%q}`, past), 201, &twice)
+	twice := e.create(client.NewTask{Title: "two replicas", ReminderAt: &past})
 	eventually(t, 30*time.Second, "the reminder reaches the inbox", func() bool { return len(e.inboxFor(twice.ID)) > 0 })
 	s1, s2 := len(e.logLines("reminder-service", "reminder sweep")), len(e.logLines("reminder-service#2", "reminder sweep"))
 	eventually(t, 30*time.Second, "both replicas swept twice more", func() bool {
@@ -370,15 +307,15 @@ func TestRemindersAreDeliveredOnce(t *testing.T) {
 	}
 
 	// Marking read.
-	var read struct {
-		ReadAt *time.Time `json:"read_at"`
+	read, err := e.client.MarkNotificationRead(t.Context(), n.ID)
+	e.ok("mark read", err)
+	if read.ReadAt == nil || read.ID != n.ID {
+		t.Errorf("read_at not set: %+v", read)
 	}
-	e.api("POST", "/api/notifications/"+n.ID+"/read", "", 200, &read)
-	if read.ReadAt == nil {
-		t.Error("read_at not set")
-	}
-	e.api("POST", "/api/notifications/no-such-id/read", "", 400, nil)
-	e.api("POST", "/api/notifications/"+uuid.NewString()+"/read", "", 404, nil)
+	_, err = e.client.MarkNotificationRead(t.Context(), "no-such-id")
+	e.refused("mark read of a malformed id", err, http.StatusBadRequest)
+	_, err = e.client.MarkNotificationRead(t.Context(), uuid.NewString())
+	e.refused("mark read of an unknown id", err, http.StatusNotFound)
 }
 
 // A malformed event is dead-lettered and does not stop later events.
@@ -388,8 +325,7 @@ func TestMalformedEventIsDeadLettered(t *testing.T) {
 	poison := `{"specversion":"1.0","id":"poison-1","source":"e2e","type":"todo.TaskCompleted.v1","datacontenttype":"application/json",` +
 		`"data":{"event_type":"TaskCompleted","task_id":"not-a-number","user_id":"alice","timestamp":"2026-01-01T00:00:00Z"}}`
 	e.publishRaw("task-events", []byte(poison))
-	var tk fullTask
-	e.api("POST", "/api/tasks", `{"title":"after the poison"}`, 201, &tk)
+	tk := e.create(client.NewTask{Title: "after the poison"})
 	eventually(t, 60*time.Second, "the later event is audited", func() bool { return len(e.history(tk.ID)) == 1 })
 	eventually(t, 60*time.Second, "the poison event reaches the dead-letter topic", func() bool { return len(dlq.withID("poison-1")) > 0 })
 	if len(e.logLines("audit-service", "audit: malformed event, dropping to dead-letter topic")) == 0 {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evolution-todo/todo/client"
 	"github.com/evolution-todo/todo/internal/auth"
 )
 
@@ -25,6 +26,7 @@ func (e *env) as(user string) *env {
 	}
 	other := *e
 	other.token = tok
+	other.client = other.clientAt(e.sys.APIURL())
 	return &other
 }
 
@@ -74,24 +76,6 @@ func (e *env) rawOnce(method, target string) rawAnswer {
 	return rawAnswer{Status: resp.StatusCode, Body: string(b), Location: resp.Header.Get("Location")}
 }
 
-// inboxState is a user's whole inbox as the API shows it.
-type inboxState struct {
-	Notifications []struct {
-		ID     string     `json:"id"`
-		TaskID int64      `json:"task_id"`
-		Title  string     `json:"title"`
-		ReadAt *time.Time `json:"read_at"`
-	} `json:"notifications"`
-	Unread int `json:"unread"`
-}
-
-func (e *env) inboxState() inboxState {
-	e.t.Helper()
-	var out inboxState
-	e.api("GET", "/api/notifications?limit=100", "", 200, &out)
-	return out
-}
-
 // No request of one user reads or changes anything of another's through
 // the routes that reach another app (history, inbox, mark read), whatever
 // the encoding of the path and query: each answers 4xx with a JSON error,
@@ -104,10 +88,9 @@ func TestNoUserReachesAnotherUsersDataThroughInvocation(t *testing.T) {
 	alice, bob := e, e.as("bob")
 
 	// Bob's data: a task with a sent reminder, and a history.
-	past := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
-	var secret fullTask
-	bob.api("POST", "/api/tasks", fmt.Sprintf(`{"title":"bob's secret","due_at":"2030-01-01T15:00:00Z","reminder_at":%q}`, past), 201, &secret)
-	bob.api("PATCH", fmt.Sprintf("/api/tasks/%d", secret.ID), `{"description":"still secret"}`, 200, nil)
+	past := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
+	secret := bob.create(client.NewTask{Title: "bob's secret", DueAt: at("2030-01-01T15:00:00Z"), ReminderAt: &past})
+	bob.update(secret.ID, client.TaskPatch{Description: client.Set("still secret")})
 	eventually(t, 60*time.Second, "bob's reminder reaches his inbox", func() bool { return len(bob.inboxState().Notifications) == 1 })
 	eventually(t, 30*time.Second, "bob's history has both events", func() bool { return len(bob.history(secret.ID)) == 2 })
 	bobInbox, bobHistory := bob.inboxState(), bob.history(secret.ID)
@@ -117,8 +100,7 @@ func TestNoUserReachesAnotherUsersDataThroughInvocation(t *testing.T) {
 	}
 	// Alice has a task of her own, so that paths can start from an id that
 	// is hers.
-	var own fullTask
-	alice.api("POST", "/api/tasks", `{"title":"alice's"}`, 201, &own)
+	own := alice.create(client.NewTask{Title: "alice's"})
 
 	id, tid, mine := n.ID, secret.ID, own.ID
 	upper := strings.ToUpper(id)
@@ -214,9 +196,7 @@ func TestNoUserReachesAnotherUsersDataThroughInvocation(t *testing.T) {
 	if h := bob.history(secret.ID); len(h) != len(bobHistory) {
 		t.Errorf("bob's history has %d events, was %d", len(h), len(bobHistory))
 	}
-	var still fullTask
-	bob.api("GET", fmt.Sprintf("/api/tasks/%d", secret.ID), "", 200, &still)
-	if still.Title != "bob's secret" {
+	if still := bob.get(secret.ID); still.Title != "bob's secret" {
 		t.Errorf("bob's task = %+v", still)
 	}
 	// And alice's view holds none of bob's.
@@ -303,28 +283,23 @@ func TestReplayedReminderAfterEvictionIsNotNew(t *testing.T) {
 // events (TaskDeleted last) included.
 func TestLongHistoryIsServedWholeInPages(t *testing.T) {
 	e := startSystem(t, "todo-api", "audit-service")
-	var tk fullTask
-	e.api("POST", "/api/tasks", `{"title":"v1"}`, 201, &tk)
+	tk := e.create(client.NewTask{Title: "v1"})
 	const updates = 130
 	for i := 2; i <= updates+1; i++ {
-		e.api("PATCH", fmt.Sprintf("/api/tasks/%d", tk.ID), fmt.Sprintf(`{"title":"v%d"}`, i), 200, nil)
+		e.update(tk.ID, client.TaskPatch{Title: client.Set(fmt.Sprintf("v%d", i))})
 		time.Sleep(60 * time.Millisecond) // under the per-user write limit
 	}
-	e.api("DELETE", fmt.Sprintf("/api/tasks/%d", tk.ID), "", 204, nil)
+	e.del(tk.ID)
 	const total = updates + 2
-	page := func(cursor string) ([]historyEntry, *string) {
-		var out struct {
-			Events     []historyEntry `json:"events"`
-			NextCursor *string        `json:"next_cursor"`
+	page := func(cursor string) ([]client.HistoryEntry, *string) {
+		h, err := e.client.History(t.Context(), tk.ID, client.PageQuery{Limit: 50, Cursor: cursor})
+		e.ok("history page", err)
+		if h.TaskID != tk.ID {
+			t.Fatalf("a history page of task %d, want %d", h.TaskID, tk.ID)
 		}
-		path := fmt.Sprintf("/api/tasks/%d/history?limit=50", tk.ID)
-		if cursor != "" {
-			path += "&cursor=" + url.QueryEscape(cursor)
-		}
-		e.api("GET", path, "", 200, &out)
-		return out.Events, out.NextCursor
+		return h.Events, h.NextCursor
 	}
-	var all []historyEntry
+	var all []client.HistoryEntry
 	eventually(t, 60*time.Second, "every event is audited", func() bool {
 		all = all[:0]
 		cursor := ""
@@ -349,5 +324,6 @@ func TestLongHistoryIsServedWholeInPages(t *testing.T) {
 		t.Errorf("first %s, last %s; want TaskCreated ... TaskDeleted", all[0].EventType, all[total-1].EventType)
 	}
 	// A cursor that todo-api or audit-service did not make is a 400.
-	e.api("GET", fmt.Sprintf("/api/tasks/%d/history?cursor=bm90LW91cnM", tk.ID), "", 400, nil)
+	_, err := e.client.History(t.Context(), tk.ID, client.PageQuery{Cursor: "bm90LW91cnM"})
+	e.refused("history with a cursor audit-service did not make", err, http.StatusBadRequest)
 }

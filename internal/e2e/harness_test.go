@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,9 +18,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evolution-todo/todo/client"
+	"github.com/evolution-todo/todo/client/clienttest"
 	"github.com/evolution-todo/todo/internal/auth"
 	"github.com/evolution-todo/todo/internal/devstack"
 	"github.com/evolution-todo/todo/internal/pgtest"
+	"github.com/evolution-todo/todo/internal/todoapi/api"
 )
 
 var (
@@ -27,11 +31,21 @@ var (
 	binDir   string
 	daprd    string
 	setupErr error
+
+	// openAPI checks every call of every test's client against todo-api's
+	// OpenAPI description: a request and answer that do not match fail the
+	// call.
+	openAPI *clienttest.Validator
 )
 
 func TestMain(m *testing.M) {
 	code := func() int {
 		var err error
+		if openAPI, err = clienttest.NewValidator(api.OpenAPIYAML); err != nil {
+			setupErr = err
+			return m.Run()
+		}
+		defer reportCoverage()
 		if repoRoot, err = devstack.RepoRoot(); err != nil {
 			setupErr = err
 			return m.Run()
@@ -51,6 +65,28 @@ func TestMain(m *testing.M) {
 		return m.Run()
 	}()
 	os.Exit(code)
+}
+
+// reportCoverage says, with -v, which documented answers of the public API
+// the tests that ran got and checked.
+func reportCoverage() {
+	if !testing.Verbose() {
+		return
+	}
+	seen, missing := openAPI.Seen(), openAPI.Missing()
+	fmt.Printf("openapi: %d exchanges checked; %d of %d documented answers seen\n",
+		sum(seen), len(openAPI.Documented())-len(missing), len(openAPI.Documented()))
+	for _, o := range missing {
+		fmt.Printf("openapi: not seen: %s\n", o)
+	}
+}
+
+func sum(m map[clienttest.Outcome]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 // needDaprd returns the daprd binary or stops the test: skipped on a
@@ -97,11 +133,12 @@ func (l *logBuffer) String() string {
 const jwtSecret = "e2e-secret-e2e-secret-e2e-secret-e2e"
 
 type env struct {
-	t     *testing.T
-	sys   *devstack.System
-	log   *logBuffer
-	dbURL string
-	token string
+	t      *testing.T
+	sys    *devstack.System
+	log    *logBuffer
+	dbURL  string
+	token  string
+	client *client.Client // todo-api's public API with token, checked by openAPI
 }
 
 // startSystem starts the broker and the apps (all when none are named) with
@@ -133,7 +170,15 @@ func startSystem(t *testing.T, apps ...string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, sys: sys, log: logs, dbURL: dbURL, token: tok}
+	e := &env{t: t, sys: sys, log: logs, dbURL: dbURL, token: tok}
+	e.client = e.clientAt(sys.APIURL())
+	return e
+}
+
+// clientAt is a client of the todo-api at base with e's token, checked by
+// openAPI.
+func (e *env) clientAt(base string) *client.Client {
+	return client.New(base, e.token, client.WithTransport(openAPI.Transport(nil)))
 }
 
 func tail(s string, n int) string {
@@ -144,32 +189,117 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// api calls todo-api and decodes a JSON answer into out (when not nil).
-func (e *env) api(method, path, body string, wantStatus int, out any) {
+// ok fails the test when a call of the API failed.
+func (e *env) ok(what string, err error) {
 	e.t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, _ := http.NewRequest(method, e.sys.APIURL()+path, rd)
-	req.Header.Set("Authorization", "Bearer "+e.token)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		e.t.Fatalf("%s %s: %v", method, path, err)
+		e.t.Fatalf("%s: %v", what, err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != wantStatus {
-		e.t.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, wantStatus, b)
+}
+
+// refused fails the test unless err is the API's refusal with status and
+// its JSON error body.
+func (e *env) refused(what string, err error, status int) {
+	e.t.Helper()
+	var apiErr *client.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != status || apiErr.Code == "" {
+		e.t.Fatalf("%s: %v, want a %d with the API's error body", what, err, status)
 	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			e.t.Fatalf("%s %s: %v: %s", method, path, err, b)
+}
+
+// The calls of the public API the tests make, failing the test on any
+// error.
+
+func (e *env) create(nt client.NewTask) client.Task {
+	e.t.Helper()
+	t, err := e.client.CreateTask(e.t.Context(), nt)
+	e.ok("create "+nt.Title, err)
+	return t
+}
+
+func (e *env) get(id int64) client.Task {
+	e.t.Helper()
+	t, err := e.client.GetTask(e.t.Context(), id)
+	e.ok(fmt.Sprintf("get task %d", id), err)
+	return t
+}
+
+func (e *env) update(id int64, p client.TaskPatch) client.Task {
+	e.t.Helper()
+	t, err := e.client.UpdateTask(e.t.Context(), id, p)
+	e.ok(fmt.Sprintf("update task %d", id), err)
+	return t
+}
+
+func (e *env) complete(id int64) client.Task {
+	e.t.Helper()
+	t, err := e.client.CompleteTask(e.t.Context(), id)
+	e.ok(fmt.Sprintf("complete task %d", id), err)
+	return t
+}
+
+func (e *env) reopen(id int64) client.Task {
+	e.t.Helper()
+	t, err := e.client.ReopenTask(e.t.Context(), id)
+	e.ok(fmt.Sprintf("reopen task %d", id), err)
+	return t
+}
+
+func (e *env) del(id int64) {
+	e.t.Helper()
+	e.ok(fmt.Sprintf("delete task %d", id), e.client.DeleteTask(e.t.Context(), id))
+}
+
+// history is the first page of task id's history (up to 100 events).
+func (e *env) history(id int64) []client.HistoryEntry {
+	e.t.Helper()
+	h, err := e.client.History(e.t.Context(), id, client.PageQuery{})
+	e.ok(fmt.Sprintf("history of task %d", id), err)
+	return h.Events
+}
+
+// inboxState is the user's whole inbox (its first 100 entries) as the API
+// shows it.
+func (e *env) inboxState() client.InboxPage {
+	e.t.Helper()
+	in, err := e.client.Notifications(e.t.Context(), client.PageQuery{Limit: 100})
+	e.ok("notifications", err)
+	return in
+}
+
+func (e *env) inbox() []client.Notification {
+	e.t.Helper()
+	return e.inboxState().Notifications
+}
+
+func (e *env) inboxFor(taskID int64) []client.Notification {
+	e.t.Helper()
+	var out []client.Notification
+	for _, n := range e.inbox() {
+		if n.TaskID == taskID {
+			out = append(out, n)
 		}
 	}
+	return out
+}
+
+// dataOf is the data of a history entry, decoded.
+func dataOf(t *testing.T, ev client.HistoryEntry) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(ev.Data, &m); err != nil {
+		t.Fatalf("event %s: data %s: %v", ev.EventID, ev.Data, err)
+	}
+	return m
+}
+
+// at is the time s, an RFC 3339 literal of a test, in the offset it has.
+func at(s string) *time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(fmt.Sprintf("at(%q): %v", s, err))
+	}
+	return &t
 }
 
 // delivery is one event as a subscriber app received it from its sidecar.

@@ -7,13 +7,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-)
 
-type apiTask struct {
-	ID        int64  `json:"id"`
-	Title     string `json:"title"`
-	Completed bool   `json:"completed"`
-}
+	"github.com/evolution-todo/todo/client"
+)
 
 // outboxIDs returns the outbox ids of a task's events, in outbox order.
 func outboxIDs(t *testing.T, dbURL string, taskID int64) []string {
@@ -42,12 +38,11 @@ func TestTaskChangesReachSubscriberInOrder(t *testing.T) {
 	e := startSystem(t, "todo-api")
 	sub := e.startViewer("task-events")
 
-	var tk apiTask
-	e.api("POST", "/api/tasks", `{"title":"Buy groceries","recurrence":"daily"}`, 201, &tk)
-	e.api("PATCH", fmt.Sprintf("/api/tasks/%d", tk.ID), `{"title":"Buy more groceries"}`, 200, nil)
-	e.api("POST", fmt.Sprintf("/api/tasks/%d/complete", tk.ID), "", 200, nil)
-	e.api("POST", fmt.Sprintf("/api/tasks/%d/reopen", tk.ID), "", 200, nil)
-	e.api("DELETE", fmt.Sprintf("/api/tasks/%d", tk.ID), "", 204, nil)
+	tk := e.create(client.NewTask{Title: "Buy groceries", Recurrence: client.RecurrenceDaily})
+	e.update(tk.ID, client.TaskPatch{Title: client.Set("Buy more groceries")})
+	e.complete(tk.ID)
+	e.reopen(tk.ID)
+	e.del(tk.ID)
 
 	want := []string{"TaskCreated", "TaskUpdated", "TaskCompleted", "TaskUpdated", "TaskDeleted"}
 	eventually(t, 60*time.Second, "the subscriber has all 5 events", func() bool { return len(sub.forTask(tk.ID)) >= len(want) })
@@ -96,16 +91,14 @@ func TestWritesSurviveSidecarOutage(t *testing.T) {
 	e := startSystem(t, "todo-api")
 	sub := e.startViewer("task-events")
 
-	var first apiTask
-	e.api("POST", "/api/tasks", `{"title":"before the outage"}`, 201, &first)
+	first := e.create(client.NewTask{Title: "before the outage"})
 	eventually(t, 60*time.Second, "the first event arrives", func() bool { return len(sub.forTask(first.ID)) == 1 })
 
 	e.sys.Instances["todo-api"].Daprd.Kill()
-	var during []apiTask
+	var during []client.Task
 	for i := range 5 {
-		var tk apiTask
-		e.api("POST", "/api/tasks", fmt.Sprintf(`{"title":"during the outage %d"}`, i), 201, &tk)
-		e.api("POST", fmt.Sprintf("/api/tasks/%d/complete", tk.ID), "", 200, nil)
+		tk := e.create(client.NewTask{Title: fmt.Sprintf("during the outage %d", i)})
+		e.complete(tk.ID)
 		during = append(during, tk)
 	}
 	ctx := context.Background()

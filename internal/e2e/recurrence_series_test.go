@@ -4,21 +4,9 @@ import (
 	"fmt"
 	"testing"
 	"time"
-)
 
-// seriesTask is a task as the public API answers it, with the fields these
-// tests follow.
-type seriesTask struct {
-	ID          int64      `json:"id"`
-	Title       string     `json:"title"`
-	DueAt       *time.Time `json:"due_at"`
-	ReminderAt  *time.Time `json:"reminder_at"`
-	Recurrence  string     `json:"recurrence"`
-	Timezone    string     `json:"timezone"`
-	SeriesID    *int64     `json:"series_id"`
-	Completed   bool       `json:"completed"`
-	CompletedAt *time.Time `json:"completed_at"`
-}
+	"github.com/evolution-todo/todo/client"
+)
 
 // in is e with the test t, so that a subtest's helpers fail the subtest.
 func (e *env) in(t *testing.T) *env {
@@ -30,10 +18,10 @@ func (e *env) in(t *testing.T) *env {
 // completeAndNext completes task id through the API, waits until
 // recurring-service has created its next occurrence through todo-api, and
 // returns the completed task and the next one, as the API answers them.
-func (e *env) completeAndNext(id int64) (done, next seriesTask) {
+func (e *env) completeAndNext(id int64) (done, next client.Task) {
 	e.t.Helper()
-	e.api("POST", fmt.Sprintf("/api/tasks/%d/complete", id), "", 200, &done)
-	var ids []fullTask
+	done = e.complete(id)
+	var ids []client.Task
 	eventually(e.t, 60*time.Second, fmt.Sprintf("task %d has its next occurrence", id), func() bool {
 		ids = e.nextOf(id)
 		return len(ids) > 0
@@ -41,8 +29,7 @@ func (e *env) completeAndNext(id int64) (done, next seriesTask) {
 	if len(ids) != 1 {
 		e.t.Fatalf("task %d has %d next occurrences, want 1", id, len(ids))
 	}
-	e.api("GET", fmt.Sprintf("/api/tasks/%d", ids[0].ID), "", 200, &next)
-	return done, next
+	return done, e.get(ids[0].ID)
 }
 
 func rfc(t *time.Time) string {
@@ -63,9 +50,8 @@ func TestRecurrenceSeries(t *testing.T) {
 	// on. The reminder stays 30 minutes before.
 	t.Run("daily 02:30 Berlin through the DST gap", func(t *testing.T) {
 		e := e.in(t)
-		var first seriesTask
-		e.api("POST", "/api/tasks", `{"title":"night shift","recurrence":"daily","timezone":"Europe/Berlin",`+
-			`"due_at":"2027-03-26T02:30:00+01:00","reminder_at":"2027-03-26T02:00:00+01:00"}`, 201, &first)
+		first := e.create(client.NewTask{Title: "night shift", Recurrence: client.RecurrenceDaily, Timezone: "Europe/Berlin",
+			DueAt: at("2027-03-26T02:30:00+01:00"), ReminderAt: at("2027-03-26T02:00:00+01:00")})
 		want := []string{ // due_at of each next occurrence, UTC
 			"2027-03-27T01:30:00Z", // 02:30 CET
 			"2027-03-28T01:30:00Z", // 03:30 CEST: 02:30 does not exist
@@ -95,17 +81,17 @@ func TestRecurrenceSeries(t *testing.T) {
 	// by Mar 31, not Mar 28. A changed due_at does re-anchor.
 	t.Run("unchanged due_at in a PATCH keeps the monthly anchor", func(t *testing.T) {
 		e := e.in(t)
-		var jan seriesTask
-		e.api("POST", "/api/tasks", `{"title":"rent","recurrence":"monthly","timezone":"UTC","due_at":"2027-01-31T12:00:00Z"}`, 201, &jan)
+		jan := e.create(client.NewTask{Title: "rent", Recurrence: client.RecurrenceMonthly, Timezone: "UTC", DueAt: at("2027-01-31T12:00:00Z")})
 		_, feb := e.completeAndNext(jan.ID)
 		if rfc(feb.DueAt) != "2027-02-28T12:00:00Z" {
 			t.Fatalf("after Jan 31: due %s, want 2027-02-28T12:00:00Z", rfc(feb.DueAt))
 		}
 		// The whole object, as a web form sends it, with only the title changed.
-		e.api("PATCH", fmt.Sprintf("/api/tasks/%d", feb.ID), `{"title":"rent (paid by card)","due_at":"2027-02-28T12:00:00Z",`+
-			`"reminder_at":null,"recurrence":"monthly","timezone":"UTC","tags":[],"priority":"none","description":""}`, 200, nil)
+		e.update(feb.ID, client.TaskPatch{Title: client.Set("rent (paid by card)"), DueAt: client.Set(*at("2027-02-28T12:00:00Z")),
+			ReminderAt: client.Null[time.Time](), Recurrence: client.Set(client.RecurrenceMonthly), Timezone: client.Set("UTC"),
+			Tags: client.Set([]string{}), Priority: client.Set(client.PriorityNone), Description: client.Set("")})
 		// The same instant written in another offset is the same due_at too.
-		e.api("PATCH", fmt.Sprintf("/api/tasks/%d", feb.ID), `{"description":"card","due_at":"2027-02-28T07:00:00-05:00"}`, 200, nil)
+		e.update(feb.ID, client.TaskPatch{Description: client.Set("card"), DueAt: client.Set(*at("2027-02-28T07:00:00-05:00"))})
 		_, mar := e.completeAndNext(feb.ID)
 		if rfc(mar.DueAt) != "2027-03-31T12:00:00Z" || mar.Title != "rent (paid by card)" {
 			t.Fatalf("after the PATCHed Feb 28: due %s title %q, want 2027-03-31T12:00:00Z and the new title", rfc(mar.DueAt), mar.Title)
@@ -115,7 +101,7 @@ func TestRecurrenceSeries(t *testing.T) {
 			t.Fatalf("after Mar 31: due %s, want 2027-04-30T12:00:00Z", rfc(apr.DueAt))
 		}
 		// A changed due_at re-anchors: from Apr 15 on, the 15th.
-		e.api("PATCH", fmt.Sprintf("/api/tasks/%d", apr.ID), `{"due_at":"2027-04-15T12:00:00Z"}`, 200, nil)
+		e.update(apr.ID, client.TaskPatch{DueAt: client.Set(*at("2027-04-15T12:00:00Z"))})
 		_, may := e.completeAndNext(apr.ID)
 		if rfc(may.DueAt) != "2027-05-15T12:00:00Z" {
 			t.Fatalf("after re-anchoring on Apr 15: due %s, want 2027-05-15T12:00:00Z", rfc(may.DueAt))
@@ -134,9 +120,7 @@ func TestRecurrenceSeries(t *testing.T) {
 			t.Fatal(err)
 		}
 		r0 := time.Now().UTC().Add(-4*24*time.Hour - time.Hour).Truncate(time.Second)
-		var first seriesTask
-		e.api("POST", "/api/tasks", fmt.Sprintf(`{"title":"water the plants","recurrence":"daily","timezone":"Asia/Kolkata","reminder_at":%q}`,
-			r0.Format(time.RFC3339)), 201, &first)
+		first := e.create(client.NewTask{Title: "water the plants", Recurrence: client.RecurrenceDaily, Timezone: "Asia/Kolkata", ReminderAt: &r0})
 		cur := first
 		var created []int64
 		for i := range 3 {

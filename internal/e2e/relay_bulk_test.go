@@ -9,19 +9,20 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/evolution-todo/todo/client"
 	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
 
-// maximalTaskJSON is a task with every text field at its limit, in the
+// maximalTask is a task with every text field at its limit, in the
 // character that weighs most in a bulk publish request: '<' is one byte in
 // the outbox and six (\u003c) once the request is encoded.
-func maximalTaskJSON(i int) string {
+func maximalTask(i int) client.NewTask {
 	tags := make([]string, task.MaxTags)
 	for j := range tags {
-		tags[j] = `"` + fmt.Sprintf("%02d", j) + strings.Repeat("<", task.MaxTagLen-2) + `"`
+		tags[j] = fmt.Sprintf("%02d", j) + strings.Repeat("<", task.MaxTagLen-2)
 	}
-	return fmt.Sprintf(`{"title":"%04d%s","description":"%s","tags":[%s]}`, i, strings.Repeat("<", task.MaxTitleLen-4),
-		strings.Repeat("<", task.MaxDescriptionLen), strings.Join(tags, ","))
+	return client.NewTask{Title: fmt.Sprintf("%04d", i) + strings.Repeat("<", task.MaxTitleLen-4),
+		Description: strings.Repeat("<", task.MaxDescriptionLen), Tags: tags}
 }
 
 // At the largest OUTBOX_BATCH_SIZE, a backlog of maximal events (some 30 MiB
@@ -48,9 +49,7 @@ func TestMaximalEventsFlowAtLargestBatchSize(t *testing.T) {
 	api.Daprd.Kill()
 	ids := make([]int64, n)
 	for i := range ids {
-		var tk apiTask
-		e.api("POST", "/api/tasks", maximalTaskJSON(i), 201, &tk)
-		ids[i] = tk.ID
+		ids[i] = e.create(maximalTask(i)).ID
 	}
 	start := time.Now()
 	if err := e.sys.StartDaprd(ctx, api); err != nil {

@@ -3,9 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,32 +11,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/evolution-todo/todo/client"
 	"github.com/evolution-todo/todo/internal/devstack"
 )
-
-// apiAt calls the todo-api instance at base, like env.api does for the first.
-func (e *env) apiAt(base, method, path, body string, wantStatus int, out any) {
-	e.t.Helper()
-	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+e.token)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatalf("%s %s%s: %v", method, base, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != wantStatus {
-		e.t.Fatalf("%s %s%s: status %d, want %d: %s", method, base, path, resp.StatusCode, wantStatus, b)
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			e.t.Fatalf("%s %s%s: %v: %s", method, base, path, err, b)
-		}
-	}
-}
 
 // relayActive reads the instance's todo_outbox_relay_active gauge: whether
 // its outbox relay holds the lock.
@@ -103,8 +78,8 @@ func TestRelayFailsOverWhenLeaderSidecarDies(t *testing.T) {
 
 	// Both replicas take writes and the relay works before the kill.
 	for _, r := range replicas {
-		var tk apiTask
-		e.apiAt(r.URL(), "POST", "/api/tasks", `{"title":"before the kill"}`, 201, &tk)
+		tk, err := e.clientAt(r.URL()).CreateTask(t.Context(), client.NewTask{Title: "before the kill"})
+		e.ok("create through "+r.Name, err)
 		eventually(t, 60*time.Second, "a task written before the kill is delivered", func() bool { return len(sub.forTask(tk.ID)) == 1 })
 	}
 	leader, others := leaderOf(t, replicas...)
@@ -113,12 +88,13 @@ func TestRelayFailsOverWhenLeaderSidecarDies(t *testing.T) {
 
 	leader.Daprd.Kill()
 	killed := time.Now()
-	var tasks []apiTask
+	var tasks []client.Task
 	for i := range 6 {
-		r := replicas[i%2] // through either replica
-		var tk apiTask
-		e.apiAt(r.URL(), "POST", "/api/tasks", fmt.Sprintf(`{"title":"after the kill %d"}`, i), 201, &tk)
-		e.apiAt(r.URL(), "POST", fmt.Sprintf("/api/tasks/%d/complete", tk.ID), "", 200, nil)
+		r := e.clientAt(replicas[i%2].URL()) // through either replica
+		tk, err := r.CreateTask(t.Context(), client.NewTask{Title: fmt.Sprintf("after the kill %d", i)})
+		e.ok("create", err)
+		_, err = r.CompleteTask(t.Context(), tk.ID)
+		e.ok("complete", err)
 		tasks = append(tasks, tk)
 	}
 	delivered := func() bool {

@@ -2,13 +2,16 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/evolution-todo/todo/client"
+	"github.com/evolution-todo/todo/internal/contract/auditapi"
+	"github.com/evolution-todo/todo/internal/dapr"
 )
 
 // deadLetters lists audit-service's record of dead-lettered events, the way
@@ -16,24 +19,13 @@ import (
 func (e *env) deadLetters(topic string) map[string]bool {
 	e.t.Helper()
 	sc := e.sys.Instances["todo-api"].Sidecar
-	req, _ := http.NewRequest(http.MethodGet, sc.HTTPEndpoint()+"/v1.0/invoke/audit-service/method/dead-letters?limit=1000&topic="+topic, nil)
-	req.Header.Set("dapr-api-token", e.sys.DaprToken)
-	resp, err := http.DefaultClient.Do(req)
+	audit := auditapi.Client{Dapr: dapr.New(sc.HTTPEndpoint(), e.sys.DaprToken)}
+	list, err := audit.DeadLetters(e.t.Context(), topic, auditapi.MaxDeadLetterLimit)
 	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		DeadLetters []struct {
-			EventID string `json:"event_id"`
-		} `json:"dead_letters"`
-	}
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &out) != nil {
-		e.t.Fatalf("dead letters: %d %s", resp.StatusCode, b)
+		e.t.Fatalf("dead letters: %v", err)
 	}
 	ids := map[string]bool{}
-	for _, d := range out.DeadLetters {
+	for _, d := range list {
 		ids[d.EventID] = true
 	}
 	return ids
@@ -50,8 +42,7 @@ func TestPoisonEventIsDeadLetteredWhileOthersFlow(t *testing.T) {
 		deadLetterTopic: map[string]string{"task-events": "task-events-dlq"},
 	}, "task-events", "task-events-dlq")
 	// Wait until the viewer is subscribed: its first event arrives.
-	var warm fullTask
-	e.api("POST", "/api/tasks", `{"title":"warm-up"}`, 201, &warm)
+	warm := e.create(client.NewTask{Title: "warm-up"})
 	eventually(t, 60*time.Second, "the viewer receives events", func() bool { return len(viewer.forTask(warm.ID)) > 0 })
 
 	poison := `{"specversion":"1.0","id":"poison-retry","source":"e2e","type":"todo.TaskUpdated.v1","datacontenttype":"application/json",` +
@@ -60,9 +51,7 @@ func TestPoisonEventIsDeadLetteredWhileOthersFlow(t *testing.T) {
 	e.publishRaw("task-events", []byte(poison))
 	var others []int64
 	for i := range 8 {
-		var tk fullTask
-		e.api("POST", "/api/tasks", fmt.Sprintf(`{"title":"other %d"}`, i), 201, &tk)
-		others = append(others, tk.ID)
+		others = append(others, e.create(client.NewTask{Title: fmt.Sprintf("other %d", i)}).ID)
 	}
 	eventually(t, 45*time.Second, "the poison event reaches the dead-letter topic", func() bool {
 		for _, d := range viewer.withID("poison-retry") {
@@ -135,17 +124,15 @@ func TestPoisonEventIsDeadLetteredWhileOthersFlow(t *testing.T) {
 func TestConsumerCatchesUpAfterDowntime(t *testing.T) {
 	e := startSystem(t)
 	audit := e.sys.Instances["audit-service"]
-	var first fullTask
-	e.api("POST", "/api/tasks", `{"title":"before"}`, 201, &first)
+	first := e.create(client.NewTask{Title: "before"})
 	eventually(t, 60*time.Second, "audit has the first event", func() bool { return len(e.history(first.ID)) == 1 })
 
 	audit.Daprd.Stop(10 * time.Second)
 	audit.Proc.Stop(10 * time.Second)
 	var during []int64
 	for i := range 10 {
-		var tk fullTask
-		e.api("POST", "/api/tasks", fmt.Sprintf(`{"title":"while audit is down %d"}`, i), 201, &tk)
-		e.api("PATCH", fmt.Sprintf("/api/tasks/%d", tk.ID), `{"priority":"low"}`, 200, nil)
+		tk := e.create(client.NewTask{Title: fmt.Sprintf("while audit is down %d", i)})
+		e.update(tk.ID, client.TaskPatch{Priority: client.Set(client.PriorityLow)})
 		during = append(during, tk.ID)
 	}
 	time.Sleep(3 * time.Second) // the events are on the broker, unread by audit
@@ -200,8 +187,7 @@ func TestMalformedEventsTable(t *testing.T) {
 		e.publishRaw("reminders", body)
 	}
 	// Later valid events flow.
-	var after fullTask
-	e.api("POST", "/api/tasks", `{"title":"after the malformed ones"}`, 201, &after)
+	after := e.create(client.NewTask{Title: "after the malformed ones"})
 	eventually(t, 60*time.Second, "a later event is audited", func() bool { return len(e.history(after.ID)) == 1 })
 
 	for name, set := range map[string]map[string][]byte{"task-events-dlq": taskEvents, "reminders-dlq": reminders} {

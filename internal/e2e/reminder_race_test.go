@@ -5,18 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/evolution-todo/todo/client"
+	"github.com/evolution-todo/todo/internal/contract/todointernal"
 	"github.com/evolution-todo/todo/internal/dapr"
 	"github.com/evolution-todo/todo/internal/devstack"
 	"github.com/evolution-todo/todo/internal/events"
@@ -30,9 +30,9 @@ import (
 // reminder), and, while loseMark is set, it then loses the mark as a sweep
 // killed at that moment would.
 type racingSidecar struct {
-	real  *dapr.Client
-	e     *env
-	token string
+	real *dapr.Client
+	e    *env
+	api  *client.Client // the public API, as the test's user
 
 	// creating is held while a phase's tasks are created, so that a sweep
 	// lists them all in one page.
@@ -92,31 +92,19 @@ func (r *racingSidecar) BulkPublishCloudEvents(ctx context.Context, pubsub, topi
 }
 
 func (r *racingSidecar) changeTask(ctx context.Context, id int64, op string) error {
-	var method, path, body string
+	var err error
 	switch op {
 	case "complete":
-		method, path = "POST", fmt.Sprintf("/api/tasks/%d/complete", id)
+		_, err = r.api.CompleteTask(ctx, id)
 	case "delete":
-		method, path = "DELETE", fmt.Sprintf("/api/tasks/%d", id)
+		err = r.api.DeleteTask(ctx, id)
 	case "move":
-		method, path, body = "PATCH", fmt.Sprintf("/api/tasks/%d", id), `{"reminder_at":"2099-01-01T00:00:00Z"}`
+		_, err = r.api.UpdateTask(ctx, id, client.TaskPatch{ReminderAt: client.Set(*at("2099-01-01T00:00:00Z"))})
+	default:
+		err = fmt.Errorf("unknown change %q", op)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, r.e.sys.APIURL()+path, strings.NewReader(body))
 	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+r.token)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
+		return fmt.Errorf("%s task %d: %w", op, id, err)
 	}
 	return nil
 }
@@ -134,11 +122,7 @@ func (r *racingSidecar) Invoke(ctx context.Context, appID, httpMethod, method st
 		if err != nil {
 			return dapr.Response{}, err
 		}
-		var sent struct {
-			Reminders []struct {
-				TaskID int64 `json:"task_id"`
-			} `json:"reminders"`
-		}
+		var sent todointernal.Reminders
 		if err := json.Unmarshal(b, &sent); err != nil {
 			return dapr.Response{}, err
 		}
@@ -157,9 +141,7 @@ func (r *racingSidecar) Invoke(ctx context.Context, appID, httpMethod, method st
 	}
 	resp, err := r.real.Invoke(ctx, appID, httpMethod, method, query, body)
 	if err == nil && method == "internal/reminders/sent" && resp.Status == http.StatusOK {
-		var out struct {
-			Marked int `json:"marked"`
-		}
+		var out todointernal.Marked
 		if json.Unmarshal(resp.Body, &out) == nil {
 			r.mu.Lock()
 			r.marked += out.Marked
@@ -190,7 +172,7 @@ func (e *env) startRacingReminder() *racingSidecar {
 		e.t.Fatal(err)
 	}
 	rs := &racingSidecar{
-		real: dapr.New(fmt.Sprintf("http://127.0.0.1:%d", sc.HTTPPort), e.sys.DaprToken), e: e, token: e.token,
+		real: dapr.New(fmt.Sprintf("http://127.0.0.1:%d", sc.HTTPPort), e.sys.DaprToken), e: e, api: e.client,
 		change: map[int64]string{}, lostIDs: map[int64]bool{}, published: map[string]int{},
 	}
 	svc := &reminder.Service{Dapr: rs, Log: slog.New(slog.NewJSONHandler(e.log, nil)),
@@ -250,11 +232,9 @@ func TestReminderPublishedThenTaskChangedIsRecordedSent(t *testing.T) {
 			markedBefore := rs.marked
 			rs.mu.Unlock()
 			for _, op := range ops {
-				var tk fullTask
-				e.api("POST", "/api/tasks", fmt.Sprintf(`{"title":"%s: %s","reminder_at":%q}`, phase.name, op, past.Format(time.RFC3339)), 201, &tk)
-				ids[op] = tk.ID
+				ids[op] = e.create(client.NewTask{Title: phase.name + ": " + op, ReminderAt: &past}).ID
 				rs.mu.Lock()
-				rs.change[tk.ID] = op
+				rs.change[ids[op]] = op
 				rs.mu.Unlock()
 			}
 			rs.creating.Unlock()

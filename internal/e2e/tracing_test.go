@@ -1,12 +1,18 @@
 package e2e
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/evolution-todo/todo/client"
 )
+
+// roundTripper is an http.RoundTripper made of a function.
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // One task change can be followed by its trace id from the API request,
 // through the outbox relay and the sidecars, to every consumer's log line.
@@ -14,34 +20,30 @@ func TestTraceFollowsATaskChange(t *testing.T) {
 	e := startSystem(t)
 	viewer := e.startViewer("task-events")
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
-	traceparent := "00-" + traceID + "-00f067aa0ba902b7-01"
 
-	req, _ := http.NewRequest(http.MethodPost, e.sys.APIURL()+"/api/tasks",
-		strings.NewReader(`{"title":"traced","recurrence":"daily","due_at":"2026-06-01T09:00:00Z"}`))
-	req.Header.Set("Authorization", "Bearer "+e.token)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("traceparent", traceparent)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if got := resp.Header.Get("X-Trace-Id"); got != traceID {
-		t.Errorf("X-Trace-Id = %q, want the caller's trace id", got)
-	}
-	var tk struct{ ID int64 }
-	eventually(t, 60*time.Second, "the viewer gets the event", func() bool {
-		viewer.mu.Lock()
-		defer viewer.mu.Unlock()
-		for _, d := range viewer.got {
-			if d.Data["title"] == "traced" {
-				tk.ID = int64(d.Data["task_id"].(float64))
-				return true
-			}
+	// The client sends traceparent and records the trace id todo-api
+	// answers with.
+	var traceparent, answered string
+	api := client.New(e.sys.APIURL(), e.token, client.WithTransport(roundTripper(func(r *http.Request) (*http.Response, error) {
+		r = r.Clone(r.Context())
+		r.Header.Set("traceparent", traceparent)
+		resp, err := openAPI.Transport(nil).RoundTrip(r)
+		if err == nil {
+			answered = resp.Header.Get("X-Trace-Id")
 		}
-		return false
-	})
+		return resp, err
+	})))
+	traceparent = "00-" + traceID + "-00f067aa0ba902b7-01"
+	tk, err := api.CreateTask(t.Context(), client.NewTask{Title: "traced", Recurrence: client.RecurrenceDaily, DueAt: at("2026-06-01T09:00:00Z")})
+	e.ok("create", err)
+	if answered != traceID {
+		t.Errorf("X-Trace-Id = %q, want the caller's trace id", answered)
+	}
+	eventually(t, 60*time.Second, "the viewer gets the event", func() bool { return len(viewer.forTask(tk.ID)) > 0 })
 	d := viewer.forTask(tk.ID)[0]
+	if d.Data["title"] != "traced" {
+		t.Errorf("the event of task %d has title %v", tk.ID, d.Data["title"])
+	}
 	if tp, _ := d.Envelope["traceparent"].(string); !strings.Contains(tp, traceID) {
 		t.Errorf("delivered CloudEvent traceparent %q does not continue trace %s", tp, traceID)
 	}
@@ -56,14 +58,12 @@ func TestTraceFollowsATaskChange(t *testing.T) {
 	// Completing it: a new request, a new trace, followed into
 	// recurring-service and on into todo-api's internal route.
 	const trace2 = "0af7651916cd43dd8448eb211c80319c"
-	req, _ = http.NewRequest(http.MethodPost, fmt.Sprintf("%s/api/tasks/%d/complete", e.sys.APIURL(), tk.ID), nil)
-	req.Header.Set("Authorization", "Bearer "+e.token)
-	req.Header.Set("traceparent", "00-"+trace2+"-b7ad6b7169203331-01")
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	traceparent = "00-" + trace2 + "-b7ad6b7169203331-01"
+	_, err = api.CompleteTask(t.Context(), tk.ID)
+	e.ok("complete", err)
+	if answered != trace2 {
+		t.Errorf("X-Trace-Id of the completion = %q, want %s", answered, trace2)
 	}
-	resp.Body.Close()
 	eventually(t, 60*time.Second, "recurring-service logs the completion with its trace id", func() bool {
 		for _, rec := range e.logLines("recurring-service", "recurring: next occurrence") {
 			if rec["task_id"] == float64(tk.ID) {
