@@ -1,16 +1,15 @@
 # syntax=docker/dockerfile:1
 #
-# Container images of the five services, from one Dockerfile. Pick the image
-# with its build target (the target is the binary's name under cmd/):
+# Container images of the services, from one Dockerfile. Pick the image with
+# its build target (the target is the binary's name under cmd/; the image is
+# todo-<binary>, todo-api for todo-api):
 #
 #   docker build --target todo-api  --build-arg VERSION=1.2.3 -t todo-api:1.2.3 .
 #   docker build --target audit     --build-arg VERSION=1.2.3 -t todo-audit:1.2.3 .
-#   docker build --target recurring --build-arg VERSION=1.2.3 -t todo-recurring:1.2.3 .
-#   docker build --target reminder  --build-arg VERSION=1.2.3 -t todo-reminder:1.2.3 .
-#   docker build --target notifier  --build-arg VERSION=1.2.3 -t todo-notifier:1.2.3 .
 #
-# The build stage compiles all five binaries in one `go build` (BuildKit
-# builds it once and shares it between the targets). Each image is
+# and likewise recurring, reminder, notifier (the targets below). The build
+# stage compiles every service in one `go build` (BuildKit builds it once
+# and shares it between the targets). Each image is
 # distroless/static (no shell, no package manager), runs as uid 65532, and
 # has its binary at /app/<binary> as its entrypoint. Needs BuildKit (the
 # default builder since Docker 23). docs/deploy.md has the details;
@@ -19,7 +18,7 @@
 ARG GO_IMAGE=golang:1.26
 ARG BASE_IMAGE=gcr.io/distroless/static-debian12:nonroot
 
-# ---- build: the five service binaries -------------------------------------
+# ---- build: the service binaries ------------------------------------------
 # Runs on the builder's own platform and cross-compiles for the target one
 # (pure Go, CGO_ENABLED=0), so multi-platform builds need no emulation.
 FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS build
@@ -51,6 +50,10 @@ EXPOSE 9464
 
 # ---- one target per service ------------------------------------------------
 # todo-api comes last so that a plain `docker build .` builds it.
+# One target per app of internal/devstack/system.go, from the registry, as is
+# the package list of the go build above
+# (cd deploy/composecheck && go test -run TestGenerated -update).
+# BEGIN GENERATED targets
 FROM runtime AS audit
 LABEL org.opencontainers.image.title="todo-audit" \
       org.opencontainers.image.description="Audit log of task events (Dapr app audit-service)"
@@ -85,3 +88,4 @@ LABEL org.opencontainers.image.title="todo-api" \
 COPY --from=build /out/todo-api /app/todo-api
 EXPOSE 8080
 ENTRYPOINT ["/app/todo-api"]
+# END GENERATED targets

@@ -242,3 +242,61 @@ func maskValue(doc map[string]any, key string) map[string]any {
 	metadataItem(cp, key)["value"] = "<environment-specific>"
 	return cp
 }
+
+// viewerAppID is the read-only app id of the topic scopes (dashboards, tools,
+// the end-to-end tests): components/pubsub.yaml lets it subscribe, and it is
+// no app of the registry.
+const viewerAppID = "event-viewer"
+
+// parseScopes parses a Dapr scopes value ("app=t1,t2;app2=t3").
+func parseScopes(t testing.TB, key, v string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for _, part := range strings.Split(v, ";") {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		id, topics, ok := strings.Cut(part, "=")
+		if !ok || strings.TrimSpace(id) == "" {
+			t.Errorf("kafka-pubsub %s: %q is not app=topic,...", key, part)
+			continue
+		}
+		if _, dup := out[id]; dup {
+			t.Errorf("kafka-pubsub %s: app %s listed twice", key, id)
+		}
+		out[id] = strings.Split(topics, ",")
+	}
+	return out
+}
+
+// TestPubsubScopesNameRegistryApps: the topic scoping of kafka-pubsub
+// (components/, and so the compose copy) names only apps of the registry,
+// and the read-only viewer. A protected topic refuses every app that the
+// scopes do not list, so a consumer of one must be listed: a misspelt or
+// stale app id here would leave the real app refused.
+func TestPubsubScopesNameRegistryApps(t *testing.T) {
+	dir := filepath.Join(root(t), "components")
+	apps := byIDOf(devstackApps(t))
+	protected := strings.Split(componentValue(t, dir, "kafka-pubsub", "protectedTopics"), ",")
+	published := map[string]bool{}
+	for _, key := range []string{"publishingScopes", "subscriptionScopes"} {
+		for id, topics := range parseScopes(t, key, componentValue(t, dir, "kafka-pubsub", key)) {
+			if _, ok := apps[id]; !ok && !(id == viewerAppID && key == "subscriptionScopes") {
+				t.Errorf("kafka-pubsub %s names %q, which is not an app of internal/devstack (nor the read-only %s)", key, id, viewerAppID)
+			}
+			for _, tp := range topics {
+				if strings.TrimSpace(tp) == "" {
+					t.Errorf("kafka-pubsub %s: app %s has an empty topic", key, id)
+				}
+				if key == "publishingScopes" {
+					published[tp] = true
+				}
+			}
+		}
+	}
+	for _, tp := range protected {
+		if !published[tp] {
+			t.Errorf("kafka-pubsub: protected topic %s has no publisher in publishingScopes: no app could publish it", tp)
+		}
+	}
+}

@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/compose-spec/compose-go/v2 v2.16.2
+	github.com/evolution-todo/todo/deploy/registry v0.0.0
 	github.com/moby/buildkit v0.31.2
 	github.com/moby/patternmatcher v0.6.1
 	go.yaml.in/yaml/v3 v3.0.6
@@ -33,3 +34,6 @@ require (
 	golang.org/x/text v0.37.0 // indirect
 	google.golang.org/protobuf v1.36.11 // indirect
 )
+
+// The registry reader shared with deploy/chartcheck, from this repository.
+replace github.com/evolution-todo/todo/deploy/registry => ../registry

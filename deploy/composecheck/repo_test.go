@@ -1,21 +1,20 @@
 package composecheck
 
-// What the checks read from the root module. Its internal packages cannot be
-// imported from this module, so the few facts needed (the apps, the
-// launcher's daprd flags and app environment, the pinned Dapr version) are
-// parsed from the source files, and every check compares against them instead
-// of a second hard-coded list.
+// What the checks read from the root module. This module does not build
+// against the root module's packages, so the few facts needed (the apps,
+// through deploy/registry; the launcher's daprd flags and app environment,
+// the pinned Dapr version) are parsed from the source files, and every check
+// compares against them instead of a second hard-coded list.
 
 import (
 	"go/ast"
-	"go/parser"
-	"go/token"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/evolution-todo/todo/deploy/registry"
 )
 
 // root is the repository root, from this package's folder.
@@ -40,118 +39,30 @@ func readFile(t testing.TB, path string) []byte {
 	return b
 }
 
-// app is one entry of internal/devstack.Apps.
-type app struct {
-	ID       string
-	Binary   string
-	Port     int
-	DaprPort int
-	// MetricsPort is the app's metrics port when the launcher runs it on
-	// fixed ports (0 when devstack does not define one).
-	MetricsPort int
-	NeedsDB     bool
-	// ExtraEnv are the variables ExtraEnvFor adds: name -> value, or "" when
-	// the value is computed (JWT_SECRET).
-	ExtraEnv map[string]string
-}
+// app is one entry of internal/devstack.Apps (deploy/registry).
+type app = registry.App
 
 // envLiteral matches "NAME=value" string literals of environment entries.
-var envLiteral = regexp.MustCompile(`^([A-Z][A-Z0-9_]*)=(.*)$`)
+var envLiteral = registry.EnvLiteral
 
 func parseGo(t testing.TB, path string) *ast.File {
 	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
+	f, err := registry.ParseGo(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return f
 }
 
-func stringLit(e ast.Expr) (string, bool) {
-	lit, ok := e.(*ast.BasicLit)
-	if !ok || lit.Kind != token.STRING {
-		return "", false
-	}
-	s, err := strconv.Unquote(lit.Value)
-	return s, err == nil
-}
+func stringLit(e ast.Expr) (string, bool) { return registry.StringLit(e) }
 
 // devstackApps parses the Apps table of internal/devstack/system.go: the
 // services the local launcher and the end-to-end tests run.
 func devstackApps(t testing.TB) []app {
 	t.Helper()
-	f := parseGo(t, filepath.Join(root(t), "internal", "devstack", "system.go"))
-	var apps []app
-	ast.Inspect(f, func(n ast.Node) bool {
-		vs, ok := n.(*ast.ValueSpec)
-		if !ok || len(vs.Names) != 1 || vs.Names[0].Name != "Apps" || len(vs.Values) != 1 {
-			return true
-		}
-		list, ok := vs.Values[0].(*ast.CompositeLit)
-		if !ok {
-			t.Fatal("devstack.Apps is not a composite literal")
-		}
-		for _, el := range list.Elts {
-			lit, ok := el.(*ast.CompositeLit)
-			if !ok {
-				t.Fatal("devstack.Apps: an element is not a composite literal")
-			}
-			a := app{ExtraEnv: map[string]string{}}
-			for _, kv := range lit.Elts {
-				kv, ok := kv.(*ast.KeyValueExpr)
-				if !ok {
-					t.Fatal("devstack.Apps: an element uses positional fields")
-				}
-				key := kv.Key.(*ast.Ident).Name
-				switch key {
-				case "ID", "Binary":
-					s, ok := stringLit(kv.Value)
-					if !ok {
-						t.Fatalf("devstack.Apps: %s is not a string literal", key)
-					}
-					if key == "ID" {
-						a.ID = s
-					} else {
-						a.Binary = s
-					}
-				case "Port", "DaprPort", "MetricsPort":
-					lit, ok := kv.Value.(*ast.BasicLit)
-					if !ok || lit.Kind != token.INT {
-						t.Fatalf("devstack.Apps: %s is not an integer literal", key)
-					}
-					n, _ := strconv.Atoi(lit.Value)
-					switch key {
-					case "Port":
-						a.Port = n
-					case "DaprPort":
-						a.DaprPort = n
-					default:
-						a.MetricsPort = n
-					}
-				case "NeedsDB":
-					a.NeedsDB = kv.Value.(*ast.Ident).Name == "true"
-				case "ExtraEnvFor":
-					ast.Inspect(kv.Value, func(n ast.Node) bool {
-						if e, ok := n.(ast.Expr); ok {
-							if s, ok := stringLit(e); ok {
-								if m := envLiteral.FindStringSubmatch(s); m != nil {
-									a.ExtraEnv[m[1]] = m[2]
-								}
-							}
-						}
-						return true
-					})
-				}
-			}
-			if a.ID == "" || a.Binary == "" || a.Port == 0 || a.DaprPort == 0 {
-				t.Fatalf("devstack.Apps: incomplete entry %+v", a)
-			}
-			apps = append(apps, a)
-		}
-		return false
-	})
-	if len(apps) == 0 {
-		t.Fatal("devstack.Apps not found in internal/devstack/system.go")
+	apps, err := registry.Apps(root(t))
+	if err != nil {
+		t.Fatal(err)
 	}
 	return apps
 }
@@ -284,18 +195,10 @@ func goMinor(t testing.TB) string {
 
 // imageName is the image of a service binary: todo-<binary>, except
 // todo-api (not todo-todo-api).
-func imageName(binary string) string {
-	if strings.HasPrefix(binary, "todo-") {
-		return binary
-	}
-	return "todo-" + binary
-}
+func imageName(binary string) string { return registry.ImageName(binary) }
 
 func TestRepoFactsParse(t *testing.T) {
 	apps := devstackApps(t)
-	if len(apps) != 5 {
-		t.Errorf("devstack.Apps has %d apps, the checks expect the five services", len(apps))
-	}
 	for _, a := range apps {
 		if _, err := os.Stat(filepath.Join(root(t), "cmd", a.Binary)); err != nil {
 			t.Errorf("app %s: cmd/%s: %v", a.ID, a.Binary, err)
@@ -305,4 +208,38 @@ func TestRepoFactsParse(t *testing.T) {
 	t.Logf("launcher app env: %v", launcherAppEnv(t))
 	t.Logf("launcher daprd flags: %v", launcherDaprdFlags(t))
 	t.Logf("health path %s, Dapr %s, Go %s", launcherHealthPath(t), pinnedDaprVersion(t), goMinor(t))
+}
+
+// TestRegistryRefusesBadTables: deploy/registry reads only what it fully
+// understands; anything else is an error rather than an app silently
+// missing from the checks and the generated files.
+func TestRegistryRefusesBadTables(t *testing.T) {
+	entry := `{ID: "a", Binary: "a", Port: 8080, DaprPort: 3500, MetricsPort: 9464}`
+	cases := map[string]string{
+		"no Apps table":     `var Other = []App{` + entry + `}`,
+		"empty table":       `var Apps = []App{}`,
+		"computed port":     `var Apps = []App{{ID: "a", Binary: "a", Port: base + 1, DaprPort: 3500}}`,
+		"positional fields": `var Apps = []App{{"a", "a", 8080, 3500, 9464, false, "", nil}}`,
+		"unknown field":     `var Apps = []App{{ID: "a", Binary: "a", Port: 8080, DaprPort: 3500, Replicas: 2}}`,
+		"no binary":         `var Apps = []App{{ID: "a", Port: 8080, DaprPort: 3500}}`,
+		"duplicate port":    `var Apps = []App{` + entry + `, {ID: "b", Binary: "b", Port: 8080, DaprPort: 3501}}`,
+		"duplicate id":      `var Apps = []App{` + entry + `, {ID: "a", Binary: "b", Port: 8081, DaprPort: 3501}}`,
+	}
+	for what, src := range cases {
+		t.Run(what, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, filepath.FromSlash(registry.File))
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, []byte("package devstack\n\n"+src+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if apps, err := registry.Apps(dir); err == nil {
+				t.Fatalf("accepted, read %+v", apps)
+			} else {
+				t.Logf("refused: %v", err)
+			}
+		})
+	}
 }

@@ -20,18 +20,30 @@ type App struct {
 	DaprPort    int    // sidecar HTTP port with fixed ports
 	MetricsPort int    // app metrics port with fixed ports
 	NeedsDB     bool   // gets DATABASE_URL
+	Description string // one line: what it does (its image's description label)
 	ExtraEnvFor func(sys *System) []string
 }
 
-// Apps are the services, in start order.
+// Apps are the services, in start order: the registry of the system's apps.
+// Every field is a literal, because the offline checks and generators of the
+// deployment files (deploy/registry) read this table from the source:
+// dapr.yaml, deploy/compose and the Dockerfile are generated from it, the
+// Helm chart's apps are checked against it (docs/contributing.md, "Add a
+// consumer app").
 var Apps = []App{
-	{ID: "todo-api", Binary: "todo-api", Port: 8080, DaprPort: 3500, MetricsPort: 9464, NeedsDB: true, ExtraEnvFor: func(sys *System) []string {
-		return []string{"JWT_SECRET=" + sys.Cfg.JWTSecret, "OUTBOX_POLL_INTERVAL=2s"}
-	}},
-	{ID: "audit-service", Binary: "audit", Port: 8081, DaprPort: 3501, MetricsPort: 9465, NeedsDB: true},
-	{ID: "recurring-service", Binary: "recurring", Port: 8082, DaprPort: 3502, MetricsPort: 9466},
-	{ID: "reminder-service", Binary: "reminder", Port: 8083, DaprPort: 3503, MetricsPort: 9467},
-	{ID: "notification-service", Binary: "notifier", Port: 8084, DaprPort: 3504, MetricsPort: 9468},
+	{ID: "todo-api", Binary: "todo-api", Port: 8080, DaprPort: 3500, MetricsPort: 9464, NeedsDB: true,
+		Description: "REST API and outbox relay of the todo system",
+		ExtraEnvFor: func(sys *System) []string {
+			return []string{"JWT_SECRET=" + sys.Cfg.JWTSecret, "OUTBOX_POLL_INTERVAL=2s"}
+		}},
+	{ID: "audit-service", Binary: "audit", Port: 8081, DaprPort: 3501, MetricsPort: 9465, NeedsDB: true,
+		Description: "Audit log of task events"},
+	{ID: "recurring-service", Binary: "recurring", Port: 8082, DaprPort: 3502, MetricsPort: 9466,
+		Description: "Next occurrences of recurring tasks"},
+	{ID: "reminder-service", Binary: "reminder", Port: 8083, DaprPort: 3503, MetricsPort: 9467,
+		Description: "Cron-triggered reminder sweep"},
+	{ID: "notification-service", Binary: "notifier", Port: 8084, DaprPort: 3504, MetricsPort: 9468,
+		Description: "Reminder inboxes"},
 }
 
 // AppByID returns the app with Dapr app id id.
@@ -44,8 +56,17 @@ func AppByID(id string) (App, bool) {
 	return App{}, false
 }
 
-// Binaries of this repository that the stack runs.
-var Binaries = []string{"todo-api", "audit", "recurring", "reminder", "notifier", "devbroker"}
+// Binaries of this repository that the stack runs: every app's, then the
+// dev broker.
+var Binaries = append(appBinaries(), "devbroker")
+
+func appBinaries() []string {
+	bins := make([]string, 0, len(Apps)+1)
+	for _, a := range Apps {
+		bins = append(bins, a.Binary)
+	}
+	return bins
+}
 
 // Config describes one local system.
 type Config struct {
