@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -125,7 +126,7 @@ func compareComponent(t reporter, v variant, s, c *componentsv1alpha1.Component)
 			t.Errorf("%s: scopes %v in the chart, %v in components/", name, c.Scopes, s.Scopes)
 		}
 	default:
-		want := slices.Clone(componentScopes[name])
+		want := componentScopes(name)
 		if name == "kafka-pubsub" {
 			want = append(want, v.pubsubExtraScopes...)
 		}
@@ -144,6 +145,12 @@ func compareComponent(t reporter, v variant, s, c *componentsv1alpha1.Component)
 			continue
 		}
 		if mayDiffer[name][k] {
+			continue
+		}
+		if scopeKeys[k] && se.secret == ce.secret {
+			if ss, cs := scopesOf(se.value), scopesOf(ce.value); !reflect.DeepEqual(ss, cs) {
+				t.Errorf("%s: metadata %s = %s in the chart, %s in components/ (as app -> topics: %v and %v)", name, k, show(ce), show(se), cs, ss)
+			}
 			continue
 		}
 		if se.secret != ce.secret || se.value != ce.value {
@@ -185,6 +192,37 @@ func compareComponent(t reporter, v variant, s, c *componentsv1alpha1.Component)
 			t.Errorf("%s: %s names topics %v in the chart, %v in components/", name, k, ct, st)
 		}
 	}
+}
+
+// scopeKeys are the topic scoping metadata of a pubsub component. They are
+// compared as what Dapr reads from them (scopesOf), not as strings: the
+// chart builds them from the apps map, in app id order, where
+// components/pubsub.yaml lists the apps in the registry's order.
+var scopeKeys = map[string]bool{"protectedTopics": true, "publishingScopes": true, "subscriptionScopes": true}
+
+// scopesOf parses a topic scoping value as Dapr does: "app=t1,t2;app2=t3"
+// into app -> sorted topics, or a topic list "t1,t2" into "" -> sorted
+// topics. An app listed twice keeps both lists (so that it differs).
+func scopesOf(v string) map[string][]string {
+	out := map[string][]string{}
+	for _, part := range strings.Split(v, ";") {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		app, list, ok := strings.Cut(part, "=")
+		if !ok {
+			app, list = "", part
+		}
+		for _, tpc := range strings.Split(list, ",") {
+			if tpc = strings.TrimSpace(tpc); tpc != "" {
+				out[strings.TrimSpace(app)] = append(out[strings.TrimSpace(app)], tpc)
+			}
+		}
+	}
+	for _, l := range out {
+		sort.Strings(l)
+	}
+	return out
 }
 
 func show(e mdEntry) string {
@@ -263,7 +301,25 @@ func TestDriftIsDetected(t *testing.T) {
 			c.Spec.Metadata = append(c.Spec.Metadata, commonNVP{Name: "consumeRetryEnabled"})
 		},
 		"other scopes": func(c *componentsv1alpha1.Component) { c.Scopes = []string{"todo-api"} },
-		"other type":   func(c *componentsv1alpha1.Component) { c.Spec.Type = "pubsub.redis" },
+		"an app's subscription scope missing": func(c *componentsv1alpha1.Component) {
+			for i := range c.Spec.Metadata {
+				if c.Spec.Metadata[i].Name == "subscriptionScopes" {
+					v := strings.Replace(c.Spec.Metadata[i].Value.String(), "recurring-service=task-events;", "", 1)
+					if v == c.Spec.Metadata[i].Value.String() {
+						panic("recurring-service's scope not found in " + v)
+					}
+					c.Spec.Metadata[i].SetValue([]byte(strconv.Quote(v)))
+				}
+			}
+		},
+		"a topic moved between apps": func(c *componentsv1alpha1.Component) {
+			for i := range c.Spec.Metadata {
+				if c.Spec.Metadata[i].Name == "publishingScopes" {
+					c.Spec.Metadata[i].SetValue([]byte(`"todo-api=reminders;reminder-service=task-events"`))
+				}
+			}
+		},
+		"other type": func(c *componentsv1alpha1.Component) { c.Spec.Type = "pubsub.redis" },
 	}
 	for what, mutate := range mutations {
 		t.Run(what, func(t *testing.T) {

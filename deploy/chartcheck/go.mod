@@ -10,6 +10,7 @@ tool helm.sh/helm/v3/cmd/helm
 
 require (
 	github.com/dapr/dapr v1.18.2
+	github.com/evolution-todo/todo/deploy/registry v0.0.0
 	github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring v0.95.2
 	k8s.io/api v0.37.2
 	sigs.k8s.io/yaml v1.6.0
@@ -138,3 +139,6 @@ require (
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 )
+
+// The registry reader shared with deploy/composecheck, from this repository.
+replace github.com/evolution-todo/todo/deploy/registry => ../registry

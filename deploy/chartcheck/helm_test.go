@@ -14,6 +14,7 @@ import (
 
 // Paths relative to this module's folder (deploy/chartcheck).
 const (
+	repoRoot      = "../.."
 	chartDir      = "../helm/todo"
 	componentsDir = "../../components"
 	namespace     = "todo"
@@ -97,10 +98,15 @@ func helmHome(t *testing.T) string {
 	return helmHomeDir
 }
 
-// TestMain builds helm (`go tool helm version`) before the tests start:
-// the first build takes minutes, and go test's -timeout clock only starts
-// with m.Run.
+// TestMain reads the expected apps (loadApps) and builds helm (`go tool
+// helm version`) before the tests start: the first build takes minutes, and
+// go test's -timeout clock only starts with m.Run.
 func TestMain(m *testing.M) {
+	var err error
+	if apps, err = loadApps(); err != nil {
+		fmt.Fprintf(os.Stderr, "chartcheck: the expected apps: %v\n", err)
+		os.Exit(1)
+	}
 	start := time.Now()
 	cmd := exec.Command("go", "tool", "helm", "version", "--short")
 	out, err := cmd.CombinedOutput()
@@ -188,12 +194,18 @@ func lastLine(s string) string {
 // (values.schema.json) or by the templates.
 func TestChartRefusesBadValues(t *testing.T) {
 	cases := map[string]struct{ set, want string }{
-		"misspelled app":       {"apps.todoapi.replicas=2", "additional properties 'todoapi' not allowed"},
-		"unknown auth type":    {"dapr.pubsub.authType=scram", "authType"},
-		"no Secret at all":     {"secrets.create=false", "secrets.existingSecret is required"},
-		"short JWT secret":     {"secrets.values.jwtSecret=short", "at least 32 bytes"},
-		"negative replicas":    {"apps.audit-service.replicas=-1", "replicas"},
-		"sampling rate over 1": {"dapr.tracing.samplingRate=2", "samplingRate"},
+		// A new key of apps is a new app: it must be complete.
+		"misspelled app":            {"apps.todoapi.replicas=2", "missing properties 'binary', 'port', 'image', 'resources'"},
+		"misspelled app key":        {"apps.todo-api.replica=2", "additional properties 'replica' not allowed"},
+		"app id not a DNS label":    {"apps.Todo_API.replicas=2", "Todo_API"},
+		"unknown caller":            {"apps.todo-api.callers={recurring}", "apps.todo-api.callers: recurring is not an app"},
+		"port out of range":         {"apps.audit-service.port=70000", "port"},
+		"negative default replicas": {"replicas=-1", "replicas"},
+		"unknown auth type":         {"dapr.pubsub.authType=scram", "authType"},
+		"no Secret at all":          {"secrets.create=false", "secrets.existingSecret is required"},
+		"short JWT secret":          {"secrets.values.jwtSecret=short", "at least 32 bytes"},
+		"negative replicas":         {"apps.audit-service.replicas=-1", "replicas"},
+		"sampling rate over 1":      {"dapr.tracing.samplingRate=2", "samplingRate"},
 	}
 	for what, c := range cases {
 		t.Run(what, func(t *testing.T) {

@@ -3,10 +3,14 @@ package chartcheck
 import (
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/evolution-todo/todo/deploy/registry"
+	"sigs.k8s.io/yaml"
 
 	componentsv1alpha1 "github.com/dapr/dapr/pkg/apis/components/v1alpha1"
 	configurationv1alpha1 "github.com/dapr/dapr/pkg/apis/configuration/v1alpha1"
@@ -18,7 +22,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 )
 
-// app is what the chart must run for each Dapr app (README.md, Services).
+// app is what the chart must run for each Dapr app.
 type app struct {
 	id, binary, image string
 	port              int
@@ -26,12 +30,47 @@ type app struct {
 	callers           []string // who may invoke it (accessControl)
 }
 
-var apps = []app{
-	{id: "todo-api", binary: "todo-api", image: "todo-api", port: 8080, database: true, callers: []string{"recurring-service", "reminder-service"}},
-	{id: "audit-service", binary: "audit", image: "todo-audit", port: 8081, database: true, callers: []string{"todo-api"}},
-	{id: "recurring-service", binary: "recurring", image: "todo-recurring", port: 8082},
-	{id: "reminder-service", binary: "reminder", image: "todo-reminder", port: 8083},
-	{id: "notification-service", binary: "notifier", image: "todo-notifier", port: 8084, callers: []string{"todo-api"}},
+// apps are the apps the chart must run (loadApps, in TestMain).
+var apps []app
+
+// loadApps derives the expected apps from the registry, the apps of
+// internal/devstack/system.go (deploy/registry): ids, binaries, images,
+// ports and databases, so that an app the registry has and the chart lacks
+// (or the other way round) fails the checks. Who may invoke an app exists
+// only in Kubernetes (Dapr access control): its callers come from the
+// chart's values.yaml, and must name registry apps other than itself.
+func loadApps() ([]app, error) {
+	reg, err := registry.Apps(repoRoot)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := os.ReadFile(chartDir + "/values.yaml")
+	if err != nil {
+		return nil, err
+	}
+	var values struct {
+		Apps map[string]struct {
+			Callers []string `json:"callers"`
+		} `json:"apps"`
+	}
+	if err := yaml.Unmarshal(raw, &values); err != nil {
+		return nil, fmt.Errorf("%s/values.yaml: %w", chartDir, err)
+	}
+	known := map[string]bool{}
+	for _, r := range reg {
+		known[r.ID] = true
+	}
+	var out []app
+	for _, r := range reg {
+		callers := values.Apps[r.ID].Callers
+		for _, c := range callers {
+			if !known[c] || c == r.ID {
+				return nil, fmt.Errorf("%s/values.yaml: apps.%s.callers names %q, not another app of %s", chartDir, r.ID, c, registry.File)
+			}
+		}
+		out = append(out, app{id: r.ID, binary: r.Binary, image: r.Image(), port: r.Port, database: r.NeedsDB, callers: callers})
+	}
+	return out, nil
 }
 
 func appIDs() []string {
@@ -477,12 +516,15 @@ func checkIngress(c checker, ings []*networkingv1.Ingress) {
 	}
 }
 
-// Which apps load which component (the chart narrows the unscoped source
-// components to the apps that use them).
-var componentScopes = map[string][]string{
-	"kafka-pubsub":  appIDs(),
-	"statestore":    {"notification-service"},
-	"reminder-cron": {"reminder-service"},
+// componentScopes says which apps load which component (the chart narrows
+// the unscoped source components to the apps that use them): kafka-pubsub
+// every app, in app id order (the chart ranges over the apps map).
+func componentScopes(name string) []string {
+	return map[string][]string{
+		"kafka-pubsub":  slices.Sorted(slices.Values(appIDs())),
+		"statestore":    {"notification-service"},
+		"reminder-cron": {"reminder-service"},
+	}[name]
 }
 
 func checkComponents(c checker, comps []*componentsv1alpha1.Component, secrets map[string]map[string]bool) {
@@ -490,7 +532,7 @@ func checkComponents(c checker, comps []*componentsv1alpha1.Component, secrets m
 	for _, comp := range comps {
 		names = append(names, comp.Name)
 		where := "Component " + comp.Name
-		want := slices.Clone(componentScopes[comp.Name])
+		want := componentScopes(comp.Name)
 		if comp.Name == "kafka-pubsub" {
 			want = append(want, c.v.pubsubExtraScopes...)
 		}

@@ -1,37 +1,31 @@
 {{/*
-The five Dapr apps, fixed: their app ids are used by the code (service
-invocation targets) and by the topic scopes of kafka-pubsub; binaries and
-ports are those of cmd/ and README.md.
-  callers: the apps allowed to invoke this one through Dapr (accessControl).
-  database: gets DATABASE_URL.
+The Dapr apps, from values apps (keyed by app id), as a YAML list under
+"apps" in app id order: id, binary, port, database, callers, publishes,
+subscribes and replicas (apps.<id>.replicas, else the top-level replicas).
+Every per-app template ranges over it:
+  range $app := (fromYaml (include "todo.appTable" .)).apps
+A caller that is not an app of the chart fails the render.
 */}}
 {{- define "todo.appTable" -}}
-apps:
-  - id: todo-api
-    binary: todo-api
-    port: 8080
-    database: true
-    callers: [recurring-service, reminder-service]
-  - id: audit-service
-    binary: audit
-    port: 8081
-    database: true
-    callers: [todo-api]
-  - id: recurring-service
-    binary: recurring
-    port: 8082
-    database: false
-    callers: []
-  - id: reminder-service
-    binary: reminder
-    port: 8083
-    database: false
-    callers: []
-  - id: notification-service
-    binary: notifier
-    port: 8084
-    database: false
-    callers: [todo-api]
+{{- $apps := list -}}
+{{- range $id, $v := .Values.apps -}}
+{{- $v = $v | default dict -}}
+{{- range $caller := ($v.callers | default list) -}}
+{{- if not (hasKey $.Values.apps $caller) -}}
+{{- fail (printf "apps.%s.callers: %s is not an app of apps" $id $caller) -}}
+{{- end -}}
+{{- end -}}
+{{- $apps = append $apps (dict
+  "id" $id
+  "binary" (required (printf "apps.%s.binary is required" $id) $v.binary)
+  "port" (required (printf "apps.%s.port is required" $id) $v.port)
+  "database" ($v.database | default false)
+  "callers" ($v.callers | default list)
+  "publishes" ($v.publishes | default list)
+  "subscribes" ($v.subscribes | default list)
+  "replicas" (ternary $v.replicas $.Values.replicas (hasKey $v "replicas"))) -}}
+{{- end -}}
+{{- toYaml (dict "apps" $apps) -}}
 {{- end }}
 
 {{/* Chart name and version, for the helm.sh/chart label. */}}
@@ -155,7 +149,7 @@ seccompProfile:
   type: RuntimeDefault
 {{- end }}
 
-{{/* The app ids allowed to load kafka-pubsub. */}}
+{{/* The app ids allowed to load kafka-pubsub: every app, then dapr.pubsub.extraScopes. */}}
 {{- define "todo.pubsubScopes" -}}
 {{- $ids := list -}}
 {{- range (fromYaml (include "todo.appTable" .)).apps }}{{ $ids = append $ids .id }}{{ end -}}
