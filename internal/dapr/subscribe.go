@@ -1,7 +1,6 @@
 package dapr
 
 import (
-	"io"
 	"net/http"
 )
 
@@ -44,12 +43,6 @@ const (
 
 // MaxEventBytes bounds one delivered event.
 const MaxEventBytes = 1 << 20
-
-// ReadEvent reads the body of an event delivery, refusing one larger than
-// MaxEventBytes.
-func ReadEvent(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	return io.ReadAll(http.MaxBytesReader(w, r.Body, MaxEventBytes))
-}
 
 // WriteStatus answers the sidecar's delivery of an event.
 func WriteStatus(w http.ResponseWriter, s Status) {

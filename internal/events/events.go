@@ -137,10 +137,10 @@ func ReminderEventID(taskID int64, reminderAt time.Time) string {
 
 var reminderNamespace = uuid.MustParse("6f1d4c1e-2b9a-4f0e-9a57-5c0de1e7a001")
 
-// decodeEnvelope parses a delivered CloudEvent and checks its required
+// DecodeEnvelope parses a delivered CloudEvent and checks its required
 // attributes: consumers deduplicate on the id, so an event without one must
 // be refused, not stored under "".
-func decodeEnvelope(body []byte) (cloudevents.Event, error) {
+func DecodeEnvelope(body []byte) (cloudevents.Event, error) {
 	var ce cloudevents.Event
 	if err := json.Unmarshal(body, &ce); err != nil {
 		return ce, fmt.Errorf("events: not a cloud event: %w", err)
@@ -153,21 +153,28 @@ func decodeEnvelope(body []byte) (cloudevents.Event, error) {
 
 // DecodeReminderEvent reads a ReminderDue out of a delivered CloudEvent.
 func DecodeReminderEvent(body []byte) (cloudevents.Event, ReminderEvent, error) {
-	ce, err := decodeEnvelope(body)
+	ce, err := DecodeEnvelope(body)
 	if err != nil {
 		return ce, ReminderEvent{}, err
 	}
+	re, err := ReminderEventOf(ce)
+	return ce, re, err
+}
+
+// ReminderEventOf reads the ReminderDue in ce's data; an event of another
+// type is ErrUnknownEventType.
+func ReminderEventOf(ce cloudevents.Event) (ReminderEvent, error) {
 	var re ReminderEvent
 	if err := json.Unmarshal(ce.Data(), &re); err != nil {
-		return ce, re, fmt.Errorf("events: bad reminder data: %w", err)
+		return re, fmt.Errorf("events: bad reminder data: %w", err)
 	}
 	if re.EventType != "" && re.EventType != ReminderDue {
-		return ce, re, fmt.Errorf("events: %w %q on %s", ErrUnknownEventType, re.EventType, TopicReminders)
+		return re, fmt.Errorf("events: %w %q on %s", ErrUnknownEventType, re.EventType, TopicReminders)
 	}
 	if err := re.Validate(); err != nil {
-		return ce, re, fmt.Errorf("events: %w", err)
+		return re, fmt.Errorf("events: %w", err)
 	}
-	return ce, re, nil
+	return re, nil
 }
 
 // NewCloudEvent wraps data in a CloudEvents 1.0 envelope whose id is id.
@@ -191,16 +198,22 @@ func NewCloudEvent(id, source, eventType string, taskID int64, at time.Time, dat
 // DecodeTaskEvent reads a task event out of a CloudEvent as Dapr delivers it
 // (the spec's fields are under "data", never at the top level).
 func DecodeTaskEvent(body []byte) (cloudevents.Event, TaskEvent, error) {
-	ce, err := decodeEnvelope(body)
+	ce, err := DecodeEnvelope(body)
 	if err != nil {
 		return ce, TaskEvent{}, err
 	}
+	te, err := TaskEventOf(ce)
+	return ce, te, err
+}
+
+// TaskEventOf reads and validates the task event in ce's data.
+func TaskEventOf(ce cloudevents.Event) (TaskEvent, error) {
 	var te TaskEvent
 	if err := json.Unmarshal(ce.Data(), &te); err != nil {
-		return ce, te, fmt.Errorf("events: bad task event data: %w", err)
+		return te, fmt.Errorf("events: bad task event data: %w", err)
 	}
 	if err := te.Validate(); err != nil {
-		return ce, te, fmt.Errorf("events: %w", err)
+		return te, fmt.Errorf("events: %w", err)
 	}
-	return ce, te, nil
+	return te, nil
 }

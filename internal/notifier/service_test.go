@@ -836,7 +836,7 @@ func TestLogLineAndOutcomes(t *testing.T) {
 		{"ReminderDue", "delivered"}, {"ReminderDue", "duplicate"}, {"unknown", "ignored"},
 		{"malformed", "dropped"}, {"ReminderDue", "retry"},
 	} {
-		if got := eventCount(t, tm, events.TopicReminders, c.eventType, c.outcome); got != 1 {
+		if got := consumertest.EventCount(t, tm, events.TopicReminders, c.eventType, c.outcome); got != 1 {
 			t.Errorf("events{%s,%s} = %v, want 1", c.eventType, c.outcome, got)
 		}
 	}
@@ -871,30 +871,6 @@ func TestLogLineAndOutcomes(t *testing.T) {
 			t.Errorf("line %d: msg %v, want %q", i+2, got, msg)
 		}
 	}
-}
-
-// eventCount reads todo_events_handled_total{topic, event_type, outcome}.
-func eventCount(t *testing.T, tm *telemetry.Metrics, topic, eventType, outcome string) float64 {
-	t.Helper()
-	families, err := tm.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != "todo_events_handled_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			l := map[string]string{}
-			for _, p := range m.GetLabel() {
-				l[p.GetName()] = p.GetValue()
-			}
-			if l["topic"] == topic && l["event_type"] == eventType && l["outcome"] == outcome {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
 }
 
 // The contract client, served by the real handler: what todo-api calls.

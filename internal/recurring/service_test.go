@@ -404,35 +404,11 @@ func TestOtherEventsAreAcknowledged(t *testing.T) {
 			if len(inv.calls) != 0 {
 				t.Errorf("Invoke called %d times, want 0", len(inv.calls))
 			}
-			if got := eventCount(t, tm, "unknown", "ignored"); got != tt.ignored {
+			if got := consumertest.EventCount(t, tm, events.TopicTaskEvents, "unknown", "ignored"); got != tt.ignored {
 				t.Errorf("%v events counted unknown and ignored, want %v", got, tt.ignored)
 			}
 		})
 	}
-}
-
-// eventCount reads todo_events_handled_total{topic="task-events", event_type, outcome}.
-func eventCount(t *testing.T, tm *telemetry.Metrics, eventType, outcome string) float64 {
-	t.Helper()
-	families, err := tm.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != "todo_events_handled_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			l := map[string]string{}
-			for _, p := range m.GetLabel() {
-				l[p.GetName()] = p.GetValue()
-			}
-			if l["topic"] == events.TopicTaskEvents && l["event_type"] == eventType && l["outcome"] == outcome {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
 }
 
 func TestAppToken(t *testing.T) {

@@ -16,7 +16,6 @@ package consumer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +26,7 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/evolution-todo/todo/internal/dapr"
+	"github.com/evolution-todo/todo/internal/events"
 	"github.com/evolution-todo/todo/internal/httpx"
 	"github.com/evolution-todo/todo/internal/telemetry"
 )
@@ -221,10 +221,12 @@ func (a *App) handle(r *http.Request, w http.ResponseWriter, s Subscription, d *
 	}
 	d.Body = body
 	if !s.Raw {
-		ce, err := DecodeEnvelope(body)
+		ce, err := events.DecodeEnvelope(body)
 		d.CloudEvent, d.ID = ce, ce.ID()
 		if err != nil {
-			return dapr.Drop, err
+			// Effects are keyed on the id: an event without one is refused,
+			// never stored under "".
+			return dapr.Drop, Permanent(err)
 		}
 	}
 	err = s.Handle(r.Context(), d)
@@ -276,18 +278,4 @@ func (a *App) record(r *http.Request, s Subscription, d *Delivery, status dapr.S
 		}
 		a.Log.Info(msg, args...)
 	}
-}
-
-// DecodeEnvelope parses a delivered CloudEvent and checks its required
-// attributes: effects are keyed on the id, so an event without one is
-// refused (Permanent), never stored under "".
-func DecodeEnvelope(body []byte) (cloudevents.Event, error) {
-	var ce cloudevents.Event
-	if err := json.Unmarshal(body, &ce); err != nil {
-		return ce, Permanentf("not a cloud event: %w", err)
-	}
-	if err := ce.Validate(); err != nil {
-		return ce, Permanentf("invalid cloud event: %w", err)
-	}
-	return ce, nil
 }

@@ -93,7 +93,7 @@ func TestOneLogLineAndOneCountPerEvent(t *testing.T) {
 	for _, c := range []struct {
 		eventType, outcome string
 	}{{"TaskCreated", "stored"}, {"TaskCreated", "duplicate"}, {"unknown", "stored"}, {"malformed", "dropped"}, {"TaskUpdated", "retry"}} {
-		if got := eventCount(t, tm, events.TopicTaskEvents, c.eventType, c.outcome); got != 1 {
+		if got := consumertest.EventCount(t, tm, events.TopicTaskEvents, c.eventType, c.outcome); got != 1 {
 			t.Errorf("events{%s,%s} = %v, want 1", c.eventType, c.outcome, got)
 		}
 	}
@@ -163,7 +163,7 @@ func TestAckUnreadable(t *testing.T) {
 		if !strings.Contains(rec.Body.String(), want) || called != 0 {
 			t.Errorf("AckUnreadable %v: answer %s, handler called %d times; want %s without calling it", ack, rec.Body, called, want)
 		}
-		if got := eventCount(t, tm, events.TopicTaskEvents, eventType, outcome); got != 1 {
+		if got := consumertest.EventCount(t, tm, events.TopicTaskEvents, eventType, outcome); got != 1 {
 			t.Errorf("AckUnreadable %v: events{%s,%s} = %v, want 1", ack, eventType, outcome, got)
 		}
 	}
@@ -211,28 +211,4 @@ func TestPermanent(t *testing.T) {
 	if !consumer.IsPermanent(err) || !errors.Is(err, base) || consumer.IsPermanent(base) {
 		t.Errorf("IsPermanent/Is do not see through the wrapping")
 	}
-}
-
-// eventCount reads todo_events_handled_total{topic, event_type, outcome}.
-func eventCount(t *testing.T, tm *telemetry.Metrics, topic, eventType, outcome string) float64 {
-	t.Helper()
-	families, err := tm.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != "todo_events_handled_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			l := map[string]string{}
-			for _, p := range m.GetLabel() {
-				l[p.GetName()] = p.GetValue()
-			}
-			if l["topic"] == topic && l["event_type"] == eventType && l["outcome"] == outcome {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
 }

@@ -2,7 +2,6 @@ package consumer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 
 	"github.com/evolution-todo/todo/internal/events"
@@ -14,12 +13,9 @@ import (
 // know reach h too (audit-service logs every event); h may Ignore them.
 func TaskEvents(h func(ctx context.Context, d *Delivery, e events.TaskEvent) error) Handler {
 	return func(ctx context.Context, d *Delivery) error {
-		var e events.TaskEvent
-		if err := json.Unmarshal(d.CloudEvent.Data(), &e); err != nil {
-			return Permanentf("bad task event data: %w", err)
-		}
-		if err := e.Validate(); err != nil {
-			return Permanentf("task event: %w", err)
+		e, err := events.TaskEventOf(d.CloudEvent)
+		if err != nil {
+			return Permanent(err)
 		}
 		d.Type = e.EventType
 		d.KnownType(events.KnownTaskEventType(e.EventType))
@@ -33,11 +29,7 @@ func TaskEvents(h func(ctx context.Context, d *Delivery, e events.TaskEvent) err
 // know is acknowledged and counted without reaching h.
 func Reminders(h func(ctx context.Context, d *Delivery, e events.ReminderEvent) error) Handler {
 	return func(ctx context.Context, d *Delivery) error {
-		var e events.ReminderEvent
-		if err := json.Unmarshal(d.CloudEvent.Data(), &e); err != nil {
-			return Permanentf("bad reminder data: %w", err)
-		}
-		err := e.Validate()
+		e, err := events.ReminderEventOf(d.CloudEvent)
 		if errors.Is(err, events.ErrUnknownEventType) {
 			d.Type = e.EventType
 			d.Ignore()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/evolution-todo/todo/internal/dapr"
 	"github.com/evolution-todo/todo/internal/httpx"
+	"github.com/evolution-todo/todo/internal/telemetry"
 )
 
 // Consumer is one consumer app under test, fresh for each case.
@@ -219,4 +220,29 @@ func noAppToken(t *testing.T, c Consumer) {
 			t.Errorf("GET %s without the token: 401; probes are for the orchestrator", probe)
 		}
 	}
+}
+
+// EventCount reads todo_events_handled_total{topic, event_type, outcome}
+// from m (0 when never counted).
+func EventCount(t *testing.T, m *telemetry.Metrics, topic, eventType, outcome string) float64 {
+	t.Helper()
+	families, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "todo_events_handled_total" {
+			continue
+		}
+		for _, c := range f.GetMetric() {
+			l := map[string]string{}
+			for _, p := range c.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			if l["topic"] == topic && l["event_type"] == eventType && l["outcome"] == outcome {
+				return c.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }
