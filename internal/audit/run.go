@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -18,20 +19,17 @@ func Run(ctx context.Context, log *slog.Logger, _ []string) error {
 	if err != nil {
 		return err
 	}
-	common := cfg.Common
-	service.Starting(log, "audit-service", cfg)
-	common.WarnIfOpen(log)
-
-	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return fmt.Errorf("database: %w", err)
-	}
-	defer pool.Close()
-	if err := Migrate(ctx, pool, log); err != nil {
-		return err
-	}
-	tm := telemetry.NewMetrics("audit-service")
-	h := &Handler{Store: NewStore(pool), Log: log, PubSub: common.PubSub, AppToken: common.AppAPIToken,
-		Metrics: NewMetrics(tm.Registry), Telemetry: tm}
-	return service.Serve(ctx, log, common, tm, h.Routes())
+	return service.Run(ctx, log, "audit-service", cfg.Common, cfg, func(m *telemetry.Metrics) (http.Handler, func(), error) {
+		pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("database: %w", err)
+		}
+		if err := Migrate(ctx, pool, log); err != nil {
+			pool.Close()
+			return nil, nil, err
+		}
+		h := &Handler{Store: NewStore(pool), Log: log, PubSub: cfg.PubSub, AppToken: cfg.AppAPIToken,
+			Metrics: NewMetrics(m.Registry), Telemetry: m}
+		return h.Routes(), pool.Close, nil
+	})
 }

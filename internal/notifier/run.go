@@ -3,6 +3,7 @@ package notifier
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/evolution-todo/todo/internal/config"
@@ -16,11 +17,9 @@ func Run(ctx context.Context, log *slog.Logger, _ []string) error {
 	if err != nil {
 		return err
 	}
-	common, store := cfg.Common, cfg.StateStore
-	service.Starting(log, "notification-service", cfg)
-	common.WarnIfOpen(log)
-	tm := telemetry.NewMetrics("notification-service")
-	h := &Handler{State: common.Dapr(), StoreName: store, Log: log, PubSub: common.PubSub,
-		AppToken: common.AppAPIToken, Now: time.Now, Telemetry: tm}
-	return service.Serve(ctx, log, common, tm, h.Routes())
+	return service.Run(ctx, log, "notification-service", cfg.Common, cfg, func(m *telemetry.Metrics) (http.Handler, func(), error) {
+		h := &Handler{State: cfg.Dapr(), StoreName: cfg.StateStore, Log: log, PubSub: cfg.PubSub,
+			AppToken: cfg.AppAPIToken, Now: time.Now, Telemetry: m}
+		return h.Routes(), nil, nil
+	})
 }

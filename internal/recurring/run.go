@@ -3,6 +3,7 @@ package recurring
 import (
 	"context"
 	"log/slog"
+	"net/http"
 
 	"github.com/evolution-todo/todo/internal/config"
 	"github.com/evolution-todo/todo/internal/service"
@@ -15,11 +16,9 @@ func Run(ctx context.Context, log *slog.Logger, _ []string) error {
 	if err != nil {
 		return err
 	}
-	common, todoApp := cfg.Common, cfg.TodoAppID
-	service.Starting(log, "recurring-service", cfg)
-	common.WarnIfOpen(log)
-	tm := telemetry.NewMetrics("recurring-service")
-	h := &Handler{Dapr: common.Dapr(), Log: log, PubSub: common.PubSub, AppToken: common.AppAPIToken, TodoAppID: todoApp,
-		Telemetry: tm}
-	return service.Serve(ctx, log, common, tm, h.Routes())
+	return service.Run(ctx, log, "recurring-service", cfg.Common, cfg, func(m *telemetry.Metrics) (http.Handler, func(), error) {
+		h := &Handler{Dapr: cfg.Dapr(), Log: log, PubSub: cfg.PubSub, AppToken: cfg.AppAPIToken, TodoAppID: cfg.TodoAppID,
+			Telemetry: m}
+		return h.Routes(), nil, nil
+	})
 }

@@ -3,6 +3,7 @@ package reminder
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/evolution-todo/todo/internal/config"
@@ -16,11 +17,9 @@ func Run(ctx context.Context, log *slog.Logger, _ []string) error {
 	if err != nil {
 		return err
 	}
-	common, todoApp := cfg.Common, cfg.TodoAppID
-	service.Starting(log, "reminder-service", cfg)
-	common.WarnIfOpen(log)
-	tm := telemetry.NewMetrics("reminder-service")
-	s := &Service{Dapr: common.Dapr(), Log: log, PubSub: common.PubSub, AppToken: common.AppAPIToken,
-		TodoAppID: todoApp, Now: time.Now, Telemetry: tm, Metrics: NewMetrics(tm.Registry)}
-	return service.Serve(ctx, log, common, tm, s.Routes())
+	return service.Run(ctx, log, "reminder-service", cfg.Common, cfg, func(m *telemetry.Metrics) (http.Handler, func(), error) {
+		s := &Service{Dapr: cfg.Dapr(), Log: log, PubSub: cfg.PubSub, AppToken: cfg.AppAPIToken,
+			TodoAppID: cfg.TodoAppID, Now: time.Now, Telemetry: m, Metrics: NewMetrics(m.Registry)}
+		return s.Routes(), nil, nil
+	})
 }

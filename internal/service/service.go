@@ -135,6 +135,26 @@ func Serve(ctx context.Context, log *slog.Logger, c Common, m *telemetry.Metrics
 	return err
 }
 
+// Run is the whole life of a Dapr app once its configuration is loaded:
+// it logs the configuration (secrets masked), warns when the sidecar-only
+// routes are open, builds the app's handler with its metrics and serves
+// both until ctx ends. build may return a close function, called after
+// serving ends (nil for none).
+func Run(ctx context.Context, log *slog.Logger, name string, c Common, cfg any,
+	build func(m *telemetry.Metrics) (h http.Handler, close func(), err error)) error {
+	Starting(log, name, cfg)
+	c.WarnIfOpen(log)
+	m := telemetry.NewMetrics(name)
+	h, closeApp, err := build(m)
+	if err != nil {
+		return err
+	}
+	if closeApp != nil {
+		defer closeApp()
+	}
+	return Serve(ctx, log, c, m, h)
+}
+
 // WarnIfOpen logs a warning when sidecar-only routes are not protected.
 func (c Common) WarnIfOpen(log *slog.Logger) {
 	if c.AppAPIToken == "" {

@@ -4,9 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/evolution-todo/todo/internal/telemetry"
 )
 
 func TestStartRefusesABadLoggerConfig(t *testing.T) {
@@ -76,5 +82,69 @@ func TestCommonLogValueMasks(t *testing.T) {
 	got := Common{DaprAPIToken: "dapr-secret", AppAPIToken: "app-secret", HTTPAddr: ":1"}.LogValue().String()
 	if strings.Contains(got, "secret") || !strings.Contains(got, "HTTP_ADDR=:1") {
 		t.Errorf("Common logs %s", got)
+	}
+}
+
+func TestRunServesTheBuiltHandlerThenCloses(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	c := Common{HTTPAddr: addr, MetricsAddr: "off"}
+	ctx, cancel := context.WithCancel(context.Background())
+	closed := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, log, "test-app", c, c, func(m *telemetry.Metrics) (http.Handler, func(), error) {
+			if m == nil || m.Service != "test-app" {
+				t.Errorf("metrics %+v, want the app's", m)
+			}
+			return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("built")) }),
+				func() { close(closed) }, nil
+		})
+	}()
+	var body []byte
+	for i := 0; i < 100; i++ {
+		resp, err := http.Get("http://" + addr + "/x")
+		if err == nil {
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if string(body) != "built" {
+		t.Fatalf("served %q, want the built handler's answer", body)
+	}
+	select {
+	case <-closed:
+		t.Fatal("closed while serving")
+	default:
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	select {
+	case <-closed:
+	default:
+		t.Fatal("the close function was not called after serving")
+	}
+	if !strings.Contains(logs.String(), `"msg":"starting test-app"`) || !strings.Contains(logs.String(), "APP_API_TOKEN is not set") {
+		t.Errorf("no start line or open-routes warning in %s", logs.String())
+	}
+}
+
+func TestRunReturnsTheBuildError(t *testing.T) {
+	want := errors.New("no database")
+	err := Run(context.Background(), slog.New(slog.DiscardHandler), "x", Common{}, Common{}, func(*telemetry.Metrics) (http.Handler, func(), error) {
+		return nil, nil, want
+	})
+	if !errors.Is(err, want) {
+		t.Fatalf("Run = %v, want %v", err, want)
 	}
 }
