@@ -15,3 +15,6 @@ func LoadConfig(environ map[string]string) (Config, error) {
 	err := service.Load(&c, environ)
 	return c, err
 }
+
+// Run runs audit-service until ctx ends (service.Main's run function).
+var Run = service.App("audit-service", LoadConfig, New)

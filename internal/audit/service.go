@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/evolution-todo/todo/internal/contract/auditapi"
 	"github.com/evolution-todo/todo/internal/dapr/consumer"
 	"github.com/evolution-todo/todo/internal/events"
@@ -132,4 +134,19 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request) {
 		page.NextCursor = &c
 	}
 	httpx.WriteJSON(w, http.StatusOK, page)
+}
+
+// New builds audit-service: its database (migrated), store and handler.
+func New(ctx context.Context, cfg Config, log *slog.Logger, m *telemetry.Metrics) (http.Handler, func(), error) {
+	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("database: %w", err)
+	}
+	if err := Migrate(ctx, pool, log); err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	h := &Handler{Store: NewStore(pool), Log: log, PubSub: cfg.PubSub, AppToken: cfg.AppAPIToken,
+		Metrics: NewMetrics(m.Registry), Telemetry: m}
+	return h.Routes(), pool.Close, nil
 }

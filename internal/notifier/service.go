@@ -266,3 +266,10 @@ func (h *Handler) markRead(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, n)
 	}
 }
+
+// New builds notification-service's handler over its sidecar's state store.
+func New(_ context.Context, cfg Config, log *slog.Logger, m *telemetry.Metrics) (http.Handler, func(), error) {
+	h := &Handler{State: cfg.Dapr(), StoreName: cfg.StateStore, Log: log, PubSub: cfg.PubSub,
+		AppToken: cfg.AppAPIToken, Now: time.Now, Telemetry: m}
+	return h.Routes(), nil, nil
+}

@@ -120,3 +120,10 @@ func (h *Handler) completed(ctx context.Context, d *consumer.Delivery, e events.
 	}
 	return nil
 }
+
+// New builds recurring-service's handler.
+func New(_ context.Context, cfg Config, log *slog.Logger, m *telemetry.Metrics) (http.Handler, func(), error) {
+	h := &Handler{Dapr: cfg.Dapr(), Log: log, PubSub: cfg.PubSub, AppToken: cfg.AppAPIToken, TodoAppID: cfg.TodoAppID,
+		Telemetry: m}
+	return h.Routes(), nil, nil
+}

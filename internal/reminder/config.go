@@ -16,3 +16,6 @@ func LoadConfig(environ map[string]string) (Config, error) {
 	err := service.Load(&c, environ)
 	return c, err
 }
+
+// Run runs reminder-service until ctx ends (service.Main's run function).
+var Run = service.App("reminder-service", LoadConfig, New)

@@ -313,3 +313,10 @@ func (s *Service) markSent(ctx context.Context, page []todointernal.Reminder) (i
 	}
 	return s.todo().Sent(ctx, sent)
 }
+
+// New builds reminder-service's handler (the cron binding's routes).
+func New(_ context.Context, cfg Config, log *slog.Logger, m *telemetry.Metrics) (http.Handler, func(), error) {
+	s := &Service{Dapr: cfg.Dapr(), Log: log, PubSub: cfg.PubSub, AppToken: cfg.AppAPIToken,
+		TodoAppID: cfg.TodoAppID, Now: time.Now, Telemetry: m, Metrics: NewMetrics(m.Registry)}
+	return s.Routes(), nil, nil
+}

@@ -135,17 +135,34 @@ func Serve(ctx context.Context, log *slog.Logger, c Common, m *telemetry.Metrics
 	return err
 }
 
-// Run is the whole life of a Dapr app once its configuration is loaded:
-// it logs the configuration (secrets masked), warns when the sidecar-only
-// routes are open, builds the app's handler with its metrics and serves
-// both until ctx ends. build may return a close function, called after
-// serving ends (nil for none).
-func Run(ctx context.Context, log *slog.Logger, name string, c Common, cfg any,
-	build func(m *telemetry.Metrics) (h http.Handler, close func(), err error)) error {
+// Shared is the common part of a binary's Config (which embeds Common).
+func (c Common) Shared() Common { return c }
+
+// Builder makes a Dapr app's HTTP handler from its configuration, with its
+// metrics; close (nil for none) is called once serving has ended.
+type Builder[C any] func(ctx context.Context, cfg C, log *slog.Logger, m *telemetry.Metrics) (h http.Handler, close func(), err error)
+
+// App is the run function (for Main) of a Dapr app: it loads the
+// configuration with load, logs it (secrets masked), warns when the
+// sidecar-only routes are open, builds the handler and serves it with its
+// metrics until ctx ends.
+func App[C interface{ Shared() Common }](name string, load func(environ map[string]string) (C, error), build Builder[C]) func(ctx context.Context, log *slog.Logger, args []string) error {
+	return func(ctx context.Context, log *slog.Logger, _ []string) error {
+		return runApp(ctx, log, name, config.Environ(), load, build)
+	}
+}
+
+func runApp[C interface{ Shared() Common }](ctx context.Context, log *slog.Logger, name string, environ map[string]string,
+	load func(map[string]string) (C, error), build Builder[C]) error {
+	cfg, err := load(environ)
+	if err != nil {
+		return err
+	}
+	c := cfg.Shared()
 	Starting(log, name, cfg)
 	c.WarnIfOpen(log)
 	m := telemetry.NewMetrics(name)
-	h, closeApp, err := build(m)
+	h, closeApp, err := build(ctx, cfg, log, m)
 	if err != nil {
 		return err
 	}

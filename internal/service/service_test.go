@@ -85,7 +85,7 @@ func TestCommonLogValueMasks(t *testing.T) {
 	}
 }
 
-func TestRunServesTheBuiltHandlerThenCloses(t *testing.T) {
+func TestAppServesTheBuiltHandlerThenCloses(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -94,12 +94,18 @@ func TestRunServesTheBuiltHandlerThenCloses(t *testing.T) {
 	ln.Close()
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
-	c := Common{HTTPAddr: addr, MetricsAddr: "off"}
+	load := func(environ map[string]string) (Common, error) {
+		c := Common{HTTPAddr: addr}
+		return c, Load(&c, environ)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	closed := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, log, "test-app", c, c, func(m *telemetry.Metrics) (http.Handler, func(), error) {
+		done <- runApp(ctx, log, "test-app", map[string]string{"METRICS_ADDR": "off"}, load, func(_ context.Context, c Common, _ *slog.Logger, m *telemetry.Metrics) (http.Handler, func(), error) {
+			if c.HTTPAddr != addr || c.MetricsAddr != "off" {
+				t.Errorf("build got %+v, want the loaded configuration", c)
+			}
 			if m == nil || m.Service != "test-app" {
 				t.Errorf("metrics %+v, want the app's", m)
 			}
@@ -139,12 +145,21 @@ func TestRunServesTheBuiltHandlerThenCloses(t *testing.T) {
 	}
 }
 
-func TestRunReturnsTheBuildError(t *testing.T) {
+func TestAppReturnsTheLoadAndBuildErrors(t *testing.T) {
+	load := func(environ map[string]string) (Common, error) {
+		c := Common{HTTPAddr: ":1"}
+		return c, Load(&c, environ)
+	}
 	want := errors.New("no database")
-	err := Run(context.Background(), slog.New(slog.DiscardHandler), "x", Common{}, Common{}, func(*telemetry.Metrics) (http.Handler, func(), error) {
+	build := func(context.Context, Common, *slog.Logger, *telemetry.Metrics) (http.Handler, func(), error) {
 		return nil, nil, want
-	})
-	if !errors.Is(err, want) {
-		t.Fatalf("Run = %v, want %v", err, want)
+	}
+	log := slog.New(slog.DiscardHandler)
+	if err := runApp(context.Background(), log, "x", nil, load, build); !errors.Is(err, want) {
+		t.Errorf("build failing: %v, want %v", err, want)
+	}
+	err := runApp(context.Background(), log, "x", map[string]string{"DAPR_HTTP_PORT": "0"}, load, build)
+	if err == nil || !strings.Contains(err.Error(), `DAPR_HTTP_PORT="0"`) {
+		t.Errorf("bad configuration: %v, want it named", err)
 	}
 }
