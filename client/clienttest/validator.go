@@ -36,6 +36,7 @@ type Outcome struct {
 	Status int
 }
 
+// String is "METHOD path status".
 func (o Outcome) String() string { return o.Method + " " + o.Path + " " + strconv.Itoa(o.Status) }
 
 // Error is an exchange that does not match the description. The transport
@@ -48,6 +49,7 @@ type Error struct {
 	Err         error
 }
 
+// Error says what did not match.
 func (e *Error) Error() string {
 	s := fmt.Sprintf("openapi: %s %s", e.Method, e.URL)
 	if e.Status != 0 {
@@ -60,6 +62,7 @@ func (e *Error) Error() string {
 	return s
 }
 
+// Unwrap returns the validation error, when there is one.
 func (e *Error) Unwrap() error { return e.Err }
 
 // Validator validates exchanges against one OpenAPI 3 document. It is safe

@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/evolution-todo/todo/client"
 	"github.com/evolution-todo/todo/internal/auth"
 	"github.com/evolution-todo/todo/internal/devstack"
 )
@@ -236,24 +237,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	post := func(ctx context.Context, path, body string) ([]byte, error) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, sys.APIURL()+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+tok)
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode/100 != 2 {
-			return nil, fmt.Errorf("%s: %d %s", path, resp.StatusCode, b)
-		}
-		return b, nil
-	}
+	api := client.New(sys.APIURL(), tok, client.WithHTTPClient(
+		&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}))
 	time.Sleep(2 * time.Second)
 	rep.Idle = footprint(sys, 3*time.Second)
 
@@ -274,7 +259,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			}
 		}
 		rep.API[clients] = closedLoop(ctx, clients, cfg.Phase, func(ctx context.Context) error {
-			_, err := post(ctx, "/api/tasks", `{"title":"bench"}`)
+			_, err := api.CreateTask(ctx, client.NewTask{Title: "bench"})
 			return err
 		})
 		wg.Wait()
@@ -296,7 +281,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if !cfg.runs("e2e") {
 			break
 		}
-		e, err := fixedRate(ctx, db, post, rate, cfg.Phase)
+		e, err := fixedRate(ctx, db, api, rate, cfg.Phase)
 		if err != nil {
 			return nil, err
 		}

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/evolution-todo/todo/client"
 	"github.com/evolution-todo/todo/internal/devstack"
 	"github.com/evolution-todo/todo/internal/todoapi/store"
 )
@@ -25,8 +25,6 @@ import (
 func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return store.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
-
-type poster func(ctx context.Context, path, body string) ([]byte, error)
 
 // openLoop calls op `rate` times a second for d, whatever the answers' pace
 // (up to 256 in flight), and returns how many were sent and the time taken.
@@ -55,21 +53,19 @@ func openLoop(ctx context.Context, rate int, d time.Duration, op func(i int)) (i
 // fixedRate creates recurring tasks at rate/s for d, then completes them at
 // the same rate, and measures from the database how long each took to be
 // handled by audit-service and by recurring-service.
-func fixedRate(ctx context.Context, db *pgxpool.Pool, post poster, rate int, d time.Duration) (E2E, error) {
+func fixedRate(ctx context.Context, db *pgxpool.Pool, api *client.Client, rate int, d time.Duration) (E2E, error) {
 	e := E2E{Rate: rate}
 	var mu sync.Mutex
 	var ids []int64
+	due := time.Date(2030, 1, 1, 9, 0, 0, 0, time.UTC)
 	sent, el := openLoop(ctx, rate, d, func(int) {
-		b, err := post(ctx, "/api/tasks", `{"title":"e2e","recurrence":"daily","due_at":"2030-01-01T09:00:00Z"}`)
+		tk, err := api.CreateTask(ctx, client.NewTask{Title: "e2e", Recurrence: client.RecurrenceDaily, DueAt: &due})
 		if err != nil {
 			return
 		}
-		var tk struct{ ID int64 }
-		if json.Unmarshal(b, &tk) == nil {
-			mu.Lock()
-			ids = append(ids, tk.ID)
-			mu.Unlock()
-		}
+		mu.Lock()
+		ids = append(ids, tk.ID)
+		mu.Unlock()
 	})
 	e.Sent, e.AchievedRate = len(ids), float64(sent)/el.Seconds()
 	// Wait (bounded) until audit has them all, then read the latencies.
@@ -101,7 +97,7 @@ func fixedRate(ctx context.Context, db *pgxpool.Pool, post poster, rate int, d t
 		}
 		id := ids[i]
 		mu.Unlock()
-		if _, err := post(ctx, "/api/tasks/"+strconv.FormatInt(id, 10)+"/complete", ""); err == nil {
+		if _, err := api.CompleteTask(ctx, id); err == nil {
 			mu.Lock()
 			completed = append(completed, id)
 			mu.Unlock()

@@ -14,12 +14,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,9 +31,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/evolution-todo/todo/client"
+	"github.com/evolution-todo/todo/client/clienttest"
 	"github.com/evolution-todo/todo/internal/auth"
 	"github.com/evolution-todo/todo/internal/devstack"
 	"github.com/evolution-todo/todo/internal/events"
+	"github.com/evolution-todo/todo/internal/todoapi/api"
 )
 
 const jwtSecret = "chaos-secret-chaos-secret-chaos-secret"
@@ -66,12 +71,13 @@ type fault struct {
 }
 
 type harness struct {
-	t      *testing.T
-	sys    *devstack.System
-	pg     *devstack.Postgres
-	dbURL  string
-	tokens map[string]string
-	client *http.Client
+	t       *testing.T
+	sys     *devstack.System
+	pg      *devstack.Postgres
+	dbURL   string
+	users   []string
+	clients map[string]*client.Client // each user's, checked by openAPI
+	openAPI *clienttest.Validator
 }
 
 func TestChaos(t *testing.T) {
@@ -131,8 +137,11 @@ func TestChaos(t *testing.T) {
 	if err := devstack.CreateDatabase(ctx, pg.AdminURL, "todo"); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, pg: pg, dbURL: pg.DatabaseURL("todo"), tokens: map[string]string{},
-		client: &http.Client{Timeout: 10 * time.Second}}
+	openAPI, err := clienttest.NewValidator(api.OpenAPIYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, pg: pg, dbURL: pg.DatabaseURL("todo"), clients: map[string]*client.Client{}, openAPI: openAPI}
 	h.sys, err = devstack.Up(ctx, devstack.Config{
 		Root: root, WorkDir: work, Out: logs, Daprd: daprd, BinDir: binDir, DatabaseURL: h.dbURL,
 		BrokerDataDir: filepath.Join(work, "broker"), CronSchedule: "@every 2s", JWTSecret: jwtSecret,
@@ -161,7 +170,9 @@ func TestChaos(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h.tokens[u] = tok
+		h.users = append(h.users, u)
+		h.clients[u] = client.New(h.sys.APIURL(), tok, client.WithHTTPClient(&http.Client{Timeout: 10 * time.Second}),
+			client.WithTransport(openAPI.Transport(nil)))
 	}
 
 	// Load and faults run together; the load goes on until it has made
@@ -196,6 +207,11 @@ func TestChaos(t *testing.T) {
 	if len(faults) < 13 {
 		t.Errorf("only %d faults injected", len(faults))
 	}
+	// Every answer of the API, under every fault, is one its description
+	// documents.
+	for _, err := range openAPI.Errors() {
+		t.Error(err)
+	}
 }
 
 // --- load -----------------------------------------------------------------
@@ -215,7 +231,7 @@ type load struct {
 func (l *load) pick() (user string, op string, id int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	user = "user" + strconv.Itoa(l.rng.IntN(len(l.h.tokens)))
+	user = l.h.users[l.rng.IntN(len(l.h.users))]
 	ids := l.open[user]
 	r := l.rng.IntN(100)
 	switch {
@@ -236,25 +252,30 @@ func (l *load) pick() (user string, op string, id int64) {
 	return user, op, id
 }
 
-func (l *load) createBody() string {
+func (l *load) newTask() client.NewTask {
 	l.mu.Lock()
 	r := l.rng.IntN(100)
 	n := l.rng.IntN(1 << 30)
 	l.mu.Unlock()
-	now := time.Now().UTC()
-	body := map[string]any{"title": "chaos task " + strconv.Itoa(n)}
+	now := time.Now().UTC().Truncate(time.Second)
+	nt := client.NewTask{Title: "chaos task " + strconv.Itoa(n)}
 	if r < 30 { // recurring, so completions create next occurrences
-		body["recurrence"] = []string{"daily", "weekly", "monthly", "yearly"}[n%4]
-		body["due_at"] = now.Add(24 * time.Hour).Format(time.RFC3339)
+		nt.Recurrence = []client.Recurrence{client.RecurrenceDaily, client.RecurrenceWeekly,
+			client.RecurrenceMonthly, client.RecurrenceYearly}[n%4]
+		due := now.Add(24 * time.Hour)
+		nt.DueAt = &due
 	}
+	var reminder time.Time
 	switch {
 	case r%10 < 2: // a reminder already due
-		body["reminder_at"] = now.Add(-time.Minute).Format(time.RFC3339)
+		reminder = now.Add(-time.Minute)
 	case r%10 < 3: // a reminder falling due during the run
-		body["reminder_at"] = now.Add(time.Duration(5+n%20) * time.Second).Format(time.RFC3339)
+		reminder = now.Add(time.Duration(5+n%20) * time.Second)
 	}
-	b, _ := json.Marshal(body)
-	return string(b)
+	if !reminder.IsZero() {
+		nt.ReminderAt = &reminder
+	}
+	return nt
 }
 
 func (l *load) run(ctx context.Context) {
@@ -290,26 +311,36 @@ func (l *load) run(ctx context.Context) {
 // one makes one change, retrying through outages until it is answered.
 func (l *load) one(ctx context.Context) {
 	user, op, id := l.pick()
-	var method, path, body string
+	api := l.h.clients[user]
+	var call func() (client.Task, error)
+	var what string
 	switch op {
 	case "create":
-		method, path, body = "POST", "/api/tasks", l.createBody()
+		nt := l.newTask()
+		body, _ := json.Marshal(nt)
+		what = "create " + string(body)
+		call = func() (client.Task, error) { return api.CreateTask(ctx, nt) }
 	case "update": // always a real change, so always an event
-		method, path, body = "PATCH", fmt.Sprintf("/api/tasks/%d", id), fmt.Sprintf(`{"title":"changed %d"}`, time.Now().UnixNano())
+		title := fmt.Sprintf("changed %d", time.Now().UnixNano())
+		what = fmt.Sprintf("update task %d to %q", id, title)
+		call = func() (client.Task, error) {
+			return api.UpdateTask(ctx, id, client.TaskPatch{Title: client.Set(title)})
+		}
 	case "complete":
-		method, path = "POST", fmt.Sprintf("/api/tasks/%d/complete", id)
+		what = fmt.Sprintf("complete task %d", id)
+		call = func() (client.Task, error) { return api.CompleteTask(ctx, id) }
 	case "delete":
-		method, path = "DELETE", fmt.Sprintf("/api/tasks/%d", id)
+		what = fmt.Sprintf("delete task %d", id)
+		call = func() (client.Task, error) { return client.Task{}, api.DeleteTask(ctx, id) }
 	}
 	for attempt := 0; ctx.Err() == nil; attempt++ {
-		status, resp, err := l.h.call(ctx, user, method, path, body)
+		tk, err := call()
+		var apiErr *client.Error
 		switch {
-		case err == nil && status/100 == 2:
+		case err == nil:
 			l.done.Add(1)
 			switch op {
 			case "create":
-				var tk struct{ ID int64 }
-				_ = json.Unmarshal(resp, &tk)
 				l.mu.Lock()
 				l.open[user] = append(l.open[user], tk.ID)
 				l.mu.Unlock()
@@ -319,10 +350,12 @@ func (l *load) one(ctx context.Context) {
 				l.mu.Unlock()
 			}
 			return
-		case err == nil && status == http.StatusNotFound:
+		case errors.As(err, new(*clienttest.Error)):
+			return // an answer off the description; the test reports it at the end
+		case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound:
 			return // an earlier attempt went through before its answer was lost
-		case err == nil && status/100 == 4:
-			l.h.t.Errorf("%s %s %s: %d %s", method, path, body, status, resp)
+		case errors.As(err, &apiErr) && apiErr.StatusCode/100 == 4:
+			l.h.t.Errorf("%s: %v", what, err)
 			return
 		}
 		l.failed.Add(1)
@@ -331,28 +364,6 @@ func (l *load) one(ctx context.Context) {
 		case <-time.After(time.Duration(min(attempt+1, 10)) * 100 * time.Millisecond):
 		}
 	}
-}
-
-func (h *harness) call(ctx context.Context, user, method, path, body string) (int, []byte, error) {
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, h.sys.APIURL()+path, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+h.tokens[user])
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := h.client.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, nil
 }
 
 // --- faults ---------------------------------------------------------------
@@ -585,6 +596,16 @@ func (h *harness) report(changes, rate, users int, ld *load, loadTime, settle ti
 	fmt.Fprintf(&b, "Fault-injection run, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "Load: %d task changes through the API (target %d, %d/s, %d users), %d failed attempts retried, %s; settled in %s.\n\n",
 		ld.done.Load(), changes, rate, users, ld.failed.Load(), loadTime.Round(time.Second), settle.Round(time.Second))
+	byStatus := map[int]int{}
+	for o, n := range h.openAPI.Seen() {
+		byStatus[o.Status] += n
+	}
+	var statuses []string
+	for _, st := range slices.Sorted(maps.Keys(byStatus)) {
+		statuses = append(statuses, fmt.Sprintf("%d: %d", st, byStatus[st]))
+	}
+	fmt.Fprintf(&b, "Answers of the API checked against openapi.yaml, by status: %s; %d did not match.\n\n",
+		strings.Join(statuses, ", "), len(h.openAPI.Errors()))
 	fmt.Fprintf(&b, "| round | fault | at | recovered in | note |\n|---|---|---|---|---|\n")
 	for _, f := range faults {
 		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s |\n", f.Round, f.Name, f.At.Round(time.Second), f.Recovery.Round(100*time.Millisecond), f.Note)
