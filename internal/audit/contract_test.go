@@ -88,21 +88,6 @@ func TestConsumerSuite(t *testing.T) {
 }
 
 // logRecords returns the JSON log records of buf whose msg is msg.
-func logRecords(t *testing.T, buf *bytes.Buffer, msg string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for line := range strings.SplitSeq(strings.TrimSpace(buf.String()), "\n") {
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		if rec["msg"] == msg {
-			out = append(out, rec)
-		}
-	}
-	return out
-}
-
 // The console line of each event, which the end-to-end tests read: one
 // "audit event" per delivery with the event's attributes, and one "dead
 // letter" per dead letter with its id.
@@ -124,7 +109,7 @@ func TestLogLines(t *testing.T) {
 	rec.inserted = false
 	deliverWithTrace("/events/task-events", mustJSON(t, deliveredEvent("ce-log", taskData())))
 
-	lines := logRecords(t, &buf, "audit event")
+	lines := consumertest.LogLines(t, buf.String(), "audit event")
 	if len(lines) != 2 {
 		t.Fatalf("%d audit event lines, want 2:\n%s", len(lines), buf.String())
 	}
@@ -145,7 +130,7 @@ func TestLogLines(t *testing.T) {
 	}
 
 	deliverWithTrace("/dead-letters/reminders-dlq", []byte(`{"specversion":"1.0","id":"dl-1","data":{"event_type":"ReminderDue"}}`))
-	lines = logRecords(t, &buf, "dead letter")
+	lines = consumertest.LogLines(t, buf.String(), "dead letter")
 	if len(lines) != 1 || lines[0]["event_id"] != "dl-1" || lines[0]["event_type"] != "ReminderDue" ||
 		lines[0]["topic"] != "reminders-dlq" || lines[0]["duplicate"] != false {
 		t.Errorf("dead letter lines = %v", lines)

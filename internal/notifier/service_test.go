@@ -722,14 +722,7 @@ func TestMarkReadOfANotificationRemovedMeanwhile(t *testing.T) {
 }
 
 func TestSubscribe(t *testing.T) {
-	w := call(t, newHandler(newMemStore()), http.MethodGet, "/dapr/subscribe")
-	if w.Code != http.StatusOK {
-		t.Fatalf("status = %d", w.Code)
-	}
-	var got []dapr.Subscription
-	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
-		t.Fatalf("body %s: %v", w.Body, err)
-	}
+	got := consumertest.Subscriptions(t, newHandler(newMemStore()), appToken)
 	want := []dapr.Subscription{{
 		PubSubName:      "kafka-pubsub",
 		Topic:           "reminders",
@@ -840,14 +833,7 @@ func TestLogLineAndOutcomes(t *testing.T) {
 			t.Errorf("events{%s,%s} = %v, want 1", c.eventType, c.outcome, got)
 		}
 	}
-	var lines []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(l), &rec); err != nil {
-			t.Fatalf("log line %q: %v", l, err)
-		}
-		lines = append(lines, rec)
-	}
+	lines := consumertest.LogLines(t, logs.String(), "")
 	if len(lines) != 5 {
 		t.Fatalf("%d log lines, want 5:\n%s", len(lines), logs.String())
 	}

@@ -258,14 +258,11 @@ func TestLogLine(t *testing.T) {
 	req.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
 	h.Routes().ServeHTTP(httptest.NewRecorder(), req)
 
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	lines := consumertest.LogLines(t, buf.String(), "")
 	if len(lines) != 1 {
 		t.Fatalf("%d log lines, want 1: %s", len(lines), buf.String())
 	}
-	var rec map[string]any
-	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil {
-		t.Fatal(err)
-	}
+	rec := lines[0]
 	want := map[string]any{
 		"msg": "recurring event", "event_id": "ce-1", "task_id": float64(17), "user_id": "user-1", "recurrence": "daily",
 		"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "next_task_id": float64(18), "due_at": "2026-03-11T08:00:00Z",
@@ -348,17 +345,7 @@ func TestNoInvoke(t *testing.T) {
 }
 
 func TestSubscribe(t *testing.T) {
-	req := httptest.NewRequest(http.MethodGet, "/dapr/subscribe", nil)
-	req.Header.Set("dapr-api-token", appToken)
-	w := httptest.NewRecorder()
-	newHandler(&fakeInvoker{}).ServeHTTP(w, req)
-	if w.Code != http.StatusOK {
-		t.Fatalf("status = %d", w.Code)
-	}
-	var got []dapr.Subscription
-	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
-		t.Fatalf("body %s: %v", w.Body, err)
-	}
+	got := consumertest.Subscriptions(t, newHandler(&fakeInvoker{}), appToken)
 	want := []dapr.Subscription{{
 		PubSubName: "kafka-pubsub",
 		Topic:      "task-events",

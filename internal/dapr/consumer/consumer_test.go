@@ -3,7 +3,6 @@ package consumer_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -97,14 +96,7 @@ func TestOneLogLineAndOneCountPerEvent(t *testing.T) {
 			t.Errorf("events{%s,%s} = %v, want 1", c.eventType, c.outcome, got)
 		}
 	}
-	var lines []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(l), &rec); err != nil {
-			t.Fatalf("log line %q: %v", l, err)
-		}
-		lines = append(lines, rec)
-	}
+	lines := consumertest.LogLines(t, logs.String(), "")
 	want := []struct{ msg, id, eventType, outcome string }{
 		{"memory event", "a", "TaskCreated", "stored"},
 		{"memory event", "a", "TaskCreated", "duplicate"},

@@ -246,3 +246,41 @@ func EventCount(t *testing.T, m *telemetry.Metrics, topic, eventType, outcome st
 	}
 	return 0
 }
+
+// Subscriptions asks h for its GET /dapr/subscribe answer, as the sidecar
+// does with token.
+func Subscriptions(t *testing.T, h http.Handler, token string) []dapr.Subscription {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "/dapr/subscribe", nil)
+	req.Header.Set(httpx.AppTokenHeader, token)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var subs []dapr.Subscription
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /dapr/subscribe: %d %s", rec.Code, rec.Body)
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &subs); err != nil {
+		t.Fatalf("GET /dapr/subscribe answered %s: %v", rec.Body, err)
+	}
+	return subs
+}
+
+// LogLines decodes a JSON log, one record per line, keeping those whose
+// message is msg (all when msg is "").
+func LogLines(t *testing.T, log, msg string) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(log), "\n") {
+		if l == "" {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		if msg == "" || rec["msg"] == msg {
+			lines = append(lines, rec)
+		}
+	}
+	return lines
+}
