@@ -99,12 +99,7 @@ func (h *Handler) deadLetter(ctx context.Context, d *consumer.Delivery) error {
 	if inserted && h.Metrics != nil {
 		h.Metrics.DeadLetters.WithLabelValues(d.Topic).Inc()
 	}
-	d.Log("duplicate", !inserted)
-	if inserted {
-		d.Outcome("stored")
-	} else {
-		d.Outcome("duplicate")
-	}
+	d.Once(inserted, "stored")
 	return nil
 }
 

@@ -75,12 +75,7 @@ func (h *Handler) taskEvent(ctx context.Context, d *consumer.Delivery, e events.
 	if err != nil {
 		return fmt.Errorf("store event: %w", err)
 	}
-	d.Log("duplicate", !inserted)
-	if inserted {
-		d.Outcome("stored")
-	} else {
-		d.Outcome("duplicate")
-	}
+	d.Once(inserted, "stored")
 	return nil
 }
 

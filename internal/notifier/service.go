@@ -126,12 +126,7 @@ func (h *Handler) reminder(ctx context.Context, d *consumer.Delivery, e events.R
 	if err != nil {
 		return fmt.Errorf("store notification: %w", err)
 	}
-	d.Log("duplicate", duplicate)
-	if duplicate {
-		d.Outcome("duplicate")
-	} else {
-		d.Outcome("delivered")
-	}
+	d.Once(!duplicate, "delivered")
 	return nil
 }
 

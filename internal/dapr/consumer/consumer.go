@@ -90,6 +90,18 @@ func (d *Delivery) Log(args ...any) { d.attrs = append(d.attrs, args...) }
 // ("stored", "duplicate", "delivered", ...; "handled" when not set).
 func (d *Delivery) Outcome(outcome string) { d.outcome = outcome }
 
+// Once records whether this delivery had the event's effect (first) or an
+// earlier delivery of the same id had (a duplicate): the log line says
+// duplicate, and the metrics count outcome or "duplicate".
+func (d *Delivery) Once(first bool, outcome string) {
+	d.Log("duplicate", !first)
+	if first {
+		d.Outcome(outcome)
+	} else {
+		d.Outcome("duplicate")
+	}
+}
+
 // Ignore marks the event acknowledged without effect: of a type this
 // version does not know (a newer producer's), not ours to handle nor to
 // dead-letter. It is counted as "ignored" and logged as such.
