@@ -212,7 +212,7 @@ func TestMalformedEventsTable(t *testing.T) {
 		return false
 	})
 	eventually(t, 60*time.Second, "the notifier acknowledges the unknown reminder", func() bool {
-		for _, rec := range e.logLines("notification-service", "notifier: event of an unknown type, acknowledged") {
+		for _, rec := range e.logLines("notification-service", "event of an unknown type, acknowledged") {
 			if rec["event_id"] == "rem-unknown-type" {
 				return true
 			}
@@ -225,7 +225,7 @@ func TestMalformedEventsTable(t *testing.T) {
 	// The TaskCompleted-shaped one reached recurring-service's handler and
 	// was dropped there too.
 	dropped := false
-	for _, rec := range e.logLines("recurring-service", "recurring: malformed event, dropping to dead-letter topic") {
+	for _, rec := range e.logLines("recurring-service", "event dropped to the dead-letter topic") {
 		if rec["event_id"] == "completed-no-time" {
 			dropped = true
 		}

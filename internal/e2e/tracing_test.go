@@ -65,8 +65,8 @@ func TestTraceFollowsATaskChange(t *testing.T) {
 		t.Errorf("X-Trace-Id of the completion = %q, want %s", answered, trace2)
 	}
 	eventually(t, 60*time.Second, "recurring-service logs the completion with its trace id", func() bool {
-		for _, rec := range e.logLines("recurring-service", "recurring: next occurrence") {
-			if rec["task_id"] == float64(tk.ID) {
+		for _, rec := range e.logLines("recurring-service", "recurring event") {
+			if rec["task_id"] == float64(tk.ID) && rec["next_task_id"] != nil {
 				return rec["trace_id"] == trace2
 			}
 		}
