@@ -131,16 +131,18 @@ func relayQuery(r *http.Request, maxLimit int, validCursor func(string) bool) (l
 }
 
 // answer writes what another app answered through its contract client:
-// the typed answer, or the app's own 4xx as it is (the caller's mistake,
-// such as an expired cursor). An unreachable or failing app, or an answer
-// too large to pass on whole, is a 503.
+// the typed answer, or the app's own 400 or 404 as it is (the caller's
+// mistake: an expired cursor, an unknown notification). Any other refusal
+// (a 401 or 403 is this system's own misconfiguration, never the caller's),
+// an unreachable or failing app, or an answer too large to pass on whole,
+// is a 503.
 func (s *Server) answer(w http.ResponseWriter, appID string, v any, err error) error {
 	var refused *dapr.AppError
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, v)
 		return nil
-	case errors.As(err, &refused) && refused.Status >= 400 && refused.Status < 500:
+	case errors.As(err, &refused) && (refused.Status == http.StatusBadRequest || refused.Status == http.StatusNotFound):
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(refused.Status)
 		_, _ = w.Write(refused.Body)

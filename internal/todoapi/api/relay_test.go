@@ -132,4 +132,25 @@ func TestRelayedRoutesSendOnlyCheckedValues(t *testing.T) {
 	if r := c.do("GET", fmt.Sprintf("/api/tasks/%d/history", id), alice, ""); r.Status != http.StatusServiceUnavailable || r.errorCode() != "unavailable" {
 		t.Errorf("answer too large: %d %s, want 503 unavailable", r.Status, r.Body)
 	}
+
+	// The other app's 400 and 404 are the caller's mistakes and pass on as
+	// they are; its other refusals (a wrong app token answers 401) are this
+	// system's misconfiguration: 503, never a 401 for a valid user token.
+	for _, c2 := range []struct {
+		status, want int
+		code         string
+	}{
+		{400, 400, "invalid_cursor"}, {404, 404, "not_found"},
+		{401, 503, "unavailable"}, {403, 503, "unavailable"}, {429, 503, "unavailable"}, {500, 503, "unavailable"},
+	} {
+		inv.mu.Lock()
+		inv.err = nil
+		inv.resp = dapr.Response{Status: c2.status, Body: []byte(`{"error":{"code":"` + c2.code + `","message":"m"}}`)}
+		inv.mu.Unlock()
+		for _, target := range []string{fmt.Sprintf("/api/tasks/%d/history", id), "/api/notifications"} {
+			if r := c.do("GET", target, alice, ""); r.Status != c2.want || r.errorCode() != c2.code {
+				t.Errorf("%s when the app answers %d: %d %s, want %d %s", target, c2.status, r.Status, r.Body, c2.want, c2.code)
+			}
+		}
+	}
 }
