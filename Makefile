@@ -6,7 +6,7 @@ SHELL := bash
 GO    ?= go
 LINT  := $(GO) tool -modfile=tools/go.mod golangci-lint
 
-.PHONY: run test go-test check-fmt vet lint daprd token dead-letters chaos bench migrate build clean help
+.PHONY: run test check-fmt vet lint daprd token dead-letters chaos bench migrate build clean help
 
 help:
 	@echo "make run               start broker, PostgreSQL, every service and its Dapr sidecar"
@@ -24,16 +24,7 @@ run:
 	@$(GO) build -o .cache/bin/devstack ./cmd/devstack
 	@.cache/bin/devstack $(ARGS)
 
-# The Go tests run beside the linter and the two offline deployment checks:
-# the tests that start whole systems (e2e, bench, chaos) take turns on the
-# machine and mostly wait for events, while the checks mostly compile
-# (golangci-lint, helm, the binaries), so each fills the other's idle time.
-# Output lines stay whole; make fails if any of the four fails.
-test: daprd check-fmt vet
-	@$(MAKE) --no-print-directory --output-sync=line -j4 go-test lint compose-check chart-check
-
-.PHONY: go-test
-go-test:
+test: daprd check-fmt vet lint compose-check chart-check
 	CI=$${CI:-} $(GO) test -race -count=1 -timeout 20m ./...
 
 # Offline checks of Dockerfile, deploy/compose and dapr.yaml (its own module).
