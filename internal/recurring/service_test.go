@@ -439,7 +439,7 @@ type fakeTodoAPI struct {
 
 func (f *fakeTodoAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	mux := http.NewServeMux()
-	mux.HandleFunc(todointernal.RouteNextOccurrence, func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST "+todointernal.PatternNextOccurrence, func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		prev, err := strconv.ParseInt(r.PathValue("id"), 10, 64)

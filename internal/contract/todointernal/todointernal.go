@@ -16,17 +16,14 @@ import (
 // AppID is todo-api's default Dapr app id.
 const AppID = "todo-api"
 
-// Method paths (relative to /v1.0/invoke/<app>/method/) and the routes
-// todo-api serves them on.
+// Method paths (relative to /v1.0/invoke/<app>/method/); todo-api serves
+// each on "/" + its path (PatternNextOccurrence for the next occurrence).
 const (
 	PathRemindersDue      = "internal/reminders/due"
 	PathRemindersSent     = "internal/reminders/sent"
 	PathRemindersReleased = "internal/reminders/released"
 
-	RouteNextOccurrence    = "POST /internal/tasks/{id}/next-occurrence"
-	RouteRemindersDue      = "GET /" + PathRemindersDue
-	RouteRemindersSent     = "POST /" + PathRemindersSent
-	RouteRemindersReleased = "POST /" + PathRemindersReleased
+	PatternNextOccurrence = "/internal/tasks/{id}/next-occurrence"
 )
 
 // PathNextOccurrence is the method path of the next occurrence of task id.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evolution-todo/todo/internal/contract/todointernal"
 	"github.com/evolution-todo/todo/internal/httpx"
 	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
@@ -95,10 +96,10 @@ func (s *Server) Routes() []Route {
 		{Method: "GET", Path: "/api/notifications", Auth: true, handler: s.notifications},
 		{Method: "POST", Path: "/api/notifications/{id}/read", Auth: true, handler: s.readNotification},
 		// Called by the other services through Dapr service invocation.
-		{Method: "POST", Path: "/internal/tasks/{id}/next-occurrence", Internal: true, handler: s.nextOccurrence},
-		{Method: "GET", Path: "/internal/reminders/due", Internal: true, handler: s.dueReminders},
-		{Method: "POST", Path: "/internal/reminders/sent", Internal: true, handler: s.remindersSent},
-		{Method: "POST", Path: "/internal/reminders/released", Internal: true, handler: s.remindersReleased},
+		{Method: "POST", Path: todointernal.PatternNextOccurrence, Internal: true, handler: s.nextOccurrence},
+		{Method: "GET", Path: "/" + todointernal.PathRemindersDue, Internal: true, handler: s.dueReminders},
+		{Method: "POST", Path: "/" + todointernal.PathRemindersSent, Internal: true, handler: s.remindersSent},
+		{Method: "POST", Path: "/" + todointernal.PathRemindersReleased, Internal: true, handler: s.remindersReleased},
 		// The sidecar asks every app for its configuration and programmatic
 		// subscriptions at start; todo-api has none.
 		{Method: "GET", Path: "/dapr/config", handler: jsonConst(`{}`), Internal: true},
