@@ -18,7 +18,7 @@ const module = "github.com/evolution-todo/todo/"
 var layers = [][]string{
 	// 0: leaves, importing nothing of ours.
 	{"internal/buildinfo", "internal/events", "internal/recurrence", "internal/config", "internal/logging",
-		"internal/httpx", "internal/migrate", "internal/auth", "internal/auth/authtest"},
+		"internal/httpx", "internal/migrate", "internal/auth", "internal/auth/authtest", "internal/browsertest"},
 	{"internal/telemetry"},
 	// 2: the outbound Dapr client.
 	{"internal/dapr"},
@@ -27,7 +27,7 @@ var layers = [][]string{
 		"internal/service"},
 	// 4: the apps and the public API's client.
 	{"internal/audit", "internal/notifier", "internal/recurring", "internal/reminder",
-		"internal/todoapi", "internal/todoapi/*", "client", "client/*"},
+		"internal/todoapi", "internal/todoapi/*", "internal/web", "client", "client/*"},
 	// 5: the local launcher; 6: what uses it to start or drive systems.
 	{"internal/devstack"},
 	{"internal/pgtest", "internal/bench"},
@@ -44,7 +44,7 @@ var appRanks = map[string]map[string]int{
 
 // app is the app a package of layer 4 belongs to ("" for others).
 func app(pkg string) string {
-	for _, a := range []string{"internal/audit", "internal/notifier", "internal/recurring", "internal/reminder", "internal/todoapi", "client"} {
+	for _, a := range []string{"internal/audit", "internal/notifier", "internal/recurring", "internal/reminder", "internal/todoapi", "internal/web", "client"} {
 		if pkg == a || strings.HasPrefix(pkg, a+"/") {
 			return a
 		}

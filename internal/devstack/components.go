@@ -17,7 +17,7 @@ import (
 // environments: addresses and the cron period. Empty fields keep the file's
 // value.
 type Overrides struct {
-	Brokers         string // kafka-pubsub brokers
+	Brokers         string // brokers of kafka-pubsub and live-pubsub
 	StateConnection string // statestore connectionString
 	CronSchedule    string // reminder-cron schedule
 }
@@ -26,6 +26,7 @@ type Overrides struct {
 // change.
 var overridable = map[string]string{
 	"kafka-pubsub":  "brokers",
+	"live-pubsub":   "brokers",
 	"statestore":    "connectionString",
 	"reminder-cron": "schedule",
 }
@@ -38,6 +39,7 @@ func RenderComponents(src, dst string, o Overrides) error {
 	want := map[string]string{}
 	if o.Brokers != "" {
 		want["kafka-pubsub"] = o.Brokers
+		want["live-pubsub"] = o.Brokers
 	}
 	if o.StateConnection != "" {
 		want["statestore"] = o.StateConnection

@@ -28,6 +28,7 @@ func TestRenderChangesOnlyAddressesAndPeriod(t *testing.T) {
 	}
 	changed := map[string]string{
 		"kafka-pubsub/brokers":        "127.0.0.1:19092",
+		"live-pubsub/brokers":         "127.0.0.1:19092",
 		"statestore/connectionString": "postgres://u@127.0.0.1:5433/x",
 		"reminder-cron/schedule":      "@every 2s",
 	}
@@ -49,7 +50,10 @@ func TestRenderChangesOnlyAddressesAndPeriod(t *testing.T) {
 	// The contract: names, types and the settings the design depends on.
 	want := map[string]map[string]string{
 		"kafka-pubsub": {"type": "pubsub.kafka", "consumerGroup": "{appID}"},
-		"statestore":   {"type": "state.postgresql"},
+		// One consumer group per replica of web-app, starting at the newest
+		// event: every replica pushes every event to its browsers.
+		"live-pubsub": {"type": "pubsub.kafka", "consumerGroup": "{appID}-{uuid}", "initialOffset": "newest", "scopes": "web-app"},
+		"statestore":  {"type": "state.postgresql"},
 		// Without scopes every app would get cron calls.
 		"reminder-cron": {"type": "bindings.cron", "schedule": "@every 5m", "scopes": "reminder-service"},
 	}
@@ -61,7 +65,7 @@ func TestRenderChangesOnlyAddressesAndPeriod(t *testing.T) {
 		}
 	}
 	// The rendered folder holds every file, Resiliency included.
-	for _, f := range []string{"pubsub.yaml", "statestore.yaml", "cron.yaml", "resiliency.yaml"} {
+	for _, f := range []string{"pubsub.yaml", "statestore.yaml", "cron.yaml", "resiliency.yaml", "pubsub-live.yaml"} {
 		if _, err := os.Stat(filepath.Join(dst, f)); err != nil {
 			t.Errorf("rendered folder lacks %s", f)
 		}

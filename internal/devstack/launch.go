@@ -81,7 +81,7 @@ func Launch(ctx context.Context, args []string, out io.Writer) error {
 	sys, err := Up(ctx, Config{
 		Root: root, WorkDir: filepath.Join(cache, "run"), Out: out, Daprd: daprd, BinDir: binDir,
 		DatabaseURL: dbURL, FixedPorts: true, BrokerDataDir: brokerData, CronSchedule: *cron,
-		JWTSecret: secret, LogFormat: "text", DaprLogLevel: *daprLog,
+		JWTSecret: secret, LogFormat: "text", DaprLogLevel: *daprLog, DevSignIn: true,
 	})
 	if err != nil {
 		return err
@@ -112,6 +112,8 @@ func Launch(ctx context.Context, args []string, out io.Writer) error {
 ================================================================================
  The todo system is running.
 
+   Open %[9]s/ in your browser and sign in with any user name.
+
    API            %[1]s   (OpenAPI: %[1]s/api/openapi.json)
    Broker         %[2]s
    Database       %[3]s
@@ -136,7 +138,7 @@ func Launch(ctx context.Context, args []string, out io.Writer) error {
 ================================================================================
 
 `, api, sys.BrokerAddr(), config.MaskURL(dbURL), *user, token,
-		time.Now().UTC().Add(time.Minute).Truncate(time.Second).Format(time.RFC3339), *cron, apps.String())
+		time.Now().UTC().Add(time.Minute).Truncate(time.Second).Format(time.RFC3339), *cron, apps.String(), sys.Instances["web-app"].URL())
 
 	select {
 	case <-ctx.Done():

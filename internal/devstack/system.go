@@ -21,7 +21,7 @@ type App struct {
 	MetricsPort int    // app metrics port with fixed ports
 	NeedsDB     bool   // gets DATABASE_URL
 	Description string // one line: what it does (its image's description label)
-	ExtraEnvFor func(sys *System) []string
+	ExtraEnvFor func(sys *System, inst *Instance) []string
 }
 
 // Apps are the services, in start order: the registry of the system's apps.
@@ -33,7 +33,7 @@ type App struct {
 var Apps = []App{
 	{ID: "todo-api", Binary: "todo-api", Port: 8080, DaprPort: 3500, MetricsPort: 9464, NeedsDB: true,
 		Description: "REST API and outbox relay of the todo system",
-		ExtraEnvFor: func(sys *System) []string {
+		ExtraEnvFor: func(sys *System, _ *Instance) []string {
 			return []string{"JWT_SECRET=" + sys.Cfg.JWTSecret, "OUTBOX_POLL_INTERVAL=2s"}
 		}},
 	{ID: "audit-service", Binary: "audit", Port: 8081, DaprPort: 3501, MetricsPort: 9465, NeedsDB: true,
@@ -44,6 +44,12 @@ var Apps = []App{
 		Description: "Cron-triggered reminder sweep"},
 	{ID: "notification-service", Binary: "notifier", Port: 8084, DaprPort: 3504, MetricsPort: 9468,
 		Description: "Reminder inboxes"},
+	{ID: "web-app", Binary: "web", Port: 8085, DaprPort: 3505, MetricsPort: 9469,
+		Description: "Web pages, sign-in and live updates of the todo system",
+		ExtraEnvFor: func(sys *System, inst *Instance) []string {
+			return []string{"JWT_SECRET=" + sys.Cfg.JWTSecret, "TODO_API_URL=" + sys.APIURL(), "PUBLIC_URL=" + inst.URL(),
+				"DEV_SIGNIN=" + strconv.FormatBool(sys.Cfg.DevSignIn)}
+		}},
 }
 
 // AppByID returns the app with Dapr app id id.
@@ -70,21 +76,23 @@ func appBinaries() []string {
 
 // Config describes one local system.
 type Config struct {
-	Root          string    // repository root (components/ is read from here)
-	WorkDir       string    // per-run folder: rendered components
-	Out           io.Writer // prefixed process output
-	Daprd         string    // daprd binary
-	BinDir        string    // this repository's binaries (BuildBinaries)
-	DatabaseURL   string    // the todo database (it must exist)
-	FixedPorts    bool      // the documented ports (8080.., 3500.., 9092) instead of free ones
-	BrokerDataDir string    // keep broker data here across restarts ("" = memory)
-	CronSchedule  string    // reminder-cron schedule ("" = the file's)
-	JWTSecret     string    // HS256 secret shared by todo-api and token minting
-	LogLevel      string    // LOG_LEVEL of the services
-	LogFormat     string    // LOG_FORMAT of the services (json or text)
-	DaprLogLevel  string    // daprd --log-level (default info)
-	OnlyApps      []string  // start only these app ids (default: all)
-	AppEnv        []string  // added to every app's environment
+	Root          string              // repository root (components/ is read from here)
+	WorkDir       string              // per-run folder: rendered components
+	Out           io.Writer           // prefixed process output
+	Daprd         string              // daprd binary
+	BinDir        string              // this repository's binaries (BuildBinaries)
+	DatabaseURL   string              // the todo database (it must exist)
+	FixedPorts    bool                // the documented ports (8080.., 3500.., 9092) instead of free ones
+	BrokerDataDir string              // keep broker data here across restarts ("" = memory)
+	CronSchedule  string              // reminder-cron schedule ("" = the file's)
+	JWTSecret     string              // HS256 secret shared by todo-api and token minting
+	LogLevel      string              // LOG_LEVEL of the services
+	LogFormat     string              // LOG_FORMAT of the services (json or text)
+	DaprLogLevel  string              // daprd --log-level (default info)
+	OnlyApps      []string            // start only these app ids (default: all)
+	AppEnv        []string            // added to every app's environment
+	AppEnvFor     map[string][]string // added to the environment of the app with this id
+	DevSignIn     bool                // web-app's dev sign-in (a user name alone): local runs and tests only
 	// LockWait is how long Up waits for another local system on this
 	// machine to stop (see lock.go); 0 fails at once.
 	LockWait time.Duration
@@ -238,9 +246,10 @@ func (s *System) StartAppProcess(ctx context.Context, inst *Instance) error {
 		env = append(env, "LOG_FORMAT="+s.Cfg.LogFormat)
 	}
 	if inst.App.ExtraEnvFor != nil {
-		env = append(env, inst.App.ExtraEnvFor(s)...)
+		env = append(env, inst.App.ExtraEnvFor(s, inst)...)
 	}
 	env = append(env, s.Cfg.AppEnv...)
+	env = append(env, s.Cfg.AppEnvFor[inst.App.ID]...)
 	p, err := s.StartApp(ctx, inst.Name, inst.App.Binary, env, inst.URL()+"/readyz")
 	inst.Proc = p
 	return err

@@ -1,0 +1,270 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/evolution-todo/todo/internal/httpx"
+)
+
+// sessionInfo is the answer of GET /session.
+type sessionInfo struct {
+	SignedIn  bool   `json:"signed_in"`
+	User      string `json:"user,omitempty"`
+	Name      string `json:"name,omitempty"`
+	DevSignIn bool   `json:"dev_signin"`
+	OIDC      bool   `json:"oidc"`
+	Provider  string `json:"provider,omitempty"`
+}
+
+func (a *App) session(w http.ResponseWriter, r *http.Request) {
+	info := sessionInfo{DevSignIn: a.cfg.DevSignIn, OIDC: a.cfg.OIDC.Issuer != ""}
+	if info.OIDC {
+		info.Provider = a.cfg.OIDC.ProviderName
+	}
+	sess, _, err := a.sessions.get(r)
+	switch {
+	case err == nil:
+		info.SignedIn, info.User, info.Name = true, sess.User, sess.Name
+	case !errors.Is(err, errNoSession):
+		a.unavailable(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.WriteJSON(w, http.StatusOK, info)
+}
+
+// requireSession returns the request's session, or answers 401 (or 503
+// when the state store cannot be read).
+func (a *App) requireSession(w http.ResponseWriter, r *http.Request) (Session, string, bool) {
+	sess, id, err := a.sessions.get(r)
+	if errors.Is(err, errNoSession) {
+		httpx.WriteError(w, http.StatusUnauthorized, "unauthorized", "sign in first")
+		return sess, "", false
+	}
+	if err != nil {
+		a.unavailable(w, r, err)
+		return sess, "", false
+	}
+	return sess, id, true
+}
+
+func (a *App) unavailable(w http.ResponseWriter, r *http.Request, err error) {
+	a.log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "err", err)
+	w.Header().Set("Retry-After", "2")
+	httpx.WriteError(w, http.StatusServiceUnavailable, "unavailable", "try again in a moment")
+}
+
+// devUser is what the dev sign-in accepts as a user name: the user id the
+// API sees, so plain and short.
+var devUser = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
+
+// devSignIn is POST /auth/dev {"user": "alice"}: a session for any name,
+// when DEV_SIGNIN is on (local runs only).
+func (a *App) devSignIn(w http.ResponseWriter, r *http.Request) {
+	if !a.cfg.DevSignIn {
+		httpx.WriteError(w, http.StatusNotFound, "not_found", "dev sign-in is off")
+		return
+	}
+	var body struct {
+		User string `json:"user"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
+	if err := dec.Decode(&body); err != nil {
+		httpx.WriteError(w, http.StatusBadRequest, "invalid_json", "the body must be JSON: {\"user\": \"name\"}")
+		return
+	}
+	user := strings.TrimSpace(body.User)
+	if !devUser.MatchString(user) {
+		httpx.WriteJSON(w, http.StatusBadRequest, httpx.ErrorBody{Error: httpx.ErrorDetail{Code: "invalid_field", Field: "user",
+			Message: "a user name is 1 to 64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit"}})
+		return
+	}
+	if _, err := a.sessions.create(r.Context(), w, Session{User: user, Name: user, Method: "dev"}); err != nil {
+		a.unavailable(w, r, err)
+		return
+	}
+	a.log.InfoContext(r.Context(), "signed in", "user_id", user, "method", "dev")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// signOut is POST /auth/logout: the session ends on every replica, and
+// its open streams on this one at once (the others within streamRecheck).
+func (a *App) signOut(w http.ResponseWriter, r *http.Request) {
+	_, id, err := a.sessions.get(r)
+	if err != nil && !errors.Is(err, errNoSession) {
+		a.unavailable(w, r, err)
+		return
+	}
+	if err := a.sessions.end(r.Context(), w, id); err != nil {
+		a.unavailable(w, r, err)
+		return
+	}
+	if id != "" {
+		a.hub.endSession(hashKey("", id))
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// oidcClient is the OIDC relying party, discovered on first use (the
+// provider may come up after this app) and kept once discovery worked.
+type oidcClient struct {
+	cfg         OIDCConfig
+	redirectURL string
+	http        *http.Client
+
+	mu       sync.Mutex
+	provider *oidc.Provider
+}
+
+func (o *oidcClient) get(ctx context.Context) (*oidc.Provider, oauth2.Config, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.provider == nil {
+		p, err := oidc.NewProvider(oidc.ClientContext(ctx, o.http), o.cfg.Issuer)
+		if err != nil {
+			return nil, oauth2.Config{}, fmt.Errorf("oidc discovery of %s: %w", o.cfg.Issuer, err)
+		}
+		o.provider = p
+	}
+	return o.provider, oauth2.Config{
+		ClientID: o.cfg.ClientID, ClientSecret: o.cfg.ClientSecret, RedirectURL: o.redirectURL,
+		Endpoint: o.provider.Endpoint(), Scopes: strings.Fields(o.cfg.Scopes),
+	}, nil
+}
+
+// oidcLogin is GET /auth/login: off to the provider, with a PKCE challenge,
+// a nonce and a state bound to this browser.
+func (a *App) oidcLogin(w http.ResponseWriter, r *http.Request) {
+	if a.oidc == nil {
+		httpx.WriteError(w, http.StatusNotFound, "not_found", "OIDC sign-in is not configured")
+		return
+	}
+	_, oc, err := a.oidc.get(r.Context())
+	if err != nil {
+		a.unavailable(w, r, err)
+		return
+	}
+	l := login{Verifier: oauth2.GenerateVerifier(), Nonce: randomID()}
+	state, err := a.sessions.startLogin(r.Context(), w, l)
+	if err != nil {
+		a.unavailable(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, oc.AuthCodeURL(state, oidc.Nonce(l.Nonce), oauth2.S256ChallengeOption(l.Verifier)), http.StatusFound)
+}
+
+// oidcCallback is GET /auth/callback: the code is exchanged with the PKCE
+// verifier, the ID token verified (signature, issuer, audience, expiry,
+// nonce) and a session made for its subject. Failures go back to the
+// page with a message, never as a bare error page.
+func (a *App) oidcCallback(w http.ResponseWriter, r *http.Request) {
+	if a.oidc == nil {
+		httpx.WriteError(w, http.StatusNotFound, "not_found", "OIDC sign-in is not configured")
+		return
+	}
+	fail := func(msg string, err error) {
+		a.log.WarnContext(r.Context(), "oidc sign-in failed", "reason", msg, "err", err)
+		http.Redirect(w, r, "/?signin_error="+url.QueryEscape(msg), http.StatusSeeOther)
+	}
+	q := r.URL.Query()
+	if e := q.Get("error"); e != "" {
+		fail("the identity provider refused the sign-in ("+cleanText(e, 64)+")", nil)
+		return
+	}
+	l, err := a.sessions.finishLogin(w, r)
+	if errors.Is(err, errBadLogin) {
+		fail(errBadLogin.Error()+"; sign in again", err)
+		return
+	}
+	if err != nil {
+		a.unavailable(w, r, err)
+		return
+	}
+	provider, oc, err := a.oidc.get(r.Context())
+	if err != nil {
+		a.unavailable(w, r, err)
+		return
+	}
+	ctx := oidc.ClientContext(r.Context(), a.oidc.http)
+	tok, err := oc.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(l.Verifier))
+	if err != nil {
+		fail("the sign-in code was refused; sign in again", err)
+		return
+	}
+	raw, ok := tok.Extra("id_token").(string)
+	if !ok {
+		fail("the identity provider sent no ID token", nil)
+		return
+	}
+	idt, err := provider.Verifier(&oidc.Config{ClientID: a.cfg.OIDC.ClientID}).Verify(ctx, raw)
+	if err != nil {
+		fail("the ID token is not valid", err)
+		return
+	}
+	if idt.Nonce != l.Nonce {
+		fail("the ID token is not for this sign-in", errors.New("nonce mismatch"))
+		return
+	}
+	var claims struct {
+		Name              string `json:"name"`
+		PreferredUsername string `json:"preferred_username"`
+		Email             string `json:"email"`
+	}
+	_ = idt.Claims(&claims)
+	if !validSubject(idt.Subject) {
+		fail("the identity provider's user id cannot be used", errors.New("malformed sub"))
+		return
+	}
+	name := cleanText(firstNonEmpty(claims.Name, claims.PreferredUsername, claims.Email, idt.Subject), 100)
+	if _, err := a.sessions.create(r.Context(), w, Session{User: idt.Subject, Name: name, Method: "oidc"}); err != nil {
+		a.unavailable(w, r, err)
+		return
+	}
+	a.log.InfoContext(r.Context(), "signed in", "user_id", idt.Subject, "method", "oidc")
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// validSubject applies todo-api's rules for a user id (auth.Verify): the
+// API would refuse every token of another subject.
+func validSubject(sub string) bool {
+	return sub != "" && len(sub) <= 255 && strings.TrimSpace(sub) == sub && utf8.ValidString(sub) &&
+		!strings.ContainsFunc(sub, unicode.IsControl)
+}
+
+// cleanText keeps a display string printable and short.
+func cleanText(s string, limit int) string {
+	s = strings.ToValidUTF8(s, "")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+	if r := []rune(s); len(r) > limit {
+		s = string(r[:limit])
+	}
+	return s
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if strings.TrimSpace(s) != "" {
+			return s
+		}
+	}
+	return ""
+}

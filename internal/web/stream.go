@@ -1,0 +1,248 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/evolution-todo/todo/internal/dapr/consumer"
+	"github.com/evolution-todo/todo/internal/events"
+	"github.com/evolution-todo/todo/internal/httpx"
+)
+
+// message is one Server-Sent Event.
+type message struct {
+	event string
+	data  []byte
+}
+
+// streamBuffer is how many events a stream may lag behind before it is
+// cut; the browser reconnects and re-syncs from the API.
+const streamBuffer = 64
+
+// stream is one open connection of a user.
+type stream struct {
+	user    string
+	session string // the session id's hash: sign-out closes its streams
+	ch      chan message
+	gone    chan struct{} // closed when the hub drops the stream
+	once    sync.Once
+}
+
+func (s *stream) drop() { s.once.Do(func() { close(s.gone) }) }
+
+// hub holds the open streams of this replica, by user, and forwards each
+// event to the streams of its user only.
+type hub struct {
+	mu      sync.Mutex
+	users   map[string]map[*stream]struct{}
+	total   int
+	perUser int
+	max     int
+}
+
+func newHub(perUser, maxStreams int) *hub {
+	return &hub{users: map[string]map[*stream]struct{}{}, perUser: perUser, max: maxStreams}
+}
+
+var (
+	errUserStreams = errors.New("too many open streams for this user")
+	errAllStreams  = errors.New("too many open streams")
+)
+
+// open adds a stream for user, within the bounds.
+func (h *hub) open(user, session string) (*stream, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.total >= h.max {
+		return nil, errAllStreams
+	}
+	set := h.users[user]
+	if len(set) >= h.perUser {
+		return nil, errUserStreams
+	}
+	if set == nil {
+		set = map[*stream]struct{}{}
+		h.users[user] = set
+	}
+	s := &stream{user: user, session: session, ch: make(chan message, streamBuffer), gone: make(chan struct{})}
+	set[s] = struct{}{}
+	h.total++
+	return s, nil
+}
+
+// close removes s.
+func (h *hub) close(s *stream) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	set := h.users[s.user]
+	if _, ok := set[s]; !ok {
+		return
+	}
+	delete(set, s)
+	if len(set) == 0 {
+		delete(h.users, s.user)
+	}
+	h.total--
+	s.drop()
+}
+
+// publish hands m to every stream of user without waiting: a stream whose
+// buffer is full is dropped, so one slow browser never holds up the
+// others or the sidecar's delivery.
+func (h *hub) publish(user string, m message) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for s := range h.users[user] {
+		select {
+		case s.ch <- m:
+			n++
+		default:
+			s.drop()
+		}
+	}
+	return n
+}
+
+// endSession drops the streams of a session that signed out.
+func (h *hub) endSession(session string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, set := range h.users {
+		for s := range set {
+			if s.session == session {
+				s.drop()
+			}
+		}
+	}
+}
+
+// count is the number of open streams.
+func (h *hub) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.total
+}
+
+// streamRecheck is how often an open stream checks that its session still
+// exists (a sign-out on another replica ends it within this).
+const streamRecheck = time.Minute
+
+// serveStream is GET /stream: the signed-in user's events as
+// Server-Sent Events, until the browser goes, the session ends or the app
+// stops.
+func (a *App) serveStream(w http.ResponseWriter, r *http.Request) {
+	sess, sid, ok := a.requireSession(w, r)
+	if !ok {
+		return
+	}
+	s, err := a.hub.open(sess.User, hashKey("", sid))
+	if err != nil {
+		status := http.StatusTooManyRequests
+		if errors.Is(err, errAllStreams) {
+			status = http.StatusServiceUnavailable
+		}
+		w.Header().Set("Retry-After", "10")
+		httpx.WriteError(w, status, "too_many_streams", err.Error()+": close a tab and retry")
+		return
+	}
+	defer a.hub.close(s)
+
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	hello, _ := json.Marshal(map[string]string{"user": sess.User})
+	if !a.send(rc, w, fmt.Appendf(nil, "retry: 2000\n\nevent: hello\ndata: %s\n\n", hello)) {
+		return
+	}
+	beat := time.NewTicker(a.cfg.Heartbeat)
+	defer beat.Stop()
+	recheck := time.NewTicker(streamRecheck)
+	defer recheck.Stop()
+	expires := time.NewTimer(time.Until(sess.Expires))
+	defer expires.Stop()
+	for {
+		select {
+		case m := <-s.ch:
+			if !a.send(rc, w, fmt.Appendf(nil, "event: %s\ndata: %s\n\n", m.event, m.data)) {
+				return
+			}
+		case <-beat.C:
+			if !a.send(rc, w, []byte(": ping\n\n")) {
+				return
+			}
+		case <-recheck.C:
+			if _, _, err := a.sessions.get(r); errors.Is(err, errNoSession) {
+				return
+			}
+		case <-expires.C:
+			return
+		case <-s.gone:
+			return
+		case <-r.Context().Done():
+			return
+		case <-a.stop:
+			return
+		}
+	}
+}
+
+// streamWriteTimeout bounds one write to a stream: a browser that stops
+// reading is cut.
+const streamWriteTimeout = 10 * time.Second
+
+// send writes and flushes b, with its own write deadline (the server's
+// WriteTimeout would cut every stream after a minute).
+func (a *App) send(rc *http.ResponseController, w http.ResponseWriter, b []byte) bool {
+	_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	if _, err := w.Write(b); err != nil {
+		return false
+	}
+	return rc.Flush() == nil
+}
+
+// reminderPush is the data of a "reminder" stream event. ID is the
+// CloudEvent id, which notification-service uses as the notification's id.
+type reminderPush struct {
+	ID         string     `json:"id"`
+	TaskID     int64      `json:"task_id"`
+	Title      string     `json:"title"`
+	DueAt      *time.Time `json:"due_at"`
+	ReminderAt time.Time  `json:"reminder_at"`
+}
+
+// subscriptions are the live stream's sources: task-events and reminders,
+// through the sidecar, on the live pub/sub component whose consumer group
+// is this replica's own, so that every replica gets every event. There is
+// no dead-letter topic: a push that cannot be made is healed by the page's
+// re-sync, and these handlers fail only on undecodable events.
+func (a *App) subscriptions() []consumer.Subscription {
+	return []consumer.Subscription{
+		{Topic: events.TopicTaskEvents, Path: "/events/task-events", NoDeadLetter: true, LogMessage: "live task event",
+			Handle: consumer.TaskEvents(func(_ context.Context, d *consumer.Delivery, e events.TaskEvent) error {
+				data, err := json.Marshal(e)
+				if err != nil {
+					return consumer.Permanent(err)
+				}
+				d.Log("streams", a.hub.publish(e.UserID, message{event: "task", data: data}))
+				return nil
+			})},
+		{Topic: events.TopicReminders, Path: "/events/reminders", NoDeadLetter: true, LogMessage: "live reminder",
+			Handle: consumer.Reminders(func(_ context.Context, d *consumer.Delivery, e events.ReminderEvent) error {
+				data, err := json.Marshal(reminderPush{ID: d.ID, TaskID: e.TaskID, Title: e.Title, DueAt: e.DueAt, ReminderAt: e.ReminderAt})
+				if err != nil {
+					return consumer.Permanent(err)
+				}
+				d.Log("streams", a.hub.publish(e.UserID, message{event: "reminder", data: data}))
+				return nil
+			})},
+	}
+}
