@@ -156,6 +156,10 @@ func (w *StatusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap gives http.ResponseController the writer underneath (Flush,
+// write deadlines: what a stream needs).
+func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 // Write implements http.ResponseWriter.
 func (w *StatusWriter) Write(b []byte) (int, error) {
 	w.Wrote = true
