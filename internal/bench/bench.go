@@ -222,7 +222,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	sys, err := devstack.Up(ctx, devstack.Config{
 		Root: cfg.Root, WorkDir: work, Out: cfg.ProcOut, Daprd: daprd, BinDir: bin, DatabaseURL: apiURL,
 		CronSchedule: "@every 1h", JWTSecret: cfg.JWTSecret, LogFormat: "json", LogLevel: "warn", DaprLogLevel: "warn",
-		AppEnv: appEnv, LockWait: 15 * time.Minute, OnlyApps: cfg.OnlyApps,
+		AppEnv: appEnv, LockWait: 15 * time.Minute, OnlyApps: cfg.OnlyApps, DevSignIn: true,
 	})
 	if err != nil {
 		return nil, err

@@ -146,7 +146,7 @@ func TestChaos(t *testing.T) {
 		Root: root, WorkDir: work, Out: logs, Daprd: daprd, BinDir: binDir, DatabaseURL: h.dbURL,
 		BrokerDataDir: filepath.Join(work, "broker"), CronSchedule: "@every 2s", JWTSecret: jwtSecret,
 		LogFormat: "json", DaprLogLevel: "warn", AppEnv: []string{"RATE_LIMIT_WRITES_PER_SECOND=0"},
-		LockHeld: true,
+		LockHeld: true, DevSignIn: true,
 	})
 	t.Cleanup(func() {
 		if h.sys != nil {

@@ -152,7 +152,7 @@ func startSystem(t *testing.T, apps ...string) *env {
 	defer cancel()
 	sys, err := devstack.Up(ctx, devstack.Config{
 		Root: repoRoot, WorkDir: t.TempDir(), Out: logs, Daprd: bin, BinDir: binDir,
-		DatabaseURL: dbURL, JWTSecret: jwtSecret, CronSchedule: "@every 2s", LogFormat: "json", OnlyApps: apps,
+		DatabaseURL: dbURL, JWTSecret: jwtSecret, CronSchedule: "@every 2s", LogFormat: "json", OnlyApps: apps, DevSignIn: true,
 		LockWait: 15 * time.Minute, // other test packages run their systems one at a time
 	})
 	t.Cleanup(func() {
