@@ -44,6 +44,8 @@ type Config struct {
 	Only         []string // when set, only these of the steps baseline, api, e2e, sweep run
 	ProfileDir   string   // when set, CPU profiles of the Go services under 8 API clients are written here
 	OnlyApps     []string // when set, only these apps start (then only the baseline and api steps can run)
+	WebStreams   int      // open pages that each get a reminder (web step)
+	WebIdle      int      // idle streams whose memory the web step measures
 }
 
 // Check reports an option that cannot work: an unknown step or app, or a
@@ -69,14 +71,14 @@ func (c Config) Check() error {
 	if !slices.Contains(c.OnlyApps, "todo-api") {
 		return errors.New("every step but the baseline needs todo-api")
 	}
-	if len(c.OnlyApps) < len(ids) && (c.runs("e2e") || c.runs("sweep")) {
-		return errors.New("the e2e and sweep steps need every app; add -only baseline,api")
+	if len(c.OnlyApps) < len(ids) && (c.runs("e2e") || c.runs("web") || c.runs("sweep")) {
+		return errors.New("the e2e, web and sweep steps need every app; add -only baseline,api")
 	}
 	return nil
 }
 
 // Steps are the names Config.Only takes.
-var Steps = []string{"baseline", "api", "e2e", "sweep"}
+var Steps = []string{"baseline", "api", "e2e", "web", "sweep"}
 
 func (c Config) runs(step string) bool {
 	if len(c.Only) == 0 {
@@ -93,13 +95,13 @@ func (c Config) runs(step string) bool {
 // DefaultConfig is the full run of `make bench`.
 func DefaultConfig() Config {
 	return Config{Phase: 10 * time.Second, Rates: []int{100, 150, 200, 300, 400, 500}, SweepTasks: 1_000_000, SweepDue: 10_000,
-		JWTSecret: "bench-secret-bench-secret-bench-secret"}
+		WebStreams: 100, WebIdle: 1000, JWTSecret: "bench-secret-bench-secret-bench-secret"}
 }
 
 // SmokeConfig is CI's: every step, tiny sizes.
 func SmokeConfig() Config {
 	return Config{Phase: 2 * time.Second, Rates: []int{50}, SweepTasks: 5_000, SweepDue: 200, Smoke: true,
-		JWTSecret: "bench-secret-bench-secret-bench-secret"}
+		WebStreams: 10, WebIdle: 50, JWTSecret: "bench-secret-bench-secret-bench-secret"}
 }
 
 // Report is what a run measured.
@@ -110,6 +112,7 @@ type Report struct {
 	API      map[int]Throughput // clients -> POST /api/tasks
 	E2E      []E2E
 	Sweep    Sweep
+	Web      Web
 	Idle     []Footprint
 	Load     []Footprint
 	Only     []string // the steps that ran, when not all
@@ -187,7 +190,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 
 	// 1. Baseline, in a database of its own with the same schema (no relay).
-	say(cfg.Out, "1/5 baseline: insert task + outbox row in one transaction, straight to PostgreSQL")
+	say(cfg.Out, "1/6 baseline: insert task + outbox row in one transaction, straight to PostgreSQL")
 	raw, err := pgxpool.New(ctx, devstack.WithDatabase(cfg.AdminURL, rawDB)+"&pool_max_conns=16")
 	if err != nil {
 		return nil, err
@@ -243,7 +246,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.Idle = footprint(sys, 3*time.Second)
 
 	// 2. API writes.
-	say(cfg.Out, "2/5 API writes: POST /api/tasks")
+	say(cfg.Out, "2/6 API writes: POST /api/tasks")
 	for _, clients := range []int{1, 8} {
 		if !cfg.runs("api") {
 			break
@@ -276,7 +279,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 
 	// 3. End to end at fixed rates.
-	say(cfg.Out, "3/5 end to end at fixed rates")
+	say(cfg.Out, "3/6 end to end at fixed rates")
 	for _, rate := range cfg.Rates {
 		if !cfg.runs("e2e") {
 			break
@@ -293,8 +296,20 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			e.AuditP50, e.AuditP99, e.AuditDelivered, e.Sent, e.RecurringP50, e.RecurringP99, e.RecurringDelivered, e.Completed)
 	}
 
-	// 4. Reminder sweep.
-	say(cfg.Out, "4/5 reminder sweep: %d tasks, %d due", cfg.SweepTasks, cfg.SweepDue)
+	// 4. web-app, before the sweep fills the tasks table.
+	say(cfg.Out, "4/6 web-app: page weight, reminders to %d open pages, %d idle streams", cfg.WebStreams, cfg.WebIdle)
+	if cfg.runs("web") {
+		w, err := webStep(ctx, sys, cfg, cfg.WebStreams, cfg.WebIdle)
+		if err != nil {
+			return nil, fmt.Errorf("web step: %w", err)
+		}
+		rep.Web = w
+		say(cfg.Out, "    first load %d files, %d B compressed; %d of %d pushed, p50 %s p99 %s; %d idle streams: web-app %.1f -> %.1f MiB",
+			w.PageFiles, w.PageBytes, w.Pushed, w.Streams, w.PushP50, w.PushP99, w.IdleStreams, w.RSSBeforeMiB, w.RSSIdleMiB)
+	}
+
+	// 5. Reminder sweep.
+	say(cfg.Out, "5/6 reminder sweep: %d tasks, %d due", cfg.SweepTasks, cfg.SweepDue)
 	if cfg.runs("sweep") {
 		sw, err := sweep(ctx, db, sys, cfg)
 		if err != nil {
@@ -303,7 +318,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Sweep = sw
 		say(cfg.Out, "    %d published in %s (index used: %v)", sw.Published, sw.Duration, sw.UsesIndex)
 	}
-	say(cfg.Out, "5/5 done")
+	say(cfg.Out, "6/6 done")
 	return rep, nil
 }
 

@@ -48,8 +48,16 @@ func TestBenchSmoke(t *testing.T) {
 	if rep.Sweep.Published != cfg.SweepDue || !rep.Sweep.UsesIndex {
 		t.Errorf("sweep published %d of %d, index used %v\n%s", rep.Sweep.Published, cfg.SweepDue, rep.Sweep.UsesIndex, rep.Sweep.Plan)
 	}
-	if len(rep.Idle) != 11 || len(rep.Load) != 11 {
-		t.Errorf("footprint of %d/%d processes, want 11", len(rep.Idle), len(rep.Load))
+	if want := 2*len(devstack.Apps) + 1; len(rep.Idle) != want || len(rep.Load) != want {
+		t.Errorf("footprint of %d/%d processes, want %d (every app, its sidecar, the broker)", len(rep.Idle), len(rep.Load), want)
+	}
+	w := rep.Web
+	if w.Pushed != cfg.WebStreams || w.StreamsOpened != cfg.WebIdle || w.IdleStreams != cfg.WebIdle {
+		t.Errorf("web: %d of %d reminders pushed; %d idle streams counted by web-app, want %d", w.Pushed, cfg.WebStreams, w.StreamsOpened, cfg.WebIdle)
+	}
+	// A size, not a speed: the first load stays under 100 KB compressed.
+	if w.PageFiles < 3 || w.PageBytes <= 0 || w.PageBytes > 100_000 {
+		t.Errorf("web: first load %d files, %d bytes compressed; want the page, its style and script, under 100 KB", w.PageFiles, w.PageBytes)
 	}
 	for _, a := range devstack.Apps {
 		// A CPU profile starts with gzip's magic number.
@@ -59,7 +67,7 @@ func TestBenchSmoke(t *testing.T) {
 		}
 	}
 	md := rep.Markdown()
-	for _, want := range []string{"POST /api/tasks", "Reminder sweep", "daprd todo-api"} {
+	for _, want := range []string{"POST /api/tasks", "Reminder sweep", "daprd todo-api", "Web app", "idle streams"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)
 		}

@@ -59,6 +59,20 @@ func (r *Report) Markdown() string {
 	} else {
 		fmt.Fprintf(&b, "Not run.\n")
 	}
+	fmt.Fprintf(&b, "\n### Web app\n\n")
+	if r.ran("web") {
+		w := r.Web
+		fmt.Fprintf(&b, "| measure | value |\n|---|---|\n")
+		fmt.Fprintf(&b, "| first page load, gzip transfer size | %.1f KB in %d files (largest %s: %.1f KB) |\n",
+			float64(w.PageBytes)/1000, w.PageFiles, w.LargestFile, float64(w.LargestBytes)/1000)
+		fmt.Fprintf(&b, "| reminder pushed to %d open pages (distinct users), sweep start → event in the page's stream | p50 %s, p99 %s, %d of %d arrived |\n",
+			w.Streams, ms(w.PushP50), ms(w.PushP99), w.Pushed, w.Streams)
+		fmt.Fprintf(&b, "| web-app RSS before → with %d idle streams (server counted %d) | %.1f → %.1f MiB (%.1f KiB per stream) |\n",
+			w.IdleStreams, w.StreamsOpened, w.RSSBeforeMiB, w.RSSIdleMiB, w.PerStreamKiB)
+		fmt.Fprintf(&b, "| web-app CPU holding them; its daprd's RSS | %.3f cores; %.1f MiB |\n", w.IdleCPUCores, w.SidecarMiB)
+	} else {
+		fmt.Fprintf(&b, "Not run.\n")
+	}
 	fmt.Fprintf(&b, "\n### Reminder sweep\n\n")
 	if r.ran("sweep") {
 		s := r.Sweep
