@@ -134,11 +134,15 @@ func (p *Person) NewTab(t testing.TB) *Tab {
 	return tab
 }
 
-// GrantNotifications lets origin show browser notifications to p.
-func (p *Person) GrantNotifications(t testing.TB, origin string) {
+// GrantNotifications lets origin show browser notifications to p's first
+// page (and its browser).
+func (p *Person) GrantNotifications(t testing.TB, origin string) { p.first.GrantNotifications(t, origin) }
+
+// GrantNotifications lets origin show browser notifications in tab's browser.
+func (tab *Tab) GrantNotifications(t testing.TB, origin string) {
 	t.Helper()
-	c := chromedp.FromContext(p.first.ctx)
-	p.first.Run(t, chromedp.ActionFunc(func(ctx context.Context) error {
+	c := chromedp.FromContext(tab.ctx)
+	tab.Run(t, chromedp.ActionFunc(func(ctx context.Context) error {
 		return browser.GrantPermissions([]browser.PermissionType{browser.PermissionTypeNotifications}).
 			WithOrigin(origin).WithBrowserContextID(c.BrowserContextID).Do(cdp.WithExecutor(ctx, chromedp.FromContext(ctx).Browser))
 	}))
