@@ -501,8 +501,8 @@ function onReminder(r) {
     state.unread += 1;
     renderNotifications();
   }
-  const body = r.due_at ? "Due " + formatIn(r.due_at) : "Reminder";
-  toast(`Reminder: ${r.title}. ${body}`);
+  const body = r.due_at ? "Due " + formatIn(r.due_at) : "Reminder for " + formatIn(r.reminder_at);
+  toast(`Reminder: ${r.title}. ${body}.`);
   if ("Notification" in window && Notification.permission === "granted") {
     try { new Notification(r.title, { body, tag: r.id }); } catch { /* some browsers need a service worker */ }
   }
