@@ -66,7 +66,7 @@ var webTransport = &http.Transport{MaxIdleConnsPerHost: 2000}
 // until ctx ends; it returns once the hello arrived.
 func openStream(ctx context.Context, hc *http.Client, base string, onEvent func(event, data string, at time.Time)) error {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/stream", nil)
-	resp, err := hc.Do(req)
+	resp, err := hc.Do(req) //nolint:bodyclose // the reader goroutine closes it
 	if err != nil {
 		return err
 	}

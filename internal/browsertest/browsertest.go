@@ -20,9 +20,9 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
 )
 
@@ -136,7 +136,9 @@ func (p *Person) NewTab(t testing.TB) *Tab {
 
 // GrantNotifications lets origin show browser notifications to p's first
 // page (and its browser).
-func (p *Person) GrantNotifications(t testing.TB, origin string) { p.first.GrantNotifications(t, origin) }
+func (p *Person) GrantNotifications(t testing.TB, origin string) {
+	p.first.GrantNotifications(t, origin)
+}
 
 // GrantNotifications lets origin show browser notifications in tab's browser.
 func (tab *Tab) GrantNotifications(t testing.TB, origin string) {

@@ -60,7 +60,7 @@ func (w *webSession) api() *client.Client {
 
 func (w *webSession) signIn(user string) {
 	w.t.Helper()
-	req, _ := http.NewRequest("POST", w.base+"/auth/dev", strings.NewReader(`{"user":`+strconv.Quote(user)+`}`))
+	req, _ := http.NewRequest(http.MethodPost, w.base+"/auth/dev", strings.NewReader(`{"user":`+strconv.Quote(user)+`}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	resp, err := w.hc.Do(req)
@@ -82,7 +82,7 @@ type streamEvent struct {
 func (w *webSession) stream() <-chan streamEvent {
 	w.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", w.base+"/stream", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, w.base+"/stream", nil)
 	hc := &http.Client{Jar: w.hc.Jar} // no timeout: the stream stays open
 	resp, err := hc.Do(req)
 	if err != nil {

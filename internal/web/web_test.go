@@ -156,7 +156,16 @@ func (f *fixture) browser(t *testing.T) *browser {
 	}}}
 }
 
-func (b *browser) do(method, path, body string, header ...string) (*http.Response, []byte) {
+// answer is what do got back (its body already read and closed).
+type answer struct {
+	StatusCode int
+	Header     http.Header
+	cookies    []*http.Cookie
+}
+
+func (a answer) Cookies() []*http.Cookie { return a.cookies }
+
+func (b *browser) do(method, path, body string, header ...string) (answer, []byte) {
 	b.t.Helper()
 	req, err := http.NewRequest(method, b.f.srv.URL+path, strings.NewReader(body))
 	if err != nil {
@@ -175,7 +184,7 @@ func (b *browser) do(method, path, body string, header ...string) (*http.Respons
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	return resp, raw
+	return answer{StatusCode: resp.StatusCode, Header: resp.Header, cookies: resp.Cookies()}, raw
 }
 
 func (b *browser) signIn(user string) {
@@ -417,7 +426,7 @@ func TestAPIProxyRefusesPathsThatCouldBeRewritten(t *testing.T) {
 		"/api/tasks/..%2F..%2Fnotifications", "/api/%2e%2e/internal", "/api/tasks/%2F", "/api/tasks/1%00",
 		"/api//tasks", "/api/tasks/./1", "/api/tasks/1/", "/api/tasks/%5c..%5cx",
 	} {
-		req, _ := http.NewRequest("GET", f.srv.URL+"/x", nil)
+		req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/x", nil)
 		req.URL.Opaque = p // sent as written, not cleaned by the client
 		req.Header.Set("Sec-Fetch-Site", "same-origin")
 		resp, err := b.client.Do(req)
@@ -467,7 +476,7 @@ type sse struct {
 func (b *browser) stream() (*sse, int) {
 	b.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", b.f.srv.URL+"/stream", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.f.srv.URL+"/stream", nil)
 	resp, err := b.client.Do(req)
 	if err != nil {
 		b.t.Fatal(err)
@@ -673,7 +682,7 @@ func TestSlowStreamIsCutNotWaitedFor(t *testing.T) {
 func TestSidecarRoutesNeedTheAppToken(t *testing.T) {
 	f := newFixture(t, nil)
 	for _, p := range []string{"/dapr/subscribe", "/events/task-events", "/events/reminders"} {
-		req, _ := http.NewRequest("POST", f.srv.URL+p, strings.NewReader(`{}`))
+		req, _ := http.NewRequest(http.MethodPost, f.srv.URL+p, strings.NewReader(`{}`))
 		if p == "/dapr/subscribe" {
 			req.Method = "GET"
 		}
@@ -701,7 +710,7 @@ func TestSidecarRoutesNeedTheAppToken(t *testing.T) {
 
 func TestPagesAreServedCompressedWithSecurityHeaders(t *testing.T) {
 	f := newFixture(t, nil)
-	req, _ := http.NewRequest("GET", f.srv.URL+"/", nil)
+	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/", nil)
 	req.Header.Set("Accept-Encoding", "gzip")
 	resp, err := http.DefaultTransport.RoundTrip(req)
 	if err != nil {
