@@ -33,7 +33,7 @@ ARG TARGETARCH
 RUN --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath \
       -ldflags "-s -w -X github.com/evolution-todo/todo/internal/buildinfo.Version=${VERSION}" \
-      -o /out/ ./cmd/todo-api ./cmd/audit ./cmd/recurring ./cmd/reminder ./cmd/notifier
+      -o /out/ ./cmd/todo-api ./cmd/audit ./cmd/recurring ./cmd/reminder ./cmd/notifier ./cmd/web
 
 # ---- runtime base shared by every image ------------------------------------
 FROM ${BASE_IMAGE} AS runtime
@@ -81,6 +81,13 @@ LABEL org.opencontainers.image.title="todo-notifier" \
 COPY --from=build /out/notifier /app/notifier
 EXPOSE 8084
 ENTRYPOINT ["/app/notifier"]
+
+FROM runtime AS web
+LABEL org.opencontainers.image.title="todo-web" \
+      org.opencontainers.image.description="Web pages, sign-in and live updates of the todo system (Dapr app web-app)"
+COPY --from=build /out/web /app/web
+EXPOSE 8085
+ENTRYPOINT ["/app/web"]
 
 FROM runtime AS todo-api
 LABEL org.opencontainers.image.title="todo-api" \

@@ -488,23 +488,24 @@ func TestComposeStartOrder(t *testing.T) {
 	}
 }
 
-// TestComposePublishesOnlyTheAPI: the only port on the host is todo-api's
-// 8080, on the loopback interface.
+// TestComposePublishesOnlyTheAPI: the only ports on the host are todo-api's
+// 8080 and web-app's 8085 (the pages), on the loopback interface.
 func TestComposePublishesOnlyTheAPI(t *testing.T) {
 	p := loadCompose(t, nil)
+	allowed := map[string]uint32{"todo-api": 8080, "web-app": 8085}
 	var published []string
 	for name, s := range p.Services {
 		for _, port := range s.Ports {
 			published = append(published, name+" "+port.HostIP+":"+port.Published+"->"+strconv.Itoa(int(port.Target)))
-			if name != "todo-api" || port.Target != 8080 || port.Published != "8080" {
-				t.Errorf("%s publishes %s:%s -> %d: only todo-api's 8080 may be published", name, port.HostIP, port.Published, port.Target)
+			if want, ok := allowed[name]; !ok || port.Target != want || port.Published != strconv.Itoa(int(want)) {
+				t.Errorf("%s publishes %s:%s -> %d: only todo-api's 8080 and web-app's 8085 may be published", name, port.HostIP, port.Published, port.Target)
 			}
 			if port.HostIP != "127.0.0.1" {
 				t.Errorf("%s: port %s published on %q, want 127.0.0.1 (a laptop, not the network)", name, port.Published, port.HostIP)
 			}
 		}
 	}
-	if len(published) != 1 {
-		t.Errorf("published ports %v, want exactly todo-api 127.0.0.1:8080->8080", published)
+	if len(published) != 2 {
+		t.Errorf("published ports %v, want exactly todo-api's 8080 and web-app's 8085", published)
 	}
 }

@@ -41,6 +41,7 @@ const regenerate = "cd deploy/composecheck && go test -run TestGenerated -update
 // compose services' addresses, and a one-minute sweep for demos.
 var composeOverrides = map[string]string{
 	"kafka-pubsub":  "redpanda:9092",
+	"live-pubsub":   "redpanda:9092",
 	"statestore":    "host=postgres port=5432 user=postgres dbname=todo sslmode=disable",
 	"reminder-cron": "@every 1m",
 }
