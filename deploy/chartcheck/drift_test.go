@@ -23,11 +23,13 @@ import (
 // equal. Keys in saslOnly may exist only in the chart, and only with SASL.
 var (
 	mayDiffer = map[string]map[string]bool{
-		"kafka-pubsub":  {"brokers": true, "authType": true, "disableTls": true, "saslUsername": true, "saslPassword": true, "saslMechanism": true},
+		"kafka-pubsub":  brokerAuth,
+		"live-pubsub":   brokerAuth,
 		"statestore":    {"connectionString": true},
 		"reminder-cron": {"schedule": true},
 	}
-	saslOnly = map[string]bool{"saslUsername": true, "saslPassword": true, "saslMechanism": true}
+	saslOnly   = map[string]bool{"saslUsername": true, "saslPassword": true, "saslMechanism": true}
+	brokerAuth = map[string]bool{"brokers": true, "authType": true, "disableTls": true, "saslUsername": true, "saslPassword": true, "saslMechanism": true}
 )
 
 // sourceObjects decodes components/*.yaml strictly.
@@ -161,7 +163,7 @@ func compareComponent(t reporter, v variant, s, c *componentsv1alpha1.Component)
 		if _, ok := sm[k]; ok {
 			continue
 		}
-		if name == "kafka-pubsub" && saslOnly[k] && sasl {
+		if s.Spec.Type == "pubsub.kafka" && saslOnly[k] && sasl {
 			continue
 		}
 		t.Errorf("%s: metadata %s is in the chart only", name, k)

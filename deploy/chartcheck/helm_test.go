@@ -37,8 +37,12 @@ type variant struct {
 	pubsubExtraScopes []string
 }
 
+// devOIDC is the identity provider a development install names (values.yaml
+// has none: web-app needs one, and the chart has no other sign-in).
+var devOIDC = []string{"--set", "web.oidc.issuer=https://idp.todo.local/", "--set", "web.oidc.clientId=todo-web"}
+
 var variants = []variant{
-	{name: "default", accessControl: true, ingress: true},
+	{name: "default", args: devOIDC, accessControl: true, ingress: true},
 	{name: "production", args: []string{"-f", chartDir + "/values-production.yaml"}, production: true, accessControl: true, ingress: true, jwks: true},
 	// The other switches, so that every template branch is rendered and decoded.
 	{name: "production-servicemonitor-no-acl", args: []string{
@@ -206,11 +210,20 @@ func TestChartRefusesBadValues(t *testing.T) {
 		"short JWT secret":          {"secrets.values.jwtSecret=short", "at least 32 bytes"},
 		"negative replicas":         {"apps.audit-service.replicas=-1", "replicas"},
 		"sampling rate over 1":      {"dapr.tracing.samplingRate=2", "samplingRate"},
+		// web-app: a sign-in is required, and its cookie is Secure.
+		"no identity provider":  {"web.oidc.issuer=", "web.oidc.issuer is required"},
+		"no OIDC client":        {"web.oidc.clientId=", "web.oidc.clientId is required"},
+		"web app over http":     {"web.publicUrl=http://app.todo.local", "publicUrl"},
+		"web app URL with path": {"web.publicUrl=https://todo.local/app", "publicUrl"},
+		"no openid scope":       {"web.oidc.scopes=profile email", "scopes"},
+		"zero streams per user": {"web.streamsPerUser=0", "streamsPerUser"},
+		"bad heartbeat":         {"web.heartbeat=15", "heartbeat"},
 	}
 	for what, c := range cases {
 		t.Run(what, func(t *testing.T) {
-			_, errOut, err := helmRun(t, "template", release, chartDir, "--namespace", namespace,
-				"--kube-version", kubeVersion, "--set", c.set)
+			args := append([]string{"template", release, chartDir, "--namespace", namespace,
+				"--kube-version", kubeVersion}, devOIDC...)
+			_, errOut, err := helmRun(t, append(args, "--set", c.set)...)
 			if err == nil {
 				t.Fatalf("--set %s was accepted", c.set)
 			}

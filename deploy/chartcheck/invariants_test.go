@@ -28,6 +28,7 @@ type app struct {
 	port              int
 	database          bool
 	callers           []string // who may invoke it (accessControl)
+	pubsub            bool     // publishes or subscribes through kafka-pubsub
 }
 
 // apps are the apps the chart must run (loadApps, in TestMain).
@@ -50,7 +51,9 @@ func loadApps() ([]app, error) {
 	}
 	var values struct {
 		Apps map[string]struct {
-			Callers []string `json:"callers"`
+			Callers    []string `json:"callers"`
+			Publishes  []string `json:"publishes"`
+			Subscribes []string `json:"subscribes"`
 		} `json:"apps"`
 	}
 	if err := yaml.Unmarshal(raw, &values); err != nil {
@@ -68,7 +71,9 @@ func loadApps() ([]app, error) {
 				return nil, fmt.Errorf("%s/values.yaml: apps.%s.callers names %q, not another app of %s", chartDir, r.ID, c, registry.File)
 			}
 		}
-		out = append(out, app{id: r.ID, binary: r.Binary, image: r.Image(), port: r.Port, database: r.NeedsDB, callers: callers})
+		v := values.Apps[r.ID]
+		out = append(out, app{id: r.ID, binary: r.Binary, image: r.Image(), port: r.Port, database: r.NeedsDB, callers: callers,
+			pubsub: len(v.Publishes)+len(v.Subscribes) > 0})
 	}
 	return out, nil
 }
@@ -336,6 +341,14 @@ func checkDeployments(c checker, deps []*appsv1.Deployment, secrets map[string]m
 				c.errorf("%s: JWT_JWKS_URL = %q", where, env["JWT_JWKS_URL"].Value)
 			}
 		}
+		if a.id == "web-app" {
+			secretEnv = append(secretEnv, "JWT_SECRET", "OIDC_CLIENT_SECRET")
+			checkWebEnv(c, where, env)
+		}
+		// The dev sign-in (a user name alone) is for local runs only.
+		if e, ok := env["DEV_SIGNIN"]; ok {
+			c.errorf("%s: env DEV_SIGNIN=%q: the chart never enables the dev sign-in", where, e.Value)
+		}
 		for _, k := range secretEnv {
 			e, ok := env[k]
 			if !ok || e.Value != "" || e.ValueFrom == nil {
@@ -353,6 +366,29 @@ func checkDeployments(c checker, deps []*appsv1.Deployment, secrets map[string]m
 		}
 	}
 	return byID
+}
+
+// checkWebEnv checks web-app's own configuration: an https public URL, the
+// API through its Service, an identity provider, and JWT_SECRET required
+// (web-app signs the API calls with it) while the OIDC client secret may be
+// absent (a public client).
+func checkWebEnv(c checker, where string, env map[string]corev1.EnvVar) {
+	c.t.Helper()
+	if u := env["PUBLIC_URL"].Value; !strings.HasPrefix(u, "https://") || strings.Count(u, "/") != 2 {
+		c.errorf("%s: PUBLIC_URL %q, want https://host", where, u)
+	}
+	c.equal(where+" TODO_API_URL", env["TODO_API_URL"].Value, "http://todo-api:8080")
+	for _, k := range []string{"OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_SCOPES", "STREAM_HEARTBEAT", "STREAMS_PER_USER", "MAX_STREAMS", "SESSION_TTL"} {
+		if env[k].Value == "" {
+			c.errorf("%s: env %s empty", where, k)
+		}
+	}
+	if r := env["JWT_SECRET"].ValueFrom; r != nil && r.SecretKeyRef != nil && r.SecretKeyRef.Optional != nil && *r.SecretKeyRef.Optional {
+		c.errorf("%s: JWT_SECRET is optional; web-app cannot call the API without it", where)
+	}
+	if r := env["OIDC_CLIENT_SECRET"].ValueFrom; r == nil || r.SecretKeyRef == nil || r.SecretKeyRef.Optional == nil || !*r.SecretKeyRef.Optional {
+		c.errorf("%s: OIDC_CLIENT_SECRET must be an optional Secret key (public clients have none)", where)
+	}
 }
 
 // imageTag is the tag every variant uses: the chart's appVersion.
@@ -493,36 +529,79 @@ func checkIngress(c checker, ings []*networkingv1.Ingress) {
 		}
 		return
 	}
-	if len(ings) != 1 {
-		c.errorf("%d Ingresses, want 1", len(ings))
-		return
-	}
-	ing := ings[0]
-	if ing.Spec.IngressClassName == nil || *ing.Spec.IngressClassName == "" {
-		c.errorf("Ingress without className")
-	}
-	if len(ing.Spec.Rules) != 1 || ing.Spec.Rules[0].Host == "" || ing.Spec.Rules[0].HTTP == nil {
-		c.errorf("Ingress: want one rule with a host")
-		return
-	}
-	for _, p := range ing.Spec.Rules[0].HTTP.Paths {
-		b := p.Backend.Service
-		if b == nil || b.Name != "todo-api" || b.Port.Name != "http" {
-			c.errorf("Ingress path %s does not go to todo-api's http port", p.Path)
+	byBackend := map[string]*networkingv1.Ingress{}
+	for _, ing := range ings {
+		if ing.Spec.IngressClassName == nil || *ing.Spec.IngressClassName == "" {
+			c.errorf("Ingress %s without className", ing.Name)
+		}
+		if len(ing.Spec.Rules) != 1 || ing.Spec.Rules[0].Host == "" || ing.Spec.Rules[0].HTTP == nil {
+			c.errorf("Ingress %s: want one rule with a host", ing.Name)
+			continue
+		}
+		backends := map[string]bool{}
+		for _, p := range ing.Spec.Rules[0].HTTP.Paths {
+			b := p.Backend.Service
+			if b == nil || b.Port.Name != "http" {
+				c.errorf("Ingress %s path %s does not go to an app's http port", ing.Name, p.Path)
+				continue
+			}
+			backends[b.Name] = true
+		}
+		if len(backends) != 1 {
+			c.errorf("Ingress %s: paths to %v, want one app", ing.Name, slices.Sorted(maps.Keys(backends)))
+			continue
+		}
+		for b := range backends {
+			byBackend[b] = ing
+		}
+		if c.v.production && (len(ing.Spec.TLS) == 0 || ing.Spec.TLS[0].SecretName == "") {
+			c.errorf("production Ingress %s without TLS", ing.Name)
 		}
 	}
-	if c.v.production && (len(ing.Spec.TLS) == 0 || ing.Spec.TLS[0].SecretName == "") {
-		c.errorf("production Ingress without TLS")
+	c.equal("Ingresses' apps", slices.Sorted(maps.Keys(byBackend)), []string{"todo-api", "web-app"})
+	if api, web := byBackend["todo-api"], byBackend["web-app"]; api != nil && web != nil {
+		if api.Spec.Rules[0].Host == web.Spec.Rules[0].Host {
+			c.errorf("todo-api and web-app share host %s: the pages' /api calls must reach web-app", api.Spec.Rules[0].Host)
+		}
+		if p := web.Spec.Rules[0].HTTP.Paths; len(p) != 1 || p[0].Path != "/" {
+			c.errorf("web-app's Ingress: want the single path /")
+		}
+		// The live stream is long-lived: not buffered, not cut by the
+		// proxy's read or send timeout between two heartbeats.
+		if *web.Spec.IngressClassName == "nginx" {
+			for k, want := range map[string]string{
+				"nginx.ingress.kubernetes.io/proxy-buffering":    "off",
+				"nginx.ingress.kubernetes.io/proxy-read-timeout": "3600",
+				"nginx.ingress.kubernetes.io/proxy-send-timeout": "3600",
+			} {
+				c.equal("web-app's Ingress annotation "+k, web.Annotations[k], want)
+			}
+			for _, k := range []string{"nginx.ingress.kubernetes.io/proxy-buffering", "nginx.ingress.kubernetes.io/proxy-read-timeout"} {
+				if _, ok := api.Annotations[k]; ok {
+					c.errorf("todo-api's Ingress has the stream's annotation %s", k)
+				}
+			}
+		}
 	}
 }
 
 // componentScopes says which apps load which component (the chart narrows
 // the unscoped source components to the apps that use them): kafka-pubsub
-// every app, in app id order (the chart ranges over the apps map).
+// every app that publishes or subscribes, in app id order (the chart ranges
+// over the apps map); live-pubsub web-app alone (it has its own consumer
+// groups, one per replica).
 func componentScopes(name string) []string {
+	var pubsub []string
+	for _, a := range apps {
+		if a.pubsub {
+			pubsub = append(pubsub, a.id)
+		}
+	}
+	slices.Sort(pubsub)
 	return map[string][]string{
-		"kafka-pubsub":  slices.Sorted(slices.Values(appIDs())),
-		"statestore":    {"notification-service"},
+		"kafka-pubsub":  pubsub,
+		"live-pubsub":   {"web-app"},
+		"statestore":    {"notification-service", "web-app"},
 		"reminder-cron": {"reminder-service"},
 	}[name]
 }
@@ -556,7 +635,7 @@ func checkComponents(c checker, comps []*componentsv1alpha1.Component, secrets m
 			ref := corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: md.SecretKeyRef.Name}, Key: md.SecretKeyRef.Key}
 			c.secretRef(where+" metadata "+md.Name, &ref, secrets)
 		}
-		if comp.Name == "kafka-pubsub" {
+		if comp.Spec.Type == "pubsub.kafka" {
 			auth := metadataValue(comp, "authType")
 			if c.v.production {
 				c.equal(where+" authType", auth, "password")
@@ -569,7 +648,7 @@ func checkComponents(c checker, comps []*componentsv1alpha1.Component, secrets m
 			}
 		}
 	}
-	c.equal("Components", slices.Sorted(slices.Values(names)), []string{"kafka-pubsub", "reminder-cron", "statestore"})
+	c.equal("Components", slices.Sorted(slices.Values(names)), []string{"kafka-pubsub", "live-pubsub", "reminder-cron", "statestore"})
 }
 
 func metadataValue(comp *componentsv1alpha1.Component, name string) string {

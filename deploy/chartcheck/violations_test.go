@@ -8,6 +8,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 )
 
 // cloneObjects deep-copies rendered objects (through JSON) so that a test
@@ -92,6 +93,26 @@ func TestInvariantViolationsAreDetected(t *testing.T) {
 				panic(err)
 			}
 			return append(objs, pdb)
+		},
+		"dev sign-in enabled": func(objs []Object) []Object {
+			ctr := &deployment(objs, "web-app").Spec.Template.Spec.Containers[0]
+			ctr.Env = append(ctr.Env, corev1.EnvVar{Name: "DEV_SIGNIN", Value: "true"})
+			return objs
+		},
+		"web app over http": func(objs []Object) []Object {
+			ctr := &deployment(objs, "web-app").Spec.Template.Spec.Containers[0]
+			for i := range ctr.Env {
+				if ctr.Env[i].Name == "PUBLIC_URL" {
+					ctr.Env[i].Value = "http://app.todo.local"
+				}
+			}
+			return objs
+		},
+		"stream buffered by the ingress": func(objs []Object) []Object {
+			for _, ing := range Of[networkingv1.Ingress](objs) {
+				delete(ing.Annotations, "nginx.ingress.kubernetes.io/proxy-buffering")
+			}
+			return objs
 		},
 		"a Deployment missing": func(objs []Object) []Object {
 			for i, o := range objs {

@@ -149,10 +149,26 @@ seccompProfile:
   type: RuntimeDefault
 {{- end }}
 
-{{/* The app ids allowed to load kafka-pubsub: every app, then dapr.pubsub.extraScopes. */}}
+{{/*
+The app ids allowed to load kafka-pubsub: every app that publishes or
+subscribes through it (web-app has its own live-pubsub), then
+dapr.pubsub.extraScopes.
+*/}}
 {{- define "todo.pubsubScopes" -}}
 {{- $ids := list -}}
-{{- range (fromYaml (include "todo.appTable" .)).apps }}{{ $ids = append $ids .id }}{{ end -}}
+{{- range (fromYaml (include "todo.appTable" .)).apps }}{{ if or .publishes .subscribes }}{{ $ids = append $ids .id }}{{ end }}{{ end -}}
 {{- $ids = concat $ids (.Values.dapr.pubsub.extraScopes | default list) | uniq -}}
 {{- toYaml $ids -}}
+{{- end }}
+
+{{/*
+web-app's PUBLIC_URL: web.publicUrl, else https://<ingress.web.host>. It
+must be https: the session cookie is Secure outside localhost.
+*/}}
+{{- define "todo.webPublicUrl" -}}
+{{- $u := .Values.web.publicUrl | default (printf "https://%s" (required "web.publicUrl or ingress.web.host is required" .Values.ingress.web.host)) -}}
+{{- if not (hasPrefix "https://" $u) -}}
+{{- fail (printf "web.publicUrl %q must be https (the session cookie is Secure)" $u) -}}
+{{- end -}}
+{{- trimSuffix "/" $u -}}
 {{- end }}
