@@ -145,16 +145,27 @@ type env struct {
 // their sidecars on free ports, with a fresh database.
 func startSystem(t *testing.T, apps ...string) *env {
 	t.Helper()
+	return startSystemWith(t, nil, apps...)
+}
+
+// startSystemWith is startSystem with changes to the system's
+// configuration (nil: none).
+func startSystemWith(t *testing.T, configure func(*devstack.Config), apps ...string) *env {
+	t.Helper()
 	bin := needDaprd(t)
 	logs := &logBuffer{}
 	dbURL := pgtest.NewDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	sys, err := devstack.Up(ctx, devstack.Config{
+	cfg := devstack.Config{
 		Root: repoRoot, WorkDir: t.TempDir(), Out: logs, Daprd: bin, BinDir: binDir,
 		DatabaseURL: dbURL, JWTSecret: jwtSecret, CronSchedule: "@every 2s", LogFormat: "json", OnlyApps: apps, DevSignIn: true,
 		LockWait: 15 * time.Minute, // other test packages run their systems one at a time
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	sys, err := devstack.Up(ctx, cfg)
 	t.Cleanup(func() {
 		if sys != nil {
 			sys.Close()

@@ -219,23 +219,49 @@ func (a *App) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		fail("the ID token is not for this sign-in", errors.New("nonce mismatch"))
 		return
 	}
-	var claims struct {
-		Name              string `json:"name"`
-		PreferredUsername string `json:"preferred_username"`
-		Email             string `json:"email"`
-	}
-	_ = idt.Claims(&claims)
 	if !validSubject(idt.Subject) {
 		fail("the identity provider's user id cannot be used", errors.New("malformed sub"))
 		return
 	}
-	name := cleanText(firstNonEmpty(claims.Name, claims.PreferredUsername, claims.Email, idt.Subject), 100)
+	var claims nameClaims
+	_ = idt.Claims(&claims)
+	if claims.name() == "" {
+		// Many providers put the profile in the UserInfo answer only.
+		claims = a.userInfoName(ctx, provider, tok, idt.Subject)
+	}
+	name := cleanText(firstNonEmpty(claims.name(), idt.Subject), 100)
 	if _, err := a.sessions.create(r.Context(), w, Session{User: idt.Subject, Name: name, Method: "oidc"}); err != nil {
 		a.unavailable(w, r, err)
 		return
 	}
 	a.log.InfoContext(r.Context(), "signed in", "user_id", idt.Subject, "method", "oidc")
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// nameClaims are the claims a person's display name is taken from.
+type nameClaims struct {
+	Name              string `json:"name"`
+	PreferredUsername string `json:"preferred_username"`
+	Email             string `json:"email"`
+}
+
+func (c nameClaims) name() string { return firstNonEmpty(c.Name, c.PreferredUsername, c.Email) }
+
+// userInfoName asks the provider's UserInfo endpoint for the display name
+// of the signed-in subject; an answer for another subject is ignored, and a
+// failure leaves the name empty (the session is good without it).
+func (a *App) userInfoName(ctx context.Context, provider *oidc.Provider, tok *oauth2.Token, sub string) nameClaims {
+	var c nameClaims
+	info, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	if err == nil && info.Subject != sub {
+		err = fmt.Errorf("UserInfo answered for subject %q", info.Subject)
+	}
+	if err != nil {
+		a.log.WarnContext(ctx, "no display name from the UserInfo endpoint", "error", err)
+		return c
+	}
+	_ = info.Claims(&c)
+	return c
 }
 
 // validSubject applies todo-api's rules for a user id (auth.Verify): the
