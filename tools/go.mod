@@ -1,6 +1,8 @@
 // Developer tools, kept out of the application's go.mod. daprd is not here:
 // scripts/build-daprd.sh builds it from upstream's own module (with its
-// replace directives), which a tool directive cannot do.
+// replace directives), which a tool directive cannot do. The OpenID
+// Provider is zitadel/oidc's example server, which the e2e sign-in test
+// (internal/e2e/oidc_test.go) builds and runs as its identity provider.
 module github.com/evolution-todo/todo/tools
 
 go 1.26.0

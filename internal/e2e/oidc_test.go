@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -144,6 +145,25 @@ func TestWebAppSignInThroughOIDC(t *testing.T) {
 	_ = resp.Body.Close()
 	if resp.StatusCode < 400 || resp.StatusCode >= 500 {
 		t.Fatalf("POST /auth/dev with the dev sign-in off: %d, want a 4xx", resp.StatusCode)
+	}
+
+	// The sign-in asks for the code flow with PKCE (S256), a state and a
+	// nonce; the provider then checks the verifier at the token exchange,
+	// which the browser's sign-in below goes through.
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noRedirect.Get(base + "/auth/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	authURL, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || resp.StatusCode != http.StatusFound || !strings.HasPrefix(authURL.String(), issuer) {
+		t.Fatalf("GET /auth/login: %d to %q (%v), want a redirect to the provider", resp.StatusCode, resp.Header.Get("Location"), err)
+	}
+	q := authURL.Query()
+	if q.Get("response_type") != "code" || q.Get("code_challenge_method") != "S256" || len(q.Get("code_challenge")) != 43 ||
+		q.Get("state") == "" || q.Get("nonce") == "" || q.Get("client_id") != oidcClientID {
+		t.Fatalf("the authorization request %s is not the code flow with PKCE S256, state and nonce", authURL)
 	}
 
 	person := browsertest.NewPerson(t)
