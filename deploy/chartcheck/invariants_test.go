@@ -568,7 +568,7 @@ func checkIngress(c checker, ings []*networkingv1.Ingress) {
 		}
 		// The live stream is long-lived: not buffered, not cut by the
 		// proxy's read or send timeout between two heartbeats.
-		if *web.Spec.IngressClassName == "nginx" {
+		if cn := web.Spec.IngressClassName; cn != nil && *cn == "nginx" {
 			for k, want := range map[string]string{
 				"nginx.ingress.kubernetes.io/proxy-buffering":    "off",
 				"nginx.ingress.kubernetes.io/proxy-read-timeout": "3600",
