@@ -46,6 +46,13 @@ type Config struct {
 	OnlyApps     []string // when set, only these apps start (then only the baseline and api steps can run)
 	WebStreams   int      // open pages that each get a reminder (web step)
 	WebIdle      int      // idle streams whose memory the web step measures
+	// The soak step: for Soak, SoakRate times a second, a recurring task is
+	// created and completed (three task changes with the next occurrence);
+	// every SoakSample each process's memory and each /metrics page's size
+	// are read.
+	Soak       time.Duration
+	SoakRate   int
+	SoakSample time.Duration
 }
 
 // Check reports an option that cannot work: an unknown step or app, or a
@@ -71,14 +78,14 @@ func (c Config) Check() error {
 	if !slices.Contains(c.OnlyApps, "todo-api") {
 		return errors.New("every step but the baseline needs todo-api")
 	}
-	if len(c.OnlyApps) < len(ids) && (c.runs("e2e") || c.runs("web") || c.runs("sweep")) {
-		return errors.New("the e2e, web and sweep steps need every app; add -only baseline,api")
+	if len(c.OnlyApps) < len(ids) && (c.runs("e2e") || c.runs("web") || c.runs("sweep") || c.runs("soak")) {
+		return errors.New("the e2e, web, sweep and soak steps need every app; add -only baseline,api")
 	}
 	return nil
 }
 
 // Steps are the names Config.Only takes.
-var Steps = []string{"baseline", "api", "e2e", "web", "sweep"}
+var Steps = []string{"baseline", "api", "e2e", "web", "sweep", "soak"}
 
 func (c Config) runs(step string) bool {
 	if len(c.Only) == 0 {
@@ -95,13 +102,15 @@ func (c Config) runs(step string) bool {
 // DefaultConfig is the full run of `make bench`.
 func DefaultConfig() Config {
 	return Config{Phase: 10 * time.Second, Rates: []int{100, 150, 200, 300, 400, 500}, SweepTasks: 1_000_000, SweepDue: 10_000,
-		WebStreams: 100, WebIdle: 1000, JWTSecret: "bench-secret-bench-secret-bench-secret"}
+		WebStreams: 100, WebIdle: 1000, JWTSecret: "bench-secret-bench-secret-bench-secret",
+		Soak: 10 * time.Minute, SoakRate: 50, SoakSample: time.Minute}
 }
 
 // SmokeConfig is CI's: every step, tiny sizes.
 func SmokeConfig() Config {
 	return Config{Phase: 2 * time.Second, Rates: []int{50}, SweepTasks: 5_000, SweepDue: 200, Smoke: true,
-		WebStreams: 10, WebIdle: 50, JWTSecret: "bench-secret-bench-secret-bench-secret"}
+		WebStreams: 10, WebIdle: 50, JWTSecret: "bench-secret-bench-secret-bench-secret",
+		Soak: 6 * time.Second, SoakRate: 20, SoakSample: 2 * time.Second}
 }
 
 // Report is what a run measured.
@@ -115,6 +124,9 @@ type Report struct {
 	Web      Web
 	Idle     []Footprint
 	Load     []Footprint
+	Cost     Cost          // CPU per write under 8 API clients, every process
+	Metrics  []MetricsPage // each sidecar's /metrics at idle and after the e2e step
+	Soak     []SoakSample
 	Only     []string // the steps that ran, when not all
 	OnlyApps []string // the apps that ran, when not all
 }
@@ -128,8 +140,13 @@ type Throughput struct {
 
 // E2E is one fixed-rate phase.
 type E2E struct {
-	Rate, Sent                    int
+	Rate                          int
+	AtAPIMax                      bool // the rate is the API's own closed-loop maximum (8 clients)
+	Target, Sent                  int  // creates due by the schedule; created
 	AchievedRate                  float64
+	WebMeasured                   bool          // web-app ran: its push was measured
+	WebP50, WebP99                time.Duration // write -> TaskCreated in web-app's stream of the user
+	WebDelivered                  int
 	AuditP50, AuditP99            time.Duration
 	AuditDelivered                int
 	RecurringP50, RecurringP99    time.Duration
@@ -142,13 +159,6 @@ type Sweep struct {
 	Duration              time.Duration
 	UsesIndex             bool
 	Plan                  string
-}
-
-// Footprint of one process.
-type Footprint struct {
-	Name   string
-	RSSMiB float64
-	CPU    float64 // cores used during the window
 }
 
 func pct(d []time.Duration, p float64) time.Duration {
@@ -190,7 +200,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 
 	// 1. Baseline, in a database of its own with the same schema (no relay).
-	say(cfg.Out, "1/6 baseline: insert task + outbox row in one transaction, straight to PostgreSQL")
+	say(cfg.Out, "1/7 baseline: insert task + outbox row in one transaction, straight to PostgreSQL")
 	raw, err := pgxpool.New(ctx, devstack.WithDatabase(cfg.AdminURL, rawDB)+"&pool_max_conns=16")
 	if err != nil {
 		return nil, err
@@ -245,59 +255,108 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	time.Sleep(2 * time.Second)
 	rep.Idle = footprint(sys, 3*time.Second)
 
-	// 2. API writes.
-	say(cfg.Out, "2/6 API writes: POST /api/tasks")
+	// 2. API writes. The 8-client phase's cost is measured from its start
+	// until every consumer has caught up.
+	say(cfg.Out, "2/7 API writes: POST /api/tasks")
+	idleMetrics := sidecarMetrics(ctx, sys)
 	for _, clients := range []int{1, 8} {
 		if !cfg.runs("api") {
 			break
 		}
 		var fp []Footprint
 		var wg sync.WaitGroup
+		var before cpuSnapshot
+		t0 := time.Now()
 		if clients == 8 {
+			before = snapshotCPU(sys)
 			wg.Add(1)
 			go func() { defer wg.Done(); time.Sleep(cfg.Phase / 4); fp = footprint(sys, cfg.Phase/2) }()
-			if cfg.ProfileDir != "" {
-				wg.Add(1)
-				go func() { defer wg.Done(); time.Sleep(cfg.Phase / 4); profile(ctx, cfg, sys, cfg.Phase/2) }()
-			}
 		}
 		rep.API[clients] = closedLoop(ctx, clients, cfg.Phase, func(ctx context.Context) error {
 			_, err := api.CreateTask(ctx, client.NewTask{Title: "bench"})
 			return err
 		})
 		wg.Wait()
+		if err := waitDrained(ctx, db, sys.Instances["audit-service"] != nil, 2*time.Minute); err != nil {
+			return nil, err
+		}
 		if fp != nil {
 			rep.Load = fp
+			rep.Cost = costOf(sys, before, snapshotCPU(sys), rep.API[clients].Ops, time.Since(t0))
 		}
 		say(cfg.Out, "    %d clients: %.0f/s, p99 %s", clients, rep.API[clients].PerSecond, rep.API[clients].P99)
 	}
-	if err := waitDrained(ctx, db, sys.Instances["audit-service"] != nil, 2*time.Minute); err != nil {
-		return nil, err
+	if rep.Cost.Writes > 0 {
+		say(cfg.Out, "    whole system: %.2f cores per 1,000 writes/s", rep.Cost.Total())
+	}
+	if cfg.ProfileDir != "" && cfg.runs("api") {
+		// Profiling costs CPU: in a phase of its own, after the measured ones.
+		say(cfg.Out, "    profiling under 8 API clients (not measured)")
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); time.Sleep(cfg.Phase / 4); profile(ctx, cfg, sys, cfg.Phase/2) }()
+		closedLoop(ctx, 8, cfg.Phase, func(ctx context.Context) error {
+			_, err := api.CreateTask(ctx, client.NewTask{Title: "bench"})
+			return err
+		})
+		wg.Wait()
+		if err := waitDrained(ctx, db, sys.Instances["audit-service"] != nil, 2*time.Minute); err != nil {
+			return nil, err
+		}
 	}
 	if err := settle(ctx, cfg.AdminURL, apiURL); err != nil {
 		return nil, err
 	}
 
-	// 3. End to end at fixed rates.
-	say(cfg.Out, "3/6 end to end at fixed rates")
-	for _, rate := range cfg.Rates {
+	// 3. End to end at fixed rates, the last of them the API's own maximum.
+	say(cfg.Out, "3/7 end to end at fixed rates")
+	var live *liveWatch
+	if web := sys.Instances["web-app"]; web != nil && cfg.runs("e2e") {
+		lctx, lcancel := context.WithCancel(ctx)
+		defer lcancel()
+		if live, err = watchLive(lctx, web.URL(), "bench"); err != nil {
+			return nil, fmt.Errorf("open the bench user's stream: %w", err)
+		}
+	}
+	type phase struct {
+		rate  int
+		atMax bool
+	}
+	var phases []phase
+	for _, r := range cfg.Rates {
+		phases = append(phases, phase{r, false})
+	}
+	if m := int(rep.API[8].PerSecond); m > 0 {
+		phases = append(phases, phase{m, true})
+	}
+	for _, p := range phases {
 		if !cfg.runs("e2e") {
 			break
 		}
-		e, err := fixedRate(ctx, db, api, rate, cfg.Phase)
+		e, err := fixedRate(ctx, db, api, live, p.rate, cfg.Phase)
 		if err != nil {
 			return nil, err
 		}
+		e.AtAPIMax = p.atMax
 		rep.E2E = append(rep.E2E, e)
 		if err := settle(ctx, cfg.AdminURL, apiURL); err != nil {
 			return nil, err
 		}
-		say(cfg.Out, "    %d/s: achieved %.0f/s, audit p50 %s p99 %s (%d/%d), recurring p50 %s p99 %s (%d/%d)", rate, e.AchievedRate,
-			e.AuditP50, e.AuditP99, e.AuditDelivered, e.Sent, e.RecurringP50, e.RecurringP99, e.RecurringDelivered, e.Completed)
+		say(cfg.Out, "    %d/s: sent %d of %d (%.0f/s), audit p50 %s p99 %s (%d/%d), recurring p50 %s p99 %s (%d/%d), web push p50 %s p99 %s (%d)",
+			p.rate, e.Sent, e.Target, e.AchievedRate, e.AuditP50, e.AuditP99, e.AuditDelivered, e.Sent,
+			e.RecurringP50, e.RecurringP99, e.RecurringDelivered, e.Completed, e.WebP50, e.WebP99, e.WebDelivered)
+	}
+	loaded := sidecarMetrics(ctx, sys)
+	for _, a := range devstack.Apps {
+		name := "daprd " + a.ID
+		if i, ok := idleMetrics[name]; ok {
+			l := loaded[name]
+			rep.Metrics = append(rep.Metrics, MetricsPage{Name: name, IdleBytes: i[0], IdleSeries: i[1], LoadedBytes: l[0], LoadedSeries: l[1]})
+		}
 	}
 
 	// 4. web-app, before the sweep fills the tasks table.
-	say(cfg.Out, "4/6 web-app: page weight, reminders to %d open pages, %d idle streams", cfg.WebStreams, cfg.WebIdle)
+	say(cfg.Out, "4/7 web-app: page weight, reminders to %d open pages, %d idle streams", cfg.WebStreams, cfg.WebIdle)
 	if cfg.runs("web") {
 		w, err := webStep(ctx, sys, cfg, cfg.WebStreams, cfg.WebIdle)
 		if err != nil {
@@ -309,7 +368,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 
 	// 5. Reminder sweep.
-	say(cfg.Out, "5/6 reminder sweep: %d tasks, %d due", cfg.SweepTasks, cfg.SweepDue)
+	say(cfg.Out, "5/7 reminder sweep: %d tasks, %d due", cfg.SweepTasks, cfg.SweepDue)
 	if cfg.runs("sweep") {
 		sw, err := sweep(ctx, db, sys, cfg)
 		if err != nil {
@@ -318,7 +377,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Sweep = sw
 		say(cfg.Out, "    %d published in %s (index used: %v)", sw.Published, sw.Duration, sw.UsesIndex)
 	}
-	say(cfg.Out, "6/6 done")
+	// 6. Soak.
+	say(cfg.Out, "6/7 soak: %d recurring tasks created and completed per second for %s", cfg.SoakRate, cfg.Soak)
+	if cfg.runs("soak") {
+		if rep.Soak, err = soak(ctx, sys, db, api, cfg); err != nil {
+			return nil, fmt.Errorf("soak: %w", err)
+		}
+	}
+	say(cfg.Out, "7/7 done")
 	return rep, nil
 }
 

@@ -40,16 +40,40 @@ func TestBenchSmoke(t *testing.T) {
 			t.Errorf("%d clients: baseline %d ops, API %d ops", c, rep.Baseline[c].Ops, rep.API[c].Ops)
 		}
 	}
+	atMax := false
 	for _, e := range rep.E2E {
-		if e.Sent == 0 || e.AuditDelivered != e.Sent || e.RecurringDelivered != e.Completed {
-			t.Errorf("rate %d: sent %d audited %d; completed %d next %d", e.Rate, e.Sent, e.AuditDelivered, e.Completed, e.RecurringDelivered)
+		atMax = atMax || e.AtAPIMax
+		if e.Sent == 0 || e.AuditDelivered != e.Sent || e.RecurringDelivered != e.Completed || !e.WebMeasured || e.WebDelivered != e.Sent {
+			t.Errorf("rate %d: sent %d audited %d pushed %d; completed %d next %d", e.Rate, e.Sent, e.AuditDelivered, e.WebDelivered, e.Completed, e.RecurringDelivered)
+		}
+	}
+	if !atMax {
+		t.Error("no end-to-end phase at the API's own maximum rate")
+	}
+	// Every process of the system used some CPU for the writes, PostgreSQL
+	// (its backends) included.
+	cost := map[string]float64{}
+	for _, p := range rep.Cost.PerProc {
+		cost[p.Name] = p.CoresPerKOps
+	}
+	for _, name := range []string{"todo-api", "daprd todo-api", "audit-service", "daprd audit-service", postgresName} {
+		if cost[name] <= 0 {
+			t.Errorf("cost of %s: %.3f cores per 1,000 writes/s (%d writes)", name, cost[name], rep.Cost.Writes)
+		}
+	}
+	if len(rep.Soak) < 3 || rep.Soak[len(rep.Soak)-1].Changes == 0 {
+		t.Errorf("soak: %d readings, %+v", len(rep.Soak), rep.Soak)
+	}
+	for _, m := range rep.Metrics {
+		if m.IdleBytes <= 0 || m.LoadedBytes <= 0 {
+			t.Errorf("%s: /metrics %d and %d bytes", m.Name, m.IdleBytes, m.LoadedBytes)
 		}
 	}
 	if rep.Sweep.Published != cfg.SweepDue || !rep.Sweep.UsesIndex {
 		t.Errorf("sweep published %d of %d, index used %v\n%s", rep.Sweep.Published, cfg.SweepDue, rep.Sweep.UsesIndex, rep.Sweep.Plan)
 	}
-	if want := 2*len(devstack.Apps) + 1; len(rep.Idle) != want || len(rep.Load) != want {
-		t.Errorf("footprint of %d/%d processes, want %d (every app, its sidecar, the broker)", len(rep.Idle), len(rep.Load), want)
+	if want := 2*len(devstack.Apps) + 2; len(rep.Idle) != want || len(rep.Load) != want {
+		t.Errorf("footprint of %d/%d processes, want %d (every app, its sidecar, the broker, PostgreSQL)", len(rep.Idle), len(rep.Load), want)
 	}
 	w := rep.Web
 	if w.Pushed != cfg.WebStreams || w.StreamsOpened != cfg.WebIdle || w.IdleStreams != cfg.WebIdle {

@@ -27,38 +27,50 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 }
 
 // openLoop calls op `rate` times a second for d, whatever the answers' pace
-// (up to 256 in flight), and returns how many were sent and the time taken.
-func openLoop(ctx context.Context, rate int, d time.Duration, op func(i int)) (int, time.Duration) {
-	tick := time.NewTicker(time.Second / time.Duration(rate))
-	defer tick.Stop()
+// (up to 256 in flight). The i-th call is due at start + i/rate: a late
+// call goes as soon as it can and the ones after it keep their times, so a
+// slow moment is caught up rather than lost. It returns how many calls
+// were due (rate × d), how many were sent, and the time from the start to
+// the last send.
+func openLoop(ctx context.Context, rate int, d time.Duration, op func(i int)) (target, sent int, el time.Duration) {
+	target = int(float64(rate) * d.Seconds())
 	sem := make(chan struct{}, 256)
 	var wg sync.WaitGroup
 	start := time.Now()
-	n := 0
-	for time.Since(start) < d && ctx.Err() == nil {
-		<-tick.C
+	for i := range target {
+		if ctx.Err() != nil {
+			break
+		}
+		if wait := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); wait > 0 {
+			time.Sleep(wait)
+		}
 		sem <- struct{}{}
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			op(i)
-		}(n)
-		n++
+		}(i)
+		sent++
 	}
+	el = time.Since(start)
 	wg.Wait()
-	return n, time.Since(start)
+	return target, sent, el
 }
 
 // fixedRate creates recurring tasks at rate/s for d, then completes them at
 // the same rate, and measures from the database how long each took to be
 // handled by audit-service and by recurring-service.
-func fixedRate(ctx context.Context, db *pgxpool.Pool, api *client.Client, rate int, d time.Duration) (E2E, error) {
+//
+// When live is not nil (web-app runs), it also measures web-app's push:
+// from each task's created_at to its TaskCreated in the bench user's open
+// stream.
+func fixedRate(ctx context.Context, db *pgxpool.Pool, api *client.Client, live *liveWatch, rate int, d time.Duration) (E2E, error) {
 	e := E2E{Rate: rate}
 	var mu sync.Mutex
 	var ids []int64
 	due := time.Date(2030, 1, 1, 9, 0, 0, 0, time.UTC)
-	sent, el := openLoop(ctx, rate, d, func(int) {
+	target, sent, el := openLoop(ctx, rate, d, func(int) {
 		tk, err := api.CreateTask(ctx, client.NewTask{Title: "e2e", Recurrence: client.RecurrenceDaily, DueAt: &due})
 		if err != nil {
 			return
@@ -67,7 +79,7 @@ func fixedRate(ctx context.Context, db *pgxpool.Pool, api *client.Client, rate i
 		ids = append(ids, tk.ID)
 		mu.Unlock()
 	})
-	e.Sent, e.AchievedRate = len(ids), float64(sent)/el.Seconds()
+	e.Target, e.Sent, e.AchievedRate = target, len(ids), float64(sent)/el.Seconds()
 	// Wait (bounded) until audit has them all, then read the latencies.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -87,9 +99,16 @@ func fixedRate(ctx context.Context, db *pgxpool.Pool, api *client.Client, rate i
 		return e, err
 	}
 	e.AuditP50, e.AuditP99 = pct(lat, .5), pct(lat, .99)
+	if live != nil {
+		e.WebMeasured = true
+		if e.WebDelivered, lat, err = live.latencies(ctx, db, "TaskCreated", ids, 10*time.Second); err != nil {
+			return e, err
+		}
+		e.WebP50, e.WebP99 = pct(lat, .5), pct(lat, .99)
+	}
 
 	var completed []int64
-	_, _ = openLoop(ctx, rate, d, func(i int) {
+	_, _, _ = openLoop(ctx, rate, d, func(i int) {
 		mu.Lock()
 		if i >= len(ids) {
 			mu.Unlock()
@@ -233,62 +252,6 @@ func fetchTo(ctx context.Context, url, path string) error {
 		return err
 	}
 	return f.Close()
-}
-
-// footprint samples resident memory and CPU of every process over window.
-func footprint(sys *devstack.System, window time.Duration) []Footprint {
-	type proc struct {
-		name string
-		pid  int
-	}
-	var procs []proc
-	for _, a := range devstack.Apps {
-		if inst := sys.Instances[a.ID]; inst != nil {
-			procs = append(procs, proc{a.ID, inst.Proc.Pid()}, proc{"daprd " + a.ID, inst.Daprd.Pid()})
-		}
-	}
-	procs = append(procs, proc{"devbroker", sys.Broker.Pid()})
-	before := map[int]float64{}
-	for _, p := range procs {
-		before[p.pid] = cpuSeconds(p.pid)
-	}
-	time.Sleep(window)
-	var out []Footprint
-	for _, p := range procs {
-		out = append(out, Footprint{Name: p.name, RSSMiB: rssMiB(p.pid), CPU: (cpuSeconds(p.pid) - before[p.pid]) / window.Seconds()})
-	}
-	return out
-}
-
-func rssMiB(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			f := strings.Fields(line)
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
-
-// cpuSeconds reads utime+stime of pid (clock ticks of 1/100 s on Linux).
-func cpuSeconds(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseFloat(f[11], 64)
-	k, _ := strconv.ParseFloat(f[12], 64)
-	return (u + k) / 100
 }
 
 func machine() string {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/evolution-todo/todo/client"
 	"github.com/evolution-todo/todo/internal/auth"
@@ -290,4 +294,72 @@ func scrapeGauge(ctx context.Context, url, name string) float64 {
 		}
 	}
 	return -1
+}
+
+// liveWatch is one open page of the bench user: it notes when each task
+// event arrives in the stream.
+type liveWatch struct {
+	mu      sync.Mutex
+	arrived map[string]time.Time // event type + task id -> first arrival
+}
+
+// watchLive signs user in to web-app and keeps a stream open until ctx ends.
+func watchLive(ctx context.Context, base, user string) (*liveWatch, error) {
+	hc, err := webPage(ctx, base, user)
+	if err != nil {
+		return nil, err
+	}
+	lw := &liveWatch{arrived: map[string]time.Time{}}
+	err = openStream(ctx, hc, base, func(ev, data string, at time.Time) {
+		if ev != "task" {
+			return
+		}
+		var e struct {
+			Type   string `json:"event_type"`
+			TaskID int64  `json:"task_id"`
+		}
+		if json.Unmarshal([]byte(data), &e) != nil {
+			return
+		}
+		k := e.Type + strconv.FormatInt(e.TaskID, 10)
+		lw.mu.Lock()
+		if _, ok := lw.arrived[k]; !ok {
+			lw.arrived[k] = at
+		}
+		lw.mu.Unlock()
+	})
+	return lw, err
+}
+
+// latencies waits (up to wait) until the events of type eventType of ids
+// have all arrived, and returns how many did and their latencies from the
+// tasks' created_at.
+func (lw *liveWatch) latencies(ctx context.Context, db *pgxpool.Pool, eventType string, ids []int64, wait time.Duration) (int, []time.Duration, error) {
+	rows, err := db.Query(ctx, `SELECT id, created_at FROM tasks WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return 0, nil, err
+	}
+	type created struct {
+		ID int64
+		At time.Time
+	}
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[created])
+	if err != nil {
+		return 0, nil, err
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		var lat []time.Duration
+		lw.mu.Lock()
+		for _, c := range list {
+			if at, ok := lw.arrived[eventType+strconv.FormatInt(c.ID, 10)]; ok {
+				lat = append(lat, at.Sub(c.At))
+			}
+		}
+		lw.mu.Unlock()
+		if len(lat) >= len(list) || time.Now().After(deadline) {
+			return len(lat), lat, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
