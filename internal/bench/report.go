@@ -142,7 +142,6 @@ func (r *Report) Markdown() string {
 
 func (r *Report) ran(step string) bool { return Config{Only: r.Only}.runs(step) }
 
-
 // Sustainable reports whether the system kept up with the phase's rate.
 func (e E2E) Sustainable() bool {
 	return float64(e.Sent) >= 0.95*float64(e.Target) && e.Sent > 0 && e.AuditDelivered == e.Sent &&
