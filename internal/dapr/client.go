@@ -41,8 +41,27 @@ func New(baseURL, apiToken string) *Client {
 		token: apiToken,
 		// The transport puts the caller's traceparent on every call, so the
 		// sidecar continues the trace into the broker and the callee.
-		http: &http.Client{Timeout: 15 * time.Second, Transport: telemetry.Transport(http.DefaultTransport)},
+		http: &http.Client{Timeout: 15 * time.Second, Transport: telemetry.Transport(sidecarTransport())},
 	}
+}
+
+// MaxConnsPerSidecar bounds the idle connections kept to the sidecar. The
+// callers run up to this many calls at once (the relay's bulks, one
+// delivery per partition of task-events, the web app's pages), and Go's
+// default transport keeps only 2 idle per host: every call past the second
+// opened a new connection, and each one closed afterwards left a socket in
+// TIME_WAIT.
+const MaxConnsPerSidecar = 64
+
+// sidecarTransport is the transport of every call to the sidecar, which is
+// one host on the loopback: no proxy, idle connections sized for the
+// callers' concurrency.
+func sidecarTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	t.MaxIdleConns = MaxConnsPerSidecar
+	t.MaxIdleConnsPerHost = MaxConnsPerSidecar
+	return t
 }
 
 // Error is a non-2xx answer from the sidecar.

@@ -215,6 +215,7 @@ func (s *System) StartInstance(ctx context.Context, app App, name string) (*Inst
 	}
 	sc.HTTPPort = daprPort
 	sc.LogLevel = s.Cfg.DaprLogLevel
+	sc.ConfigFile = s.DaprConfig()
 	sc.AppHealthPath = "/healthz"
 	inst := &Instance{App: app, Name: name, Port: port, MetricsPort: metricsPort, Sidecar: sc}
 	s.Instances[name] = inst
@@ -226,6 +227,10 @@ func (s *System) StartInstance(ctx context.Context, app App, name string) (*Inst
 	}
 	return inst, nil
 }
+
+// DaprConfig is the Dapr Configuration every sidecar of the system runs
+// with: the repository's dapr/config.yaml.
+func (s *System) DaprConfig() string { return filepath.Join(s.Cfg.Root, "dapr", "config.yaml") }
 
 // StartAppProcess (re)starts an instance's app process and waits for /readyz.
 func (s *System) StartAppProcess(ctx context.Context, inst *Instance) error {

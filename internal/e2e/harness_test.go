@@ -391,6 +391,7 @@ func (e *env) startViewerWith(opts viewerOpts, topics ...string) *subscriber {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	sc.ConfigFile = e.sys.DaprConfig()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := e.sys.StartSidecar(ctx, sc, []string{"DAPR_API_TOKEN=" + e.sys.DaprToken}); err != nil {

@@ -171,6 +171,7 @@ func (e *env) startRacingReminder() *racingSidecar {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	sc.ConfigFile = e.sys.DaprConfig()
 	rs := &racingSidecar{
 		real: dapr.New(fmt.Sprintf("http://127.0.0.1:%d", sc.HTTPPort), e.sys.DaprToken), e: e, api: e.client,
 		change: map[int64]string{}, lostIDs: map[int64]bool{}, published: map[string]int{},

@@ -67,13 +67,39 @@ type Event struct {
 // once tx commits, and never if tx rolls back. Callers that must keep one
 // task's events in commit order lock the task's row before calling Add.
 func Add(ctx context.Context, tx pgx.Tx, e Event) error {
+	args, err := row(ctx, e)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, insertSQL, args...); err != nil {
+		return fmt.Errorf("outbox: insert: %w", err)
+	}
+	return nil
+}
+
+// Queue queues the insert of e's row in b, as Add does in a transaction:
+// for a batch that writes the change and its event in one round trip (in
+// one transaction: a batch is one, implicitly or with Batch.BeginTx).
+func Queue(ctx context.Context, b *pgx.Batch, e Event) error {
+	args, err := row(ctx, e)
+	if err != nil {
+		return err
+	}
+	b.Queue(insertSQL, args...)
+	return nil
+}
+
+const insertSQL = `INSERT INTO outbox (id, topic, partition_key, event_type, cloudevent) VALUES ($1, $2, $3, $4, $5)`
+
+// row is e's outbox row: the arguments of insertSQL.
+func row(ctx context.Context, e Event) ([]any, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
-		return fmt.Errorf("outbox: event id: %w", err)
+		return nil, fmt.Errorf("outbox: event id: %w", err)
 	}
 	ce, err := events.NewCloudEvent(id.String(), Source, e.Type, e.TaskID, e.Time, e.Data)
 	if err != nil {
-		return fmt.Errorf("outbox: %w", err)
+		return nil, fmt.Errorf("outbox: %w", err)
 	}
 	// The event carries the trace of the request that made the change: Dapr
 	// keeps a CloudEvent's own traceparent when it publishes (in bulk too),
@@ -84,14 +110,9 @@ func Add(ctx context.Context, tx pgx.Tx, e Event) error {
 	}
 	body, err := json.Marshal(ce)
 	if err != nil {
-		return fmt.Errorf("outbox: encode event: %w", err)
+		return nil, fmt.Errorf("outbox: encode event: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO outbox (id, topic, partition_key, event_type, cloudevent)
-		VALUES ($1, $2, $3, $4, $5)`,
-		id, e.Topic, strconv.FormatInt(e.TaskID, 10), e.Type, body); err != nil {
-		return fmt.Errorf("outbox: insert: %w", err)
-	}
-	return nil
+	return []any{id, e.Topic, strconv.FormatInt(e.TaskID, 10), e.Type, body}, nil
 }
 
 // Message is an outbox row waiting to be published.

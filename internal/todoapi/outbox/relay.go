@@ -285,6 +285,11 @@ func (r *Relay) leadOn(ctx context.Context, conn *pgx.Conn) error {
 // drain publishes one batch of pending rows in order. It returns how many
 // were published and whether the batch was full (more may be waiting).
 func (r *Relay) drain(ctx context.Context, conn *pgx.Conn) (int, bool, error) {
+	// Each committed write sends a NOTIFY, and those that arrived during
+	// the last round wait in the connection's buffer. Their rows were
+	// committed before the read below starts, so the read sees them: one
+	// read serves them all instead of one (mostly empty) read each.
+	discardNotifications(ctx, conn)
 	batch, err := Pending(ctx, conn, r.cfg.BatchSize)
 	if err != nil {
 		return 0, false, err
@@ -342,6 +347,19 @@ func (r *Relay) drain(ctx context.Context, conn *pgx.Conn) (int, bool, error) {
 	}
 	// More may be waiting: the rest of this batch, or more rows.
 	return len(done), len(chunk) < len(batch) || len(batch) == r.cfg.BatchSize, nil
+}
+
+// discardNotifications drops the notifications conn has already received,
+// without waiting for more: pgx returns a buffered one before it looks at
+// the context, and returns at once on a done context, without a read.
+func discardNotifications(ctx context.Context, conn *pgx.Conn) {
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	for {
+		if n, _ := conn.WaitForNotification(done); n == nil {
+			return
+		}
+	}
 }
 
 func (r *Relay) cleanup(ctx context.Context, conn *pgx.Conn) {

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,6 +28,35 @@ import (
 type Store struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
+
+	idMu sync.Mutex
+	ids  []int64 // task ids taken from the sequence, not used yet
+}
+
+// idBlock is how many task ids one call takes from the sequence: a create
+// then needs no round trip of its own to learn its id (see CreateTask). Ids
+// taken and not used (the process stops) are skipped, as a sequence's
+// CACHE skips them; ids follow the order of creation within one process,
+// and only roughly across processes, as with CACHE.
+const idBlock = 64
+
+// nextID returns a task id that no other task has or will have.
+func (s *Store) nextID(ctx context.Context) (int64, error) {
+	s.idMu.Lock()
+	defer s.idMu.Unlock()
+	if len(s.ids) == 0 {
+		rows, err := s.pool.Query(ctx, `SELECT nextval(pg_get_serial_sequence('tasks', 'id')) FROM generate_series(1, $1)`, idBlock)
+		if err != nil {
+			return 0, fmt.Errorf("store: task ids: %w", err)
+		}
+		if s.ids, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
+			return 0, fmt.Errorf("store: task ids: %w", err)
+		}
+		slices.Sort(s.ids)
+	}
+	id := s.ids[0]
+	s.ids = s.ids[1:]
+	return id, nil
 }
 
 // New returns a Store on pool.
@@ -77,28 +107,49 @@ func utcPtr(p **time.Time) {
 
 func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
-// CreateTask creates a task for userID from p and records TaskCreated.
+// CreateTask creates a task for userID from p and records TaskCreated, in
+// one round trip: the task's id comes from a block taken from the sequence
+// beforehand, so its event is complete before the insert, and the two
+// inserts go as one batch (one implicit transaction).
 func (s *Store) CreateTask(ctx context.Context, userID string, p task.Patch) (task.Task, error) {
 	t, err := p.Apply(task.Defaults())
 	if err != nil {
 		return t, err
 	}
+	id, err := s.nextID(ctx)
+	if err != nil {
+		return t, err
+	}
 	now := s.clock()
-	var out task.Task
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		row := tx.QueryRow(ctx, `INSERT INTO tasks (user_id, title, description, priority, tags, due_at,
-			reminder_at, recurrence, timezone, recurrence_anchor, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
-			RETURNING `+taskColumns,
-			userID, t.Title, t.Description, int16(t.Priority), t.Tags, t.DueAt, t.ReminderAt,
-			string(t.Recurrence), t.Timezone, t.RecurrenceAnchor, now)
-		var err error
-		if out, err = scanTask(row); err != nil {
-			return fmt.Errorf("insert task: %w", err)
-		}
-		return writeEvent(ctx, tx, events.TaskCreated, out, now)
-	})
-	return out, err
+	// What the insert stores: Apply normalised the content (times in UTC
+	// at PostgreSQL's microseconds), the rest is the row's defaults.
+	t.ID, t.UserID, t.CreatedAt, t.UpdatedAt, t.Version = id, userID, now, now, 1
+	if t.Tags == nil {
+		t.Tags = []string{}
+	}
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO tasks (id, user_id, title, description, priority, tags, due_at,
+		reminder_at, recurrence, timezone, recurrence_anchor, created_at, updated_at)
+		OVERRIDING SYSTEM VALUE
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+		RETURNING `+taskColumns,
+		id, userID, t.Title, t.Description, int16(t.Priority), t.Tags, t.DueAt, t.ReminderAt,
+		string(t.Recurrence), t.Timezone, t.RecurrenceAnchor, now)
+	if err := queueEvent(ctx, b, events.TaskCreated, t, now); err != nil {
+		return t, fmt.Errorf("store: %w", err)
+	}
+	br := s.pool.SendBatch(ctx, b)
+	out, err := scanTask(br.QueryRow())
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return out, fmt.Errorf("store: insert task: %w", err)
+	}
+	return out, nil
 }
 
 // GetTask returns userID's task id, or task.ErrNotFound.
@@ -173,40 +224,69 @@ func (s *Store) DeleteTask(ctx context.Context, userID string, id int64) error {
 // mutate locks the task row, lets change decide the new state and the event
 // to record (none when eventType is ""), and writes both. Locking the row
 // before the outbox insert makes one task's outbox rows follow commit order.
+//
+// Three round trips: the transaction's start with the locking read, then
+// the update with its event (the event is made from the row as the update
+// leaves it: change's result, one version on, updated now), then the
+// commit.
 func (s *Store) mutate(ctx context.Context, userID string, id int64,
 	change func(t task.Task, now time.Time) (task.Task, string, error),
-) (task.Task, error) {
+) (out task.Task, err error) {
 	now := s.clock()
-	var out task.Task
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		cur, err := scanTask(tx.QueryRow(ctx, `SELECT `+taskColumns+` FROM tasks
-			WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL FOR UPDATE`, id, userID))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return task.ErrNotFound
-		}
-		if err != nil {
-			return fmt.Errorf("lock task: %w", err)
-		}
-		next, eventType, err := change(cur, now)
-		if err != nil {
-			return err
-		}
-		if eventType == "" {
-			out = cur
-			return nil
-		}
-		out, err = scanTask(tx.QueryRow(ctx, `UPDATE tasks SET title = $2, description = $3, priority = $4,
-			tags = $5, due_at = $6, reminder_at = $7, recurrence = $8, timezone = $9,
-			completed_at = $10, updated_at = $11, recurrence_anchor = $12, version = version + 1
-			WHERE id = $1 RETURNING `+taskColumns,
-			id, next.Title, next.Description, int16(next.Priority), next.Tags, next.DueAt, next.ReminderAt,
-			string(next.Recurrence), next.Timezone, next.CompletedAt, now, next.RecurrenceAnchor))
-		if err != nil {
-			return fmt.Errorf("update task: %w", err)
-		}
-		return writeEvent(ctx, tx, eventType, out, now)
-	})
-	return out, err
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{})
+	b.Queue(`SELECT `+taskColumns+` FROM tasks WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL FOR UPDATE`, id, userID)
+	br := s.pool.SendBatch(ctx, b)
+	tx := br.Tx()
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	_, err = br.Exec()
+	var cur task.Task
+	if err == nil {
+		cur, err = scanTask(br.QueryRow())
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return out, task.ErrNotFound
+	}
+	if err != nil {
+		return out, fmt.Errorf("store: lock task: %w", err)
+	}
+	next, eventType, err := change(cur, now)
+	if err != nil {
+		return out, err
+	}
+	if eventType == "" {
+		return cur, tx.Commit(ctx)
+	}
+	next.Version, next.UpdatedAt = cur.Version+1, now
+	next.Completed = next.CompletedAt != nil
+	b = &pgx.Batch{}
+	b.Queue(`UPDATE tasks SET title = $2, description = $3, priority = $4,
+		tags = $5, due_at = $6, reminder_at = $7, recurrence = $8, timezone = $9,
+		completed_at = $10, updated_at = $11, recurrence_anchor = $12, version = version + 1
+		WHERE id = $1 RETURNING `+taskColumns,
+		id, next.Title, next.Description, int16(next.Priority), next.Tags, next.DueAt, next.ReminderAt,
+		string(next.Recurrence), next.Timezone, next.CompletedAt, now, next.RecurrenceAnchor)
+	if err := queueEvent(ctx, b, eventType, next, now); err != nil {
+		return out, fmt.Errorf("store: %w", err)
+	}
+	br = tx.SendBatch(ctx, b)
+	out, err = scanTask(br.QueryRow())
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return out, fmt.Errorf("store: update task: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return out, fmt.Errorf("store: commit: %w", err)
+	}
+	return out, nil
 }
 
 func sameContent(a, b task.Task) bool {
@@ -226,6 +306,14 @@ func timesEqual(a, b *time.Time) bool {
 // once tx commits.
 func writeEvent(ctx context.Context, tx pgx.Tx, eventType string, t task.Task, now time.Time) error {
 	return outbox.Add(ctx, tx, outbox.Event{
+		Topic: events.TopicTaskEvents, Type: eventType, TaskID: t.ID, Time: now, Data: t.Event(eventType, now),
+	})
+}
+
+// queueEvent queues t's event of type eventType in b, as writeEvent
+// records it in a transaction.
+func queueEvent(ctx context.Context, b *pgx.Batch, eventType string, t task.Task, now time.Time) error {
+	return outbox.Queue(ctx, b, outbox.Event{
 		Topic: events.TopicTaskEvents, Type: eventType, TaskID: t.ID, Time: now, Data: t.Event(eventType, now),
 	})
 }

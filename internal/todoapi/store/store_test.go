@@ -361,3 +361,76 @@ func TestCommittedChangeNotifiesTheRelay(t *testing.T) {
 		t.Fatal("a notification without a committed change")
 	}
 }
+
+// The create and the update build their event before the row is written
+// (one round trip): each event must be the row as stored, for any content.
+func TestEventsAreTheRowsAsStored(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	s := store.New(pool)
+	at := func(v string) *time.Time {
+		tm, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &tm
+	}
+	patches := []struct {
+		name string
+		p    task.Patch
+	}{
+		{"title only", task.Patch{Title: task.Some("only a title")}},
+		{"nanoseconds and an offset", task.Patch{Title: task.Some("ns"), DueAt: task.Some(at("2031-03-30T01:30:00.123456789+02:00")),
+			ReminderAt: task.Some(at("2031-03-29T23:00:00.999999999Z")), Recurrence: task.Some(task.RecurrenceDaily), Timezone: task.Some("Europe/Berlin")}},
+		{"everything", task.Patch{Title: task.Some("Ünïcødé ✓ 日本"), Description: task.Some("multi\nline \"quoted\" <b>"),
+			Priority: task.Some(task.PriorityHigh), Tags: task.Some([]string{"b", "a", "ß"}), DueAt: task.Some(at("2030-01-01T09:00:00Z")),
+			Recurrence: task.Some(task.RecurrenceWeekly), Timezone: task.Some("America/New_York")}},
+		{"empty tags", task.Patch{Title: task.Some("no tags"), Tags: task.Some([]string{})}},
+	}
+	asJSON := func(v any) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	for _, tt := range patches {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(recorded(t, pool))
+			tk, err := s.CreateTask(ctx, "alice", tt.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			later := *at("2032-02-29T12:00:00.000000999Z")
+			steps := []func() (task.Task, error){
+				func() (task.Task, error) { return tk, nil },
+				func() (task.Task, error) {
+					return s.UpdateTask(ctx, "alice", tk.ID, task.Patch{Title: task.Some(tt.name + " (edited)"), DueAt: task.Some(&later)})
+				},
+				func() (task.Task, error) { return s.CompleteTask(ctx, "alice", tk.ID) },
+				func() (task.Task, error) { return s.ReopenTask(ctx, "alice", tk.ID) },
+			}
+			for i, step := range steps {
+				got, err := step()
+				if err != nil {
+					t.Fatal(err)
+				}
+				stored, err := s.GetTask(ctx, "alice", tk.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if asJSON(got) != asJSON(stored) {
+					t.Errorf("step %d: answered %s, stored %s", i, asJSON(got), asJSON(stored))
+				}
+				rows := recorded(t, pool)
+				if len(rows) != before+i+1 {
+					t.Fatalf("step %d: %d events, want %d", i, len(rows)-before, i+1)
+				}
+				ev := rows[len(rows)-1].Data
+				if want := stored.Event(ev.EventType, ev.Timestamp); asJSON(ev) != asJSON(want) {
+					t.Errorf("step %d: event %s\nrow as stored %s", i, asJSON(ev), asJSON(want))
+				}
+			}
+		})
+	}
+}
