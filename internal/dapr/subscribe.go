@@ -8,9 +8,9 @@ import (
 // Subscription is one entry of the app's answer to GET /dapr/subscribe
 // (programmatic subscriptions, with routing rules).
 type Subscription struct {
-	PubSubName      string `json:"pubsubname"`
-	Topic           string `json:"topic"`
-	Routes          Routes `json:"routes"`
+	PubSubName      string         `json:"pubsubname"`
+	Topic           string         `json:"topic"`
+	Routes          Routes         `json:"routes"`
 	DeadLetterTopic string         `json:"deadLetterTopic,omitempty"`
 	BulkSubscribe   *BulkSubscribe `json:"bulkSubscribe,omitempty"`
 }
