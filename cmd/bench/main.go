@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -23,10 +24,26 @@ func main() {
 	prof := flag.String("profile", "", "write CPU profiles of the Go services under 8 API clients to this directory")
 	only := flag.String("only", "", "comma-separated steps to run, of "+strings.Join(bench.Steps, ",")+" (default all)")
 	apps := flag.String("apps", "", "comma-separated app ids to start (default all); with fewer, only the baseline and api steps can run")
+	rates := flag.String("rates", "", "comma-separated end-to-end rates, writes per second (default 100,150,200,300,400,500; the API's own maximum is always added)")
+	soak := flag.Duration("soak", 0, "length of the soak step (default 10m)")
 	flag.Parse()
 	cfg := bench.DefaultConfig()
 	if *smoke {
 		cfg = bench.SmokeConfig()
+	}
+	if *soak > 0 {
+		cfg.Soak = *soak
+	}
+	if *rates != "" {
+		cfg.Rates = nil
+		for _, r := range split(*rates) {
+			n, err := strconv.Atoi(r)
+			if err != nil || n <= 0 {
+				fmt.Fprintf(os.Stderr, "bench: -rates: %q is not a positive integer\n", r)
+				os.Exit(2)
+			}
+			cfg.Rates = append(cfg.Rates, n)
+		}
 	}
 	cfg.Out, cfg.ProcOut, cfg.ProfileDir = os.Stdout, io.Discard, *prof
 	cfg.Only, cfg.OnlyApps = split(*only), split(*apps)

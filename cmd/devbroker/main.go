@@ -25,7 +25,11 @@ func main() {
 
 func run() error {
 	port := flag.Int("port", 9092, "port to listen on (127.0.0.1 only)")
-	partitions := flag.Int("partitions", 12, "partitions of each auto-created topic (one task's events always share one)")
+	// 48: a consumer's sidecar handles one message per partition at a time,
+	// so partitions are how far a slow consumer (recurring-service, which
+	// calls todo-api for each completion) runs in parallel. With 12 it
+	// backed up at 100 completions/s on 2 cores (docs/benchmarks.md).
+	partitions := flag.Int("partitions", 48, "partitions of each auto-created topic (one task's events always share one)")
 	dataDir := flag.String("data-dir", "", "keep the log in this folder across restarts (empty: memory only)")
 	topics := flag.String("topics", "task-events,reminders", "comma-separated topics to create at start")
 	verbose := flag.Bool("v", false, "log broker requests")

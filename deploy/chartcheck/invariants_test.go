@@ -1,12 +1,17 @@
 package chartcheck
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/evolution-todo/todo/deploy/registry"
@@ -686,8 +691,18 @@ func checkConfigurations(c checker, configs map[string]*configurationv1alpha1.Co
 				}
 			}
 		}
-		if s.MetricsSpec == nil || s.MetricsSpec.Enabled == nil || !*s.MetricsSpec.Enabled {
+		if s.MetricsSpec != nil {
+			c.errorf("%s: sets the deprecated spec.metrics; the chart sets spec.metric", where)
+		}
+		if s.MetricSpec == nil || s.MetricSpec.Enabled == nil || !*s.MetricSpec.Enabled {
 			c.errorf("%s: metrics not enabled", where)
+		} else if h := s.MetricSpec.HTTP; h == nil || h.IncreasedCardinality == nil || *h.IncreasedCardinality {
+			// daprd's default: one series per request path, without bound.
+			c.errorf("%s: spec.metric.http.increasedCardinality is not false", where)
+		} else if want, err := localMetricSpec(); err != nil {
+			c.errorf("%v", err)
+		} else if !reflect.DeepEqual(*s.MetricSpec, want) {
+			c.errorf("%s: spec.metric %s differs from dapr/config.yaml's %s", where, toJSON(*s.MetricSpec), toJSON(want))
 		}
 		acl := s.AccessControlSpec
 		if !c.v.accessControl {
@@ -711,6 +726,28 @@ func checkConfigurations(c checker, configs map[string]*configurationv1alpha1.Co
 		}
 		c.equal(where+" callers", slices.Sorted(slices.Values(callers)), slices.Sorted(slices.Values(a.callers)))
 	}
+}
+
+// localMetricSpec is spec.metric of dapr/config.yaml, the Configuration of
+// every local sidecar, decoded strictly into Dapr's type.
+var localMetricSpec = sync.OnceValues(func() (configurationv1alpha1.MetricSpec, error) {
+	b, err := os.ReadFile(filepath.Join(repoRoot, "dapr", "config.yaml"))
+	if err != nil {
+		return configurationv1alpha1.MetricSpec{}, err
+	}
+	var cfg configurationv1alpha1.Configuration
+	if err := DecodeStrict(b, &cfg); err != nil {
+		return configurationv1alpha1.MetricSpec{}, fmt.Errorf("dapr/config.yaml: %w", err)
+	}
+	if cfg.Spec.MetricSpec == nil {
+		return configurationv1alpha1.MetricSpec{}, errors.New("dapr/config.yaml: no spec.metric")
+	}
+	return *cfg.Spec.MetricSpec, nil
+})
+
+func toJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 func checkServiceMonitors(c checker, sms []*monitoringv1.ServiceMonitor) {

@@ -298,6 +298,20 @@ func TestComposeAppsAndSidecars(t *testing.T) {
 		if !mounted {
 			t.Errorf("%s: --resources-path %s is not a mounted volume", sc.Name, flags["--resources-path"])
 		}
+		// The local sidecars' Configuration (dapr/config.yaml) mounted where
+		// --config points.
+		configMounted := false
+		for _, v := range sc.Volumes {
+			if v.Target == flags["--config"] {
+				configMounted = true
+				if v.Source != filepath.Join(repoRoot, "dapr", "config.yaml") || !v.ReadOnly {
+					t.Errorf("%s: %s comes from %s (read-only %v), want dapr/config.yaml read-only", sc.Name, v.Target, v.Source, v.ReadOnly)
+				}
+			}
+		}
+		if !configMounted {
+			t.Errorf("%s: --config %q is not a mounted file", sc.Name, flags["--config"])
+		}
 		// Same tokens on both sides.
 		for _, key := range []string{"DAPR_API_TOKEN", "APP_API_TOKEN"} {
 			av, aok := envValue(s, key)

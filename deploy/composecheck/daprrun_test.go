@@ -132,6 +132,9 @@ func TestDaprRunFile(t *testing.T) {
 	if len(resources) != 1 || filepath.Join(repoRoot, resources[0]) != filepath.Join(repoRoot, "components") {
 		t.Errorf("common resources %v, want ./components (the single source)", resources)
 	}
+	if rf.Common.ConfigFile == "" || filepath.Join(repoRoot, rf.Common.ConfigFile) != filepath.Join(repoRoot, "dapr", "config.yaml") {
+		t.Errorf("common configFilePath %q, want ./dapr/config.yaml (every sidecar's Configuration, as make run's)", rf.Common.ConfigFile)
+	}
 	for _, key := range []string{"DAPR_API_TOKEN", "APP_API_TOKEN", "DAPR_HTTP_PORT"} {
 		if _, ok := rf.Common.Env[key]; ok {
 			t.Errorf("common env sets %s: %s", key, whyNotInEnv[key])

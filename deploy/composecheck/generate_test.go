@@ -354,7 +354,7 @@ func generateCompose(t testing.TB) []byte {
 			fmt.Fprintf(&b, "              \"--dapr-http-port\", %q, \"--dapr-grpc-port\", \"50001\",\n", sidecarHTTPPort)
 			b.WriteString("              \"--dapr-internal-grpc-port\", \"50002\", \"--metrics-port\", \"9090\",\n")
 			fmt.Fprintf(&b, "              \"--dapr-listen-addresses\", %q, \"--metrics-listen-address\", %q,\n", constant("--dapr-listen-addresses"), constant("--metrics-listen-address"))
-			b.WriteString("              \"--resources-path\", \"/components\",\n")
+			b.WriteString("              \"--resources-path\", \"/components\", \"--config\", \"/dapr/config.yaml\",\n")
 			fmt.Fprintf(&b, "              \"--enable-app-health-check\", \"--app-health-check-path\", %q,\n", health)
 			fmt.Fprintf(&b, "              \"--app-health-probe-interval\", %q, \"--app-health-probe-timeout\", %q,\n", constant("--app-health-probe-interval"), constant("--app-health-probe-timeout"))
 			fmt.Fprintf(&b, "              \"--app-health-threshold\", %q,\n", constant("--app-health-threshold"))

@@ -11,13 +11,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -58,13 +56,6 @@ func (f *failingStore) Record(ctx context.Context, id string, e events.TaskEvent
 		return false, errors.New("audit test: database unreachable")
 	}
 	return f.Store.Record(ctx, id, e, raw)
-}
-
-func (f *failingStore) RecordBatch(ctx context.Context, recs []audit.Record) ([]bool, error) {
-	if f.fail.Load() {
-		return nil, errors.New("audit test: database unreachable")
-	}
-	return f.Store.RecordBatch(ctx, recs)
 }
 
 func (f *failingStore) RecordDeadLetter(ctx context.Context, d auditapi.DeadLetter) (bool, error) {
@@ -299,55 +290,5 @@ func TestHistoryThroughTheClient(t *testing.T) {
 	}
 	if json.Unmarshal(appErr.Body, &body) != nil || body.Error.Code != "invalid_cursor" {
 		t.Errorf("bad cursor answered %s, want code invalid_cursor", appErr.Body)
-	}
-}
-
-// A bulk is stored in one statement, in delivery order (received_at), each
-// event once; an event PostgreSQL refuses (a NUL in its JSON, which jsonb
-// cannot hold) is retried alone while the others of its bulk are stored.
-func TestBulkIsStoredInOrderAndOnce(t *testing.T) {
-	ctx := context.Background()
-	store, pool := newStore(t)
-	c := consumertest.Consumer{Handler: newHandler(store, appToken), AppToken: appToken, Path: "/events/task-events", Topic: events.TopicTaskEvents}
-	event := func(id string, version int, title string) []byte {
-		d := taskData()
-		d["version"], d["title"] = version, title
-		return mustJSON(t, deliveredEvent(id, d))
-	}
-	var bodies [][]byte
-	for v := 1; v <= 20; v++ {
-		bodies = append(bodies, event(fmt.Sprintf("bulk-%02d", v), v, "v"+strconv.Itoa(v)))
-	}
-	bodies = append(bodies, event("bulk-05", 5, "v5")) // a redelivery within the bulk
-	st := consumertest.DeliverBulk(t, c, bodies...)
-	for i, s := range st {
-		if s != dapr.Success {
-			t.Errorf("event %d: %s", i, s)
-		}
-	}
-	rows, err := pool.Query(ctx, `SELECT version FROM audit_events ORDER BY received_at, event_id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	versions, err := pgx.CollectRows(rows, pgx.RowTo[int])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(versions) != 20 {
-		t.Fatalf("%d rows, want 20", len(versions))
-	}
-	for i, v := range versions {
-		if v != i+1 {
-			t.Fatalf("received order %v, want 1..20", versions)
-		}
-	}
-
-	st = consumertest.DeliverBulk(t, c, event("nul-1", 21, "fine"), event("nul-2", 22, "bad \u0000 title"), event("nul-3", 23, "fine too"))
-	if st[0] != dapr.Success || st[1] == dapr.Success || st[2] != dapr.Success {
-		t.Errorf("statuses %v, want SUCCESS, not SUCCESS, SUCCESS", st)
-	}
-	var n int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE event_id IN ('nul-1', 'nul-3')`).Scan(&n); err != nil || n != 2 {
-		t.Errorf("%d of the two good events stored (%v)", n, err)
 	}
 }

@@ -47,7 +47,6 @@ func (h *Handler) Routes() http.Handler {
 	subs := []consumer.Subscription{{
 		Topic: events.TopicTaskEvents, Path: "/events/task-events", DeadLetterTopic: DeadLetterTopic,
 		LogMessage: "audit event", Handle: consumer.TaskEvents(h.taskEvent),
-		Bulk: &consumer.Bulk{}, HandleBulk: consumer.TaskEventsBulk(h.taskEvents),
 	}}
 	// The dead-letter topics of every subscription, kept for inspection.
 	for _, t := range DeadLetterTopics {
@@ -78,37 +77,6 @@ func (h *Handler) taskEvent(ctx context.Context, d *consumer.Delivery, e events.
 	}
 	d.Once(inserted, "stored")
 	return nil
-}
-
-// batchRecorder stores many events in one statement (Store does).
-type batchRecorder interface {
-	RecordBatch(ctx context.Context, recs []Record) ([]bool, error)
-}
-
-// taskEvents stores a bulk's events in one statement when the store can,
-// and one by one when it cannot or when the statement fails (one event
-// PostgreSQL refuses must not hold back the others).
-func (h *Handler) taskEvents(ctx context.Context, ds []*consumer.Delivery, es []events.TaskEvent) []error {
-	errs := make([]error, len(ds))
-	if br, ok := h.Store.(batchRecorder); ok && len(ds) > 1 {
-		recs := make([]Record, len(ds))
-		for i, d := range ds {
-			recs[i] = Record{ID: d.ID, Event: es[i], Raw: d.CloudEvent.Data()}
-		}
-		inserted, err := br.RecordBatch(ctx, recs)
-		if err == nil {
-			for i, d := range ds {
-				d.Log("version", es[i].Version, "title", es[i].Title, "timestamp", es[i].Timestamp)
-				d.Once(inserted[i], "stored")
-			}
-			return errs
-		}
-		h.Log.Warn("audit: storing a bulk in one statement failed; storing its events one by one", "events", len(ds), "err", err)
-	}
-	for i, d := range ds {
-		errs[i] = h.taskEvent(ctx, d, es[i])
-	}
-	return errs
 }
 
 // history answers one page of a task's events in version order.

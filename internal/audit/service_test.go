@@ -340,7 +340,6 @@ func TestSubscribe(t *testing.T) {
 		Topic:           "task-events",
 		Routes:          dapr.Routes{Default: "/events/task-events"},
 		DeadLetterTopic: "task-events-dlq",
-		BulkSubscribe:   &dapr.BulkSubscribe{Enabled: true, MaxMessagesCount: 100, MaxAwaitDurationMs: 5},
 	}, {
 		PubSubName: "kafka-pubsub",
 		Topic:      "task-events-dlq",

@@ -57,52 +57,6 @@ func (s *Store) Record(ctx context.Context, id string, e events.TaskEvent, raw j
 	return tag.RowsAffected() == 1, nil
 }
 
-// Record is one event for RecordBatch.
-type Record struct {
-	ID    string
-	Event events.TaskEvent
-	Raw   json.RawMessage
-}
-
-// RecordBatch stores the events in one statement, each once per id, and
-// says which were new (a duplicate, in the table or earlier in recs, is
-// not). Their received_at follows their order in recs, a microsecond
-// apart, so that a task's history keeps the order of delivery. One event
-// PostgreSQL refuses fails the whole statement; the caller then records
-// them one by one.
-func (s *Store) RecordBatch(ctx context.Context, recs []Record) ([]bool, error) {
-	n := len(recs)
-	ids, users, types := make([]string, n), make([]string, n), make([]string, n)
-	tasks, versions := make([]int64, n), make([]int32, n)
-	at, data := make([]time.Time, n), make([]string, n)
-	for i, r := range recs {
-		ids[i], tasks[i], users[i], types[i] = r.ID, r.Event.TaskID, r.Event.UserID, r.Event.EventType
-		versions[i], at[i], data[i] = int32(r.Event.Version), r.Event.Timestamp, string(r.Raw)
-	}
-	rows, err := s.pool.Query(ctx, `INSERT INTO audit_events (event_id, task_id, user_id, event_type, version, occurred_at, data, received_at)
-		SELECT e.id, e.task_id, e.user_id, e.event_type, e.version, e.occurred_at, e.data, now() + e.n * interval '1 microsecond'
-		FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::int[], $6::timestamptz[], $7::jsonb[])
-			WITH ORDINALITY AS e(id, task_id, user_id, event_type, version, occurred_at, data, n)
-		ON CONFLICT (event_id) DO NOTHING RETURNING event_id`, ids, tasks, users, types, versions, at, data)
-	if err != nil {
-		return nil, fmt.Errorf("audit: record %d events: %w", n, err)
-	}
-	inserted, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("audit: record %d events: %w", n, err)
-	}
-	fresh := make(map[string]bool, len(inserted))
-	for _, id := range inserted {
-		fresh[id] = true
-	}
-	out := make([]bool, n)
-	for i, r := range recs {
-		out[i] = fresh[r.ID]
-		delete(fresh, r.ID) // a second copy in the same batch is a duplicate
-	}
-	return out, nil
-}
-
 // HistoryCursor is the position of an event in its task's history: a page
 // starts after it. Its string form is opaque to clients.
 type HistoryCursor struct {

@@ -311,9 +311,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// 3. End to end at fixed rates, the last of them the API's own maximum.
 	say(cfg.Out, "3/7 end to end at fixed rates")
 	var live *liveWatch
+	lctx, closeLive := context.WithCancel(ctx) // the stream closes before the web step counts streams
+	defer closeLive()
 	if web := sys.Instances["web-app"]; web != nil && cfg.runs("e2e") {
-		lctx, lcancel := context.WithCancel(ctx)
-		defer lcancel()
 		if live, err = watchLive(lctx, web.URL(), "bench"); err != nil {
 			return nil, fmt.Errorf("open the bench user's stream: %w", err)
 		}
@@ -346,6 +346,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			p.rate, e.Sent, e.Target, e.AchievedRate, e.AuditP50, e.AuditP99, e.AuditDelivered, e.Sent,
 			e.RecurringP50, e.RecurringP99, e.RecurringDelivered, e.Completed, e.WebP50, e.WebP99, e.WebDelivered)
 	}
+	closeLive()
 	loaded := sidecarMetrics(ctx, sys)
 	for _, a := range devstack.Apps {
 		name := "daprd " + a.ID

@@ -32,17 +32,6 @@ type Handler struct {
 // DeadLetterTopic receives task events that could not be handled.
 const DeadLetterTopic = events.TopicTaskEvents + "-dlq"
 
-// bulk is how the sidecar delivers task-events here: in bulks, whose
-// completions are handled BulkConcurrency at a time. They need no order
-// among themselves: each creates the next occurrence of its own completed
-// task, once per task whatever the order (a unique key in todo-api), and
-// the bulk's other events are only acknowledged.
-var bulk = &consumer.Bulk{Concurrency: BulkConcurrency}
-
-// BulkConcurrency is how many next-occurrence calls one bulk makes at
-// once.
-const BulkConcurrency = 16
-
 // Routes returns the HTTP handler. A Dapr routing rule sends TaskCompleted
 // to its handler; the default route acknowledges every other type: a
 // subscription with a dead-letter topic and no matching route would send
@@ -53,10 +42,10 @@ func (h *Handler) Routes() http.Handler {
 		Subscriptions: []consumer.Subscription{{
 			Topic: events.TopicTaskEvents, Match: `event.data.event_type == "` + events.TaskCompleted + `"`,
 			Path: "/events/task-completed", DeadLetterTopic: DeadLetterTopic,
-			LogMessage: "recurring event", Handle: consumer.TaskEvents(h.completed), Bulk: bulk,
+			LogMessage: "recurring event", Handle: consumer.TaskEvents(h.completed),
 		}, {
 			Topic: events.TopicTaskEvents, Path: "/events/other", DeadLetterTopic: DeadLetterTopic, Raw: true, AckUnreadable: true,
-			LogMessage: "recurring: not a completion, acknowledged", Handle: other, Bulk: bulk,
+			LogMessage: "recurring: not a completion, acknowledged", Handle: other,
 		}},
 	}
 	return app.Handler()

@@ -354,7 +354,6 @@ func TestSubscribe(t *testing.T) {
 			Default: "/events/other",
 		},
 		DeadLetterTopic: "task-events-dlq",
-		BulkSubscribe:   &dapr.BulkSubscribe{Enabled: true, MaxMessagesCount: 100, MaxAwaitDurationMs: 5},
 	}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("subscriptions = %+v\nwant %+v", got, want)

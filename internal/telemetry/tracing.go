@@ -13,7 +13,6 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/evolution-todo/todo/internal/buildinfo"
 )
@@ -76,22 +75,4 @@ func Inject(ctx context.Context) string {
 	c := propagation.MapCarrier{}
 	propagation.TraceContext{}.Inject(ctx, c)
 	return c["traceparent"]
-}
-
-// Extract returns ctx carrying the remote span of traceparent (as Inject
-// made it), or ctx unchanged when traceparent is empty or invalid: for work
-// that arrives without its own request, such as one event of a bulk.
-func Extract(ctx context.Context, traceparent string) context.Context {
-	if traceparent == "" {
-		return ctx
-	}
-	return propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": traceparent})
-}
-
-// TraceIDOf is the trace id of ctx's span, local or remote ("" when none).
-func TraceIDOf(ctx context.Context) string {
-	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
-		return sc.TraceID().String()
-	}
-	return ""
 }

@@ -219,15 +219,14 @@ type reminderPush struct {
 	ReminderAt time.Time  `json:"reminder_at"`
 }
 
-// subscriptions are the live stream's sources, delivered in bulks (in order,
-// one bulk of a partition after the other): task-events and reminders,
+// subscriptions are the live stream's sources: task-events and reminders,
 // through the sidecar, on the live pub/sub component whose consumer group
 // is this replica's own, so that every replica gets every event. There is
 // no dead-letter topic: a push that cannot be made is healed by the page's
 // re-sync, and these handlers fail only on undecodable events.
 func (a *App) subscriptions() []consumer.Subscription {
 	return []consumer.Subscription{
-		{Topic: events.TopicTaskEvents, Path: "/events/task-events", NoDeadLetter: true, LogMessage: "live task event", Bulk: &consumer.Bulk{},
+		{Topic: events.TopicTaskEvents, Path: "/events/task-events", NoDeadLetter: true, LogMessage: "live task event",
 			Handle: consumer.TaskEvents(func(_ context.Context, d *consumer.Delivery, e events.TaskEvent) error {
 				data, err := json.Marshal(e)
 				if err != nil {
@@ -236,7 +235,7 @@ func (a *App) subscriptions() []consumer.Subscription {
 				d.Log("streams", a.hub.publish(e.UserID, message{event: "task", data: data}))
 				return nil
 			})},
-		{Topic: events.TopicReminders, Path: "/events/reminders", NoDeadLetter: true, LogMessage: "live reminder", Bulk: &consumer.Bulk{},
+		{Topic: events.TopicReminders, Path: "/events/reminders", NoDeadLetter: true, LogMessage: "live reminder",
 			Handle: consumer.Reminders(func(_ context.Context, d *consumer.Delivery, e events.ReminderEvent) error {
 				data, err := json.Marshal(reminderPush{ID: d.ID, TaskID: e.TaskID, Title: e.Title, DueAt: e.DueAt, ReminderAt: e.ReminderAt})
 				if err != nil {

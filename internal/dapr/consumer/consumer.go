@@ -61,33 +61,6 @@ type Subscription struct {
 	// handled (e.g. "audit event").
 	LogMessage string
 	Handle     Handler
-	// Bulk, when set, has the sidecar deliver this route's events in bulks
-	// (every route of the topic must say the same). Each event still gets
-	// its own status, log line and count.
-	Bulk *Bulk
-	// HandleBulk, when set on a Bulk route, handles a bulk's events at
-	// once instead of one by one with Handle: it gets the events whose
-	// envelope could be read, in delivery order, and returns one error per
-	// event (nil for handled), with the meaning Handle's error has.
-	HandleBulk BulkHandler
-}
-
-// BulkHandler handles the events of one bulk delivery; see
-// Subscription.HandleBulk.
-type BulkHandler func(ctx context.Context, ds []*Delivery) []error
-
-// Bulk sizes a route's bulk deliveries.
-type Bulk struct {
-	// MaxMessages bounds one bulk (default 100); MaxAwait is how long the
-	// sidecar waits for a bulk to fill (default 5ms). A bulk holds the
-	// events of one partition, in order.
-	MaxMessages int
-	MaxAwait    time.Duration
-	// Concurrency is how many of a bulk's events Handle runs at once: 1
-	// (the default) handles them one after the other, in order, as
-	// separate deliveries would be. More is only for handlers whose
-	// events need no order among themselves.
-	Concurrency int
 }
 
 // Delivery is one event delivered to a subscription.
@@ -196,10 +169,6 @@ func (a *App) Handler() http.Handler {
 		})
 	}
 	for _, s := range a.Subscriptions {
-		if s.Bulk != nil {
-			sidecar.HandleFunc("POST "+s.Path, a.deliverBulk(s))
-			continue
-		}
 		sidecar.HandleFunc("POST "+s.Path, a.deliver(s))
 	}
 	for _, r := range a.Routes {
@@ -224,18 +193,11 @@ func (a *App) DaprSubscriptions() []dapr.Subscription {
 		if !ok {
 			i = len(out)
 			index[s.Topic] = i
-			out = append(out, dapr.Subscription{PubSubName: a.PubSub, Topic: s.Topic, DeadLetterTopic: s.DeadLetterTopic,
-				BulkSubscribe: s.Bulk.wire()})
+			out = append(out, dapr.Subscription{PubSubName: a.PubSub, Topic: s.Topic, DeadLetterTopic: s.DeadLetterTopic})
 		}
 		sub := &out[i]
 		if sub.DeadLetterTopic != s.DeadLetterTopic {
 			panic("consumer: topic " + s.Topic + " has two dead-letter topics")
-		}
-		if (sub.BulkSubscribe == nil) != (s.Bulk == nil) || (s.Bulk != nil && *sub.BulkSubscribe != *s.Bulk.wire()) {
-			panic("consumer: the routes of topic " + s.Topic + " disagree on bulk delivery")
-		}
-		if s.HandleBulk != nil && s.Bulk == nil {
-			panic("consumer: route " + s.Path + " has a bulk handler but no bulk delivery")
 		}
 		if s.Match == "" {
 			if sub.Routes.Default != "" {
@@ -254,7 +216,7 @@ func (a *App) deliver(s Subscription) http.HandlerFunc {
 		start := time.Now()
 		d := &Delivery{Topic: s.Topic}
 		status, err := a.handle(r, w, s, d)
-		a.record(httpx.TraceID(r), s, d, status, err, time.Since(start))
+		a.record(r, s, d, status, err, time.Since(start))
 		dapr.WriteStatus(w, status)
 	}
 }
@@ -269,36 +231,17 @@ func (a *App) handle(r *http.Request, w http.ResponseWriter, s Subscription, d *
 	if err != nil {
 		return dapr.Drop, fmt.Errorf("unreadable event (over %d bytes?): %w", dapr.MaxEventBytes, err)
 	}
-	return a.handleOne(r.Context(), s, d, body)
-}
-
-// handleOne reads body as d's event and runs the handler.
-func (a *App) handleOne(ctx context.Context, s Subscription, d *Delivery, body []byte) (dapr.Status, error) {
-	if err := d.read(s, body); err != nil {
-		return dapr.Drop, err
-	}
-	return statusOf(s.Handle(ctx, d))
-}
-
-// read takes body as the delivery's event: its envelope too, unless the
-// route is Raw.
-func (d *Delivery) read(s Subscription, body []byte) error {
 	d.Body = body
-	if s.Raw {
-		return nil
+	if !s.Raw {
+		ce, err := events.DecodeEnvelope(body)
+		d.CloudEvent, d.ID = ce, ce.ID()
+		if err != nil {
+			// Effects are keyed on the id: an event without one is refused,
+			// never stored under "".
+			return dapr.Drop, Permanent(err)
+		}
 	}
-	ce, err := events.DecodeEnvelope(body)
-	d.CloudEvent, d.ID = ce, ce.ID()
-	if err != nil {
-		// Effects are keyed on the id: an event without one is refused,
-		// never stored under "".
-		return Permanent(err)
-	}
-	return nil
-}
-
-// statusOf is the delivery status of a handler's error.
-func statusOf(err error) (dapr.Status, error) {
+	err = s.Handle(r.Context(), d)
 	switch {
 	case err == nil:
 		return dapr.Success, nil
@@ -310,7 +253,7 @@ func statusOf(err error) (dapr.Status, error) {
 }
 
 // record counts the event and logs its one line.
-func (a *App) record(traceID string, s Subscription, d *Delivery, status dapr.Status, err error, took time.Duration) {
+func (a *App) record(r *http.Request, s Subscription, d *Delivery, status dapr.Status, err error, took time.Duration) {
 	label := d.Type
 	switch {
 	case d.Type == "" && status == dapr.Drop:
@@ -332,7 +275,7 @@ func (a *App) record(traceID string, s Subscription, d *Delivery, status dapr.St
 	a.Telemetry.Event(s.Topic, label, outcome)
 
 	args := append([]any{"app", a.Name, "topic", s.Topic, "event_id", d.ID, "event_type", d.Type}, d.attrs...)
-	args = append(args, "outcome", outcome, "trace_id", traceID, "duration_ms", float64(took.Microseconds())/1000)
+	args = append(args, "outcome", outcome, "trace_id", httpx.TraceID(r), "duration_ms", float64(took.Microseconds())/1000)
 	switch {
 	case status == dapr.Drop:
 		a.Log.Warn("event dropped to the dead-letter topic", append(args, "err", err)...)

@@ -44,38 +44,3 @@ func Reminders(h func(ctx context.Context, d *Delivery, e events.ReminderEvent) 
 		return h(ctx, d, e)
 	}
 }
-
-// TaskEventsBulk is TaskEvents for a bulk handler: h gets the bulk's
-// well-formed events, in order, and returns one error per event; the
-// malformed ones are dropped before h sees them.
-func TaskEventsBulk(h func(ctx context.Context, ds []*Delivery, es []events.TaskEvent) []error) BulkHandler {
-	return func(ctx context.Context, ds []*Delivery) []error {
-		errs := make([]error, len(ds))
-		var good []*Delivery
-		var es []events.TaskEvent
-		var at []int
-		for i, d := range ds {
-			e, err := events.TaskEventOf(d.CloudEvent)
-			if err != nil {
-				errs[i] = Permanent(err)
-				continue
-			}
-			d.Type = e.EventType
-			d.KnownType(events.KnownTaskEventType(e.EventType))
-			d.Log("task_id", e.TaskID, "user_id", e.UserID)
-			good, es, at = append(good, d), append(es, e), append(at, i)
-		}
-		if len(good) == 0 {
-			return errs
-		}
-		res := h(ctx, good, es)
-		for j, i := range at {
-			if j < len(res) {
-				errs[i] = res[j]
-			} else {
-				errs[i] = errors.New("bulk handler gave fewer results than events")
-			}
-		}
-		return errs
-	}
-}

@@ -89,6 +89,20 @@ func Queue(ctx context.Context, b *pgx.Batch, e Event) error {
 	return nil
 }
 
+// QueueIf is Queue for a row written only when cond, a boolean SQL
+// expression over the parameters $6 on (args), holds when the insert runs:
+// for an event whose change, earlier in the same batch, may have been a
+// no-op (an INSERT ... ON CONFLICT DO NOTHING).
+func QueueIf(ctx context.Context, b *pgx.Batch, e Event, cond string, args ...any) error {
+	row, err := row(ctx, e)
+	if err != nil {
+		return err
+	}
+	b.Queue(`INSERT INTO outbox (id, topic, partition_key, event_type, cloudevent)
+		SELECT $1::uuid, $2::text, $3::text, $4::text, $5::jsonb WHERE `+cond, append(row, args...)...)
+	return nil
+}
+
 const insertSQL = `INSERT INTO outbox (id, topic, partition_key, event_type, cloudevent) VALUES ($1, $2, $3, $4, $5)`
 
 // row is e's outbox row: the arguments of insertSQL.

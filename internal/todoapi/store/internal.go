@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/evolution-todo/todo/internal/events"
+	"github.com/evolution-todo/todo/internal/todoapi/outbox"
 	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
 
@@ -17,54 +18,78 @@ import (
 // TaskCreated. It creates at most one task per prevID, whatever the number
 // of calls (a unique key, not a read-then-write): a repeated call returns
 // the task made the first time, with created false.
+//
+// Two round trips: the previous task's owner and series, then the insert
+// and its event as one batch (one transaction), the event written only if
+// the insert was (a repeated call writes neither). A repeated call reads
+// the existing task in a third.
 func (s *Store) CreateNextOccurrence(ctx context.Context, userID string, prevID int64, next task.Task) (task.Task, bool, error) {
 	t, err := task.Normalize(next)
 	if err != nil {
 		return t, false, err
 	}
+	var owner string
+	var seriesID *int64
+	err = s.pool.QueryRow(ctx, `SELECT user_id, series_id FROM tasks WHERE id = $1`, prevID).Scan(&owner, &seriesID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, false, task.ErrNotFound
+	}
+	if err != nil {
+		return t, false, fmt.Errorf("store: read previous task: %w", err)
+	}
+	if owner != userID {
+		return t, false, fmt.Errorf("%w: task %d does not belong to user %q", task.ErrConflict, prevID, userID)
+	}
+	series := prevID
+	if seriesID != nil {
+		series = *seriesID
+	}
+	id, err := s.nextID(ctx)
+	if err != nil {
+		return t, false, err
+	}
 	now := s.clock()
-	var out task.Task
-	created := false
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		var owner string
-		var seriesID *int64
-		err := tx.QueryRow(ctx, `SELECT user_id, series_id FROM tasks WHERE id = $1`, prevID).Scan(&owner, &seriesID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return task.ErrNotFound
-		}
+	t.ID, t.UserID, t.SeriesID, t.CreatedAt, t.UpdatedAt, t.Version = id, userID, &series, now, now, 1
+	t.Completed, t.CompletedAt = false, nil
+	if t.Tags == nil {
+		t.Tags = []string{}
+	}
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO tasks (id, user_id, title, description, priority, tags, due_at,
+		reminder_at, recurrence, timezone, recurrence_anchor, series_id, previous_id, created_at, updated_at)
+		OVERRIDING SYSTEM VALUE
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+		ON CONFLICT (previous_id) DO NOTHING
+		RETURNING `+taskColumns,
+		id, userID, t.Title, t.Description, int16(t.Priority), t.Tags, t.DueAt, t.ReminderAt,
+		string(t.Recurrence), t.Timezone, t.RecurrenceAnchor, series, prevID, now)
+	if err := outbox.QueueIf(ctx, b, outbox.Event{
+		Topic: events.TopicTaskEvents, Type: events.TaskCreated, TaskID: id, Time: now, Data: t.Event(events.TaskCreated, now),
+	}, `EXISTS (SELECT 1 FROM tasks WHERE id = $6)`, id); err != nil {
+		return t, false, fmt.Errorf("store: %w", err)
+	}
+	br := s.pool.SendBatch(ctx, b)
+	out, err := scanTask(br.QueryRow())
+	created := err == nil
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = nil // already created by an earlier delivery
+	}
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return out, false, fmt.Errorf("store: insert next occurrence: %w", err)
+	}
+	if !created {
+		out, err = scanTask(s.pool.QueryRow(ctx, `SELECT `+taskColumns+` FROM tasks WHERE previous_id = $1`, prevID))
 		if err != nil {
-			return fmt.Errorf("read previous task: %w", err)
+			return out, false, fmt.Errorf("store: read existing next occurrence: %w", err)
 		}
-		if owner != userID {
-			return fmt.Errorf("%w: task %d does not belong to user %q", task.ErrConflict, prevID, userID)
-		}
-		series := prevID
-		if seriesID != nil {
-			series = *seriesID
-		}
-		row := tx.QueryRow(ctx, `INSERT INTO tasks (user_id, title, description, priority, tags, due_at,
-			reminder_at, recurrence, timezone, recurrence_anchor, series_id, previous_id, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
-			ON CONFLICT (previous_id) DO NOTHING
-			RETURNING `+taskColumns,
-			userID, t.Title, t.Description, int16(t.Priority), t.Tags, t.DueAt, t.ReminderAt,
-			string(t.Recurrence), t.Timezone, t.RecurrenceAnchor, series, prevID, now)
-		out, err = scanTask(row)
-		if errors.Is(err, pgx.ErrNoRows) {
-			// Already created by an earlier delivery.
-			out, err = scanTask(tx.QueryRow(ctx, `SELECT `+taskColumns+` FROM tasks WHERE previous_id = $1`, prevID))
-			if err != nil {
-				return fmt.Errorf("read existing next occurrence: %w", err)
-			}
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("insert next occurrence: %w", err)
-		}
-		created = true
-		return writeEvent(ctx, tx, events.TaskCreated, out, now)
-	})
-	return out, created, err
+	}
+	return out, created, nil
 }
 
 // DueRemindersQuery is the reminder sweep's query ($1 now, $2/$3 the

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -75,6 +76,16 @@ func TestNextOccurrenceIsCreatedOnce(t *testing.T) {
 		got, err := s.GetTask(ctx, "alice", id)
 		if err != nil || got.SeriesID == nil || *got.SeriesID != prev.ID || !got.DueAt.Equal(due) {
 			t.Errorf("next occurrence %+v, %v", got, err)
+		}
+		// Its event is the row as stored (it is made before the insert).
+		for _, r := range recorded(t, pool) {
+			if r.Data.TaskID == id {
+				want, _ := json.Marshal(got.Event(events.TaskCreated, r.Data.Timestamp))
+				have, _ := json.Marshal(r.Data)
+				if string(want) != string(have) {
+					t.Errorf("next occurrence's event %s, row as stored %s", have, want)
+				}
+			}
 		}
 		// The series id carries on down the chain.
 		third, _, err := s.CreateNextOccurrence(ctx, "alice", id, next)

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -55,7 +54,6 @@ func Run(t *testing.T, newConsumer func(t *testing.T) Consumer) {
 		{"a storage failure is retried, then succeeds", storageFailure},
 		{"a duplicate succeeds with no second effect", duplicate},
 		{"no app token is a 401", noAppToken},
-		{"a bulk gets one status per event, in order", bulkStatuses},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -69,14 +67,9 @@ func Run(t *testing.T, newConsumer func(t *testing.T) Consumer) {
 }
 
 // Deliver posts body to path as the sidecar does and returns the status it
-// was answered: as a bulk of one event when the route's subscription is a
-// bulk one (then a body that is not JSON goes as a JSON string, the closest
-// a bulk can carry).
+// was answered.
 func Deliver(t *testing.T, c Consumer, body []byte) dapr.Status {
 	t.Helper()
-	if isBulk(t, c) {
-		return DeliverBulk(t, c, body)[0]
-	}
 	code, raw := post(c, c.Path, body, c.AppToken)
 	if code != http.StatusOK {
 		t.Fatalf("POST %s: HTTP %d %s, want 200 with a status", c.Path, code, raw)
@@ -88,93 +81,6 @@ func Deliver(t *testing.T, c Consumer, body []byte) dapr.Status {
 		t.Fatalf("POST %s answered %q: %v", c.Path, raw, err)
 	}
 	return out.Status
-}
-
-// isBulk reports whether c's topic is subscribed with bulk delivery.
-func isBulk(t *testing.T, c Consumer) bool {
-	for _, sub := range Subscriptions(t, c.Handler, c.AppToken) {
-		if sub.Topic == c.Topic {
-			return sub.BulkSubscribe != nil && sub.BulkSubscribe.Enabled
-		}
-	}
-	return false
-}
-
-// DeliverBulk posts the bodies to path as one bulk delivery and returns
-// the status of each, in order.
-func DeliverBulk(t *testing.T, c Consumer, bodies ...[]byte) []dapr.Status {
-	t.Helper()
-	var bulk dapr.BulkDelivery
-	for i, b := range bodies {
-		if !json.Valid(b) {
-			b, _ = json.Marshal(string(b))
-		}
-		bulk.Entries = append(bulk.Entries, dapr.BulkDeliveryEntry{EntryID: strconv.Itoa(i), Event: b, ContentType: dapr.ContentTypeCloudEvent})
-	}
-	body, err := json.Marshal(bulk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	code, raw := post(c, c.Path, body, c.AppToken)
-	if code != http.StatusOK {
-		t.Fatalf("POST %s (bulk): HTTP %d %s, want 200 with statuses", c.Path, code, raw)
-	}
-	var out struct {
-		Statuses []dapr.BulkStatus `json:"statuses"`
-	}
-	if err := json.Unmarshal(raw, &out); err != nil || len(out.Statuses) != len(bodies) {
-		t.Fatalf("POST %s (bulk) answered %q (%v), want %d statuses", c.Path, raw, err, len(bodies))
-	}
-	st := make([]dapr.Status, len(bodies))
-	for i, s := range out.Statuses {
-		if s.EntryID != strconv.Itoa(i) {
-			t.Fatalf("status %d is for entry %q", i, s.EntryID)
-		}
-		st[i] = s.Status
-	}
-	return st
-}
-
-// bulkStatuses: in a bulk (on a bulk route), a malformed event is dropped
-// without holding back the others, and a duplicate within the bulk has no
-// second effect. On a route without bulk delivery, the same events go one
-// by one.
-func bulkStatuses(t *testing.T, c Consumer) {
-	var ce map[string]any
-	if err := json.Unmarshal(c.Event("b-noid"), &ce); err != nil {
-		t.Fatal(err)
-	}
-	delete(ce, "id")
-	noID, _ := json.Marshal(ce)
-	bodies := [][]byte{c.Event("b-1"), noID, c.Event("b-2"), c.Event("b-1")}
-	want := []dapr.Status{dapr.Success, dapr.Drop, dapr.Success, dapr.Success}
-	var got []dapr.Status
-	if isBulk(t, c) {
-		got = DeliverBulk(t, c, bodies...)
-		// A single event is still taken on a bulk route (a declarative
-		// subscription without bulkSubscribe sends them so).
-		code, raw := post(c, c.Path, c.Event("b-3"), c.AppToken)
-		var one struct {
-			Status dapr.Status `json:"status"`
-		}
-		if err := json.Unmarshal(raw, &one); code != http.StatusOK || err != nil || one.Status != dapr.Success {
-			t.Errorf("one event on the bulk route: %d %s", code, raw)
-		}
-		want, bodies = append(want, dapr.Success), append(bodies, nil)
-		got = append(got, one.Status)
-	} else {
-		for _, b := range bodies {
-			got = append(got, Deliver(t, c, b))
-		}
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("event %d: status %s, want %s", i, got[i], want[i])
-		}
-	}
-	if n, want := c.Effects(t), len(bodies)-2; n != want {
-		t.Errorf("%d effects, want %d (one per distinct well-formed event)", n, want)
-	}
 }
 
 func post(c Consumer, path string, body []byte, token string) (int, []byte) {
