@@ -15,7 +15,7 @@ help:
 	@echo "make token USER_ID=bob print a bearer token for a user of the local system"
 	@echo "make dead-letters      list the events that reached a dead-letter topic (make run must be up)"
 	@echo "make chaos             the fault-injection suite at full size (20,000 changes, ~6 min)"
-	@echo "make bench             measure throughput, latency, the reminder sweep and footprints (~4 min)"
+	@echo "make bench             measure throughput, CPU per write, latency, the sweep, footprints and a soak (~20 min)"
 	@echo "make lint              golangci-lint"
 	@echo "make fuzz              hostile requests against the real server and PostgreSQL (FUZZTIME=10m)"
 	@echo "make build             build all binaries into bin/"
@@ -70,8 +70,9 @@ chaos: daprd
 	CHAOS_CHANGES=$${CHAOS_CHANGES:-20000} CHAOS_RATE=$${CHAOS_RATE:-100} CHAOS_REPORT=$(CURDIR)/.cache/chaos-report.md \
 		$(GO) test ./internal/chaos -run TestChaos -count=1 -v -timeout 60m
 
-# The whole system measured in one run (about 4 minutes): the tables of
-# docs/benchmarks.md, also written to .cache/bench-report.md.
+# The whole system measured in one run (about 20 minutes, 10 of them the
+# soak): the tables of docs/benchmarks.md, also written to
+# .cache/bench-report.md. ARGS="-soak 1m -rates 100,200" is shorter.
 bench: daprd
 	$(GO) run ./cmd/bench -o $(CURDIR)/.cache/bench-report.md $(ARGS)
 

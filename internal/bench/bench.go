@@ -147,6 +147,7 @@ type E2E struct {
 	WebMeasured                   bool          // web-app ran: its push was measured
 	WebP50, WebP99                time.Duration // write -> TaskCreated in web-app's stream of the user
 	WebDelivered                  int
+	WebCuts                       int // streams web-app cut for lagging, so far in the run
 	AuditP50, AuditP99            time.Duration
 	AuditDelivered                int
 	RecurringP50, RecurringP99    time.Duration

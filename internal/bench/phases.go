@@ -105,6 +105,9 @@ func fixedRate(ctx context.Context, db *pgxpool.Pool, api *client.Client, live *
 			return e, err
 		}
 		e.WebP50, e.WebP99 = pct(lat, .5), pct(lat, .99)
+		live.mu.Lock()
+		e.WebCuts = live.reconnects
+		live.mu.Unlock()
 	}
 
 	var completed []int64

@@ -48,6 +48,9 @@ func (r *Report) Markdown() string {
 			web := "not run | not run"
 			if e.WebMeasured {
 				web = fmt.Sprintf("%s / %s | %d of %d", ms(e.WebP50), ms(e.WebP99), e.WebDelivered, e.Sent)
+				if e.WebCuts > 0 {
+					web += fmt.Sprintf(" (stream cut for lagging %d times so far)", e.WebCuts)
+				}
 			}
 			fmt.Fprintf(&b, "| %s | %d of %d (%.0f/s) | %s / %s | %d of %d | %s / %s | %d of %d | %s |\n", rate, e.Sent, e.Target, e.AchievedRate,
 				ms(e.AuditP50), ms(e.AuditP99), e.AuditDelivered, e.Sent, ms(e.RecurringP50), ms(e.RecurringP99), e.RecurringDelivered, e.Completed, web)

@@ -67,19 +67,22 @@ func webPage(ctx context.Context, base, user string) (*http.Client, error) {
 var webTransport = &http.Transport{MaxIdleConnsPerHost: 2000}
 
 // openStream opens the stream of hc and calls onEvent for each event
-// until ctx ends; it returns once the hello arrived.
-func openStream(ctx context.Context, hc *http.Client, base string, onEvent func(event, data string, at time.Time)) error {
+// until ctx ends or the server ends the stream; it returns once the hello
+// arrived, and a channel closed when the stream has ended.
+func openStream(ctx context.Context, hc *http.Client, base string, onEvent func(event, data string, at time.Time)) (<-chan struct{}, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/stream", nil)
 	resp, err := hc.Do(req) //nolint:bodyclose // the reader goroutine closes it
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
 		resp.Body.Close()
-		return fmt.Errorf("stream: %d", resp.StatusCode)
+		return nil, fmt.Errorf("stream: %d", resp.StatusCode)
 	}
 	hello := make(chan struct{})
+	ended := make(chan struct{})
 	go func() {
+		defer close(ended)
 		defer resp.Body.Close()
 		sc := bufio.NewScanner(resp.Body)
 		var ev, data string
@@ -103,9 +106,9 @@ func openStream(ctx context.Context, hc *http.Client, base string, onEvent func(
 	}()
 	select {
 	case <-hello:
-		return nil
+		return ended, nil
 	case <-time.After(30 * time.Second):
-		return errors.New("stream: no hello within 30s")
+		return nil, errors.New("stream: no hello within 30s")
 	}
 }
 
@@ -186,7 +189,7 @@ func webStep(ctx context.Context, sys *devstack.System, cfg Config, streams, idl
 		if err != nil {
 			return w, err
 		}
-		err = openStream(sctx, hc, base, func(ev, data string, at time.Time) {
+		_, err = openStream(sctx, hc, base, func(ev, data string, at time.Time) {
 			if ev == "reminder" && strings.Contains(data, `"title":"web bench `+user+`"`) {
 				mu.Lock()
 				if _, ok := arrived[user]; !ok {
@@ -245,7 +248,7 @@ func webStep(ctx context.Context, sys *devstack.System, cfg Config, streams, idl
 		if err != nil {
 			return w, err
 		}
-		if err := openStream(ictx, hc, base, nil); err != nil {
+		if _, err := openStream(ictx, hc, base, nil); err != nil {
 			return w, fmt.Errorf("idle stream %d: %w", i, err)
 		}
 	}
@@ -299,8 +302,9 @@ func scrapeGauge(ctx context.Context, url, name string) float64 {
 // liveWatch is one open page of the bench user: it notes when each task
 // event arrives in the stream.
 type liveWatch struct {
-	mu      sync.Mutex
-	arrived map[string]time.Time // event type + task id -> first arrival
+	mu         sync.Mutex
+	arrived    map[string]time.Time // event type + task id -> first arrival
+	reconnects int                  // streams the server cut and the watch opened again
 }
 
 // watchLive signs user in to web-app and keeps a stream open until ctx ends.
@@ -310,7 +314,7 @@ func watchLive(ctx context.Context, base, user string) (*liveWatch, error) {
 		return nil, err
 	}
 	lw := &liveWatch{arrived: map[string]time.Time{}}
-	err = openStream(ctx, hc, base, func(ev, data string, at time.Time) {
+	onEvent := func(ev, data string, at time.Time) {
 		if ev != "task" {
 			return
 		}
@@ -327,8 +331,34 @@ func watchLive(ctx context.Context, base, user string) (*liveWatch, error) {
 			lw.arrived[k] = at
 		}
 		lw.mu.Unlock()
-	})
-	return lw, err
+	}
+	ended, err := openStream(ctx, hc, base, onEvent)
+	if err != nil {
+		return nil, err
+	}
+	// As a browser's EventSource does: a stream the server cut (it fell
+	// 64 events behind) is opened again; what it missed meanwhile is not
+	// pushed (the page re-syncs from the API), so it counts as not
+	// delivered.
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ended:
+			}
+			lw.mu.Lock()
+			lw.reconnects++
+			lw.mu.Unlock()
+			for {
+				if ended, err = openStream(ctx, hc, base, onEvent); err == nil || ctx.Err() != nil {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	}()
+	return lw, nil
 }
 
 // latencies waits (up to wait) until the events of type eventType of ids

@@ -24,6 +24,9 @@ type message struct {
 // cut; the browser reconnects and re-syncs from the API.
 const streamBuffer = 64
 
+// streamBatchBytes bounds one write of queued events to a stream.
+const streamBatchBytes = 64 << 10
+
 // stream is one open connection of a user.
 type stream struct {
 	user    string
@@ -172,7 +175,18 @@ func (a *App) serveStream(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case m := <-s.ch:
-			if !a.send(rc, w, fmt.Appendf(nil, "event: %s\ndata: %s\n\n", m.event, m.data)) {
+			// The events queued behind it go in the same write: one flush
+			// for a burst, not one each, so a busy user's stream keeps up.
+			b := fmt.Appendf(nil, "event: %s\ndata: %s\n\n", m.event, m.data)
+			for more := true; more && len(b) < streamBatchBytes; {
+				select {
+				case m := <-s.ch:
+					b = fmt.Appendf(b, "event: %s\ndata: %s\n\n", m.event, m.data)
+				default:
+					more = false
+				}
+			}
+			if !a.send(rc, w, b) {
 				return
 			}
 		case <-beat.C:
