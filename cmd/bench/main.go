@@ -26,11 +26,13 @@ func main() {
 	apps := flag.String("apps", "", "comma-separated app ids to start (default all); with fewer, only the baseline and api steps can run")
 	rates := flag.String("rates", "", "comma-separated end-to-end rates, writes per second (default 100,150,200,300,400,500; the API's own maximum is always added)")
 	soak := flag.Duration("soak", 0, "length of the soak step (default 10m)")
+	logLevel := flag.String("log-level", "warn", "log level of the services and their sidecars (info measures logging's cost)")
 	flag.Parse()
 	cfg := bench.DefaultConfig()
 	if *smoke {
 		cfg = bench.SmokeConfig()
 	}
+	cfg.LogLevel = *logLevel
 	if *soak > 0 {
 		cfg.Soak = *soak
 	}

@@ -53,6 +53,7 @@ type Config struct {
 	Soak       time.Duration
 	SoakRate   int
 	SoakSample time.Duration
+	LogLevel   string // of the services and sidecars ("" = warn)
 }
 
 // Check reports an option that cannot work: an unknown step or app, or a
@@ -227,7 +228,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 
 	// The system.
-	say(cfg.Out, "starting the system")
+	logLevel := cfg.LogLevel
+	if logLevel == "" {
+		logLevel = "warn"
+	}
+	say(cfg.Out, "starting the system (log level %s)", logLevel)
 	apiURL := devstack.WithDatabase(cfg.AdminURL, apiDB)
 	appEnv := []string{"RATE_LIMIT_WRITES_PER_SECOND=0"}
 	if cfg.ProfileDir != "" {
@@ -235,7 +240,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	sys, err := devstack.Up(ctx, devstack.Config{
 		Root: cfg.Root, WorkDir: work, Out: cfg.ProcOut, Daprd: daprd, BinDir: bin, DatabaseURL: apiURL,
-		CronSchedule: "@every 1h", JWTSecret: cfg.JWTSecret, LogFormat: "json", LogLevel: "warn", DaprLogLevel: "warn",
+		CronSchedule: "@every 1h", JWTSecret: cfg.JWTSecret, LogFormat: "json", LogLevel: logLevel, DaprLogLevel: logLevel,
 		AppEnv: appEnv, LockWait: 15 * time.Minute, OnlyApps: cfg.OnlyApps, DevSignIn: true,
 	})
 	if err != nil {
