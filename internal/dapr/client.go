@@ -46,11 +46,11 @@ func New(baseURL, apiToken string) *Client {
 }
 
 // MaxConnsPerSidecar bounds the idle connections kept to the sidecar. The
-// callers run up to this many calls at once (the relay's bulks, one
-// delivery per partition of task-events, the web app's pages), and Go's
-// default transport keeps only 2 idle per host: every call past the second
-// opened a new connection, and each one closed afterwards left a socket in
-// TIME_WAIT.
+// callers run up to about this many calls at once (recurring-service one
+// next-occurrence call per partition of task-events, 48 with the dev
+// broker; the relay's bulks; web-app's pages), and Go's default transport
+// keeps only 2 idle per host: every call past the second opened a new
+// connection, and each one closed afterwards left a socket in TIME_WAIT.
 const MaxConnsPerSidecar = 64
 
 // sidecarTransport is the transport of every call to the sidecar, which is

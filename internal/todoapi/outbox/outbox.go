@@ -4,7 +4,8 @@
 // sidecar.
 //
 // The package owns the table: every statement on it is here. Add writes a
-// row inside the caller's transaction; Pending reads the rows not yet
+// row inside the caller's transaction, Queue and QueueIf queue it in the
+// caller's batch (one round trip with the change); Pending reads the rows not yet
 // published; the Relay publishes them, marks them published and deletes them
 // past their retention. The callers decide which change emits which event;
 // this package decides how it is stored and published. The table and its
