@@ -126,7 +126,7 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "%s of recurring tasks created and completed (%d task changes sent; %d → %d rows in tasks). Memory (RSS; PostgreSQL: Pss summed) and each sidecar's /metrics, at the start, the highest of the later readings, and the end (%d readings):\n\n",
 			last.At, last.Changes, first.Tasks, last.Tasks, len(r.Soak))
 		fmt.Fprintf(&b, "| process | memory start | highest | end | /metrics start | /metrics end |\n|---|---|---|---|---|---|\n")
-		for _, g := range r.Load {
+		for _, g := range r.Idle { // every process, in the system's order
 			var hi float64
 			for _, s := range r.Soak[1:] {
 				hi = max(hi, s.Mem[g.Name])

@@ -68,17 +68,10 @@ func (s *Store) CreateNextOccurrence(ctx context.Context, userID string, prevID 
 	}, `EXISTS (SELECT 1 FROM tasks WHERE id = $6)`, id); err != nil {
 		return t, false, fmt.Errorf("store: %w", err)
 	}
-	br := s.pool.SendBatch(ctx, b)
-	out, err := scanTask(br.QueryRow())
+	out, err := taskAndEvent(s.pool.SendBatch(ctx, b))
 	created := err == nil
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = nil // already created by an earlier delivery
-	}
-	if err == nil {
-		_, err = br.Exec()
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
 	}
 	if err != nil {
 		return out, false, fmt.Errorf("store: insert next occurrence: %w", err)

@@ -138,18 +138,31 @@ func (s *Store) CreateTask(ctx context.Context, userID string, p task.Patch) (ta
 	if err := queueEvent(ctx, b, events.TaskCreated, t, now); err != nil {
 		return t, fmt.Errorf("store: %w", err)
 	}
-	br := s.pool.SendBatch(ctx, b)
-	out, err := scanTask(br.QueryRow())
-	if err == nil {
-		_, err = br.Exec()
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
+	out, err := taskAndEvent(s.pool.SendBatch(ctx, b))
 	if err != nil {
 		return out, fmt.Errorf("store: insert task: %w", err)
 	}
 	return out, nil
+}
+
+// taskAndEvent reads the results of a batch of two statements, a task's
+// insert or update (RETURNING the row) and its outbox insert, and closes
+// it. A statement that affected no row gives pgx.ErrNoRows, once the rest
+// of the batch went through.
+func taskAndEvent(br pgx.BatchResults) (task.Task, error) {
+	t, err := scanTask(br.QueryRow())
+	_, eerr := br.Exec()
+	cerr := br.Close()
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return t, err
+	}
+	if eerr != nil {
+		return t, eerr
+	}
+	if cerr != nil {
+		return t, cerr
+	}
+	return t, err
 }
 
 // GetTask returns userID's task id, or task.ErrNotFound.
@@ -272,15 +285,7 @@ func (s *Store) mutate(ctx context.Context, userID string, id int64,
 	if err := queueEvent(ctx, b, eventType, next, now); err != nil {
 		return out, fmt.Errorf("store: %w", err)
 	}
-	br = tx.SendBatch(ctx, b)
-	out, err = scanTask(br.QueryRow())
-	if err == nil {
-		_, err = br.Exec()
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if out, err = taskAndEvent(tx.SendBatch(ctx, b)); err != nil {
 		return out, fmt.Errorf("store: update task: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
