@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/evolution-todo/todo/internal/httpx"
 )
@@ -61,8 +62,13 @@ func (m *Metrics) Event(topic, eventType, outcome string) {
 	}
 }
 
-// Instrument counts and times the requests of next by their ServeMux
-// pattern (not their path, so ids do not explode the label set).
+// Instrument counts and times the requests of next. Every label comes from
+// a closed set, whatever the request holds, so that no client can grow the
+// series (each one lives as long as the process, and is on every scrape):
+// the route is the ServeMux pattern that matched (not the path, so ids do
+// not explode the label set), the method one of the standard ones or
+// "other" (MethodLabel), the status one net/http knows or its class
+// (StatusLabel). The request's span is renamed the same way.
 func (m *Metrics) Instrument(next http.Handler) http.Handler {
 	if m == nil {
 		return next
@@ -75,9 +81,36 @@ func (m *Metrics) Instrument(next http.Handler) http.Handler {
 		if route == "" {
 			route = "unmatched"
 		}
-		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.Status)).Inc()
+		method := MethodLabel(r.Method)
+		trace.SpanFromContext(r.Context()).SetName(method + " " + route)
+		m.requests.WithLabelValues(route, method, StatusLabel(sw.Status)).Inc()
 		m.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	})
+}
+
+// MethodLabel is method as a label value: one of the methods of RFC 9110
+// and PATCH, or "other". Go's server accepts any token as a method, up to
+// the header limit.
+func MethodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "other"
+}
+
+// StatusLabel is an answer's status as a label value: the code when
+// net/http knows it (about sixty), else its class ("5xx"), or "other"
+// outside 100-599.
+func StatusLabel(code int) string {
+	switch {
+	case http.StatusText(code) != "":
+		return strconv.Itoa(code)
+	case code >= 100 && code <= 599:
+		return strconv.Itoa(code/100) + "xx"
+	}
+	return "other"
 }
 
 // ServeMetrics serves /metrics on addr until ctx ends, and Go's

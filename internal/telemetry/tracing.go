@@ -62,11 +62,14 @@ func SetupTracing(ctx context.Context, service string, log *slog.Logger, c Traci
 }
 
 // TraceHandler continues the trace of incoming requests (the traceparent
-// header Dapr sets on deliveries and invocations) in a server span named
-// after the route pattern.
+// header Dapr sets on deliveries and invocations) in a server span. The
+// span is named by the method's label until Metrics.Instrument, once the
+// route is known, renames it "<method> <route pattern>": never after the
+// path or a made-up method, which would make every request a span name of
+// its own.
 func TraceHandler(service string, next http.Handler) http.Handler {
 	return otelhttp.NewHandler(next, service,
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return MethodLabel(r.Method) }),
 		otelhttp.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/healthz" && r.URL.Path != "/readyz" }),
 	)
 }
