@@ -15,6 +15,7 @@ import (
 	"github.com/evolution-todo/todo/internal/dapr/consumer"
 	"github.com/evolution-todo/todo/internal/events"
 	"github.com/evolution-todo/todo/internal/httpx"
+	"github.com/evolution-todo/todo/internal/service"
 	"github.com/evolution-todo/todo/internal/telemetry"
 )
 
@@ -132,16 +133,16 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request) {
 }
 
 // New builds audit-service: its database (migrated), store and handler.
-func New(ctx context.Context, cfg Config, log *slog.Logger, m *telemetry.Metrics) (http.Handler, func(), error) {
+func New(ctx context.Context, cfg Config, log *slog.Logger, m *telemetry.Metrics) (service.Handlers, func(), error) {
 	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("database: %w", err)
+		return service.Handlers{}, nil, fmt.Errorf("database: %w", err)
 	}
 	if err := Migrate(ctx, pool, log); err != nil {
 		pool.Close()
-		return nil, nil, err
+		return service.Handlers{}, nil, err
 	}
 	h := &Handler{Store: NewStore(pool), Log: log, PubSub: cfg.PubSub, AppToken: cfg.AppAPIToken,
 		Metrics: NewMetrics(m.Registry), Telemetry: m}
-	return h.Routes(), pool.Close, nil
+	return service.Handlers{App: h.Routes()}, pool.Close, nil
 }

@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -35,10 +37,20 @@ type Config struct {
 	Audience string        // required in "aud" when not empty
 	Leeway   time.Duration // clock skew allowed on exp and nbf
 
+	// Algorithms, when not empty, narrows the accepted algorithms to these
+	// (of HS256, RS256 and EdDSA), e.g. EdDSA alone for web-app's tokens.
+	Algorithms []string
+	// MaxTTL, when positive, refuses tokens meant to live longer: iat is
+	// then required and exp may be at most MaxTTL after it. A stolen
+	// signing key still cannot mint a long-lived token that outlives its
+	// removal from the JWK Set by long.
+	MaxTTL time.Duration
+
 	// JWKS tuning; the zero values mean the defaults of jwks.go.
 	JWKSRefreshInterval time.Duration // periodic refresh, default 1h
 	JWKSUnknownKIDEvery time.Duration // an unknown kid fetches at most once per this, 1s..1m, default 15s
 	JWKSTimeout         time.Duration // bound of one JWKS fetch, default 10s
+	JWKSHeader          http.Header   // sent with every JWKS fetch (the sidecar's dapr-api-token, when fetched through it)
 	Logger              *slog.Logger  // JWKS fetch problems; nil: slog.Default()
 	Clock               Clock         // time of the JWKS refresh schedule; nil: the system clock
 }
@@ -81,6 +93,12 @@ func NewVerifierContext(ctx context.Context, cfg Config) (*Verifier, error) {
 	if cfg.JWKSURL != "" {
 		methods = append(methods, jwt.SigningMethodRS256.Alg(), jwt.SigningMethodEdDSA.Alg())
 	}
+	if len(cfg.Algorithms) > 0 {
+		methods = slices.DeleteFunc(methods, func(m string) bool { return !slices.Contains(cfg.Algorithms, m) })
+		if len(methods) == 0 {
+			return nil, fmt.Errorf("auth: none of the algorithms %v can be verified with the keys configured", cfg.Algorithms)
+		}
+	}
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(methods),
 		jwt.WithExpirationRequired(),
@@ -118,6 +136,9 @@ func (v *Verifier) Verify(token string) (string, error) {
 	_, err := v.parser.ParseWithClaims(token, &claims, v.keyFor)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	if v.cfg.MaxTTL > 0 && (claims.IssuedAt == nil || claims.ExpiresAt.Sub(claims.IssuedAt.Time) > v.cfg.MaxTTL) {
+		return "", fmt.Errorf("%w: this issuer's tokens live at most %v (iat required)", ErrInvalidToken, v.cfg.MaxTTL)
 	}
 	sub := strings.TrimSpace(claims.Subject)
 	// The user id is stored as text and sent to other apps: it must be

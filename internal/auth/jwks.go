@@ -135,7 +135,7 @@ func newJWKSKeys(parent context.Context, cfg Config) (*jwksKeys, error) {
 	k := &jwksKeys{
 		url:     cfg.JWKSURL,
 		mem:     jwkset.NewMemoryStorage(),
-		client:  &http.Client{Timeout: timeout, Transport: limitBody{http.DefaultTransport, maxJWKSBytes}},
+		client:  &http.Client{Timeout: timeout, Transport: limitBody{withHeader{http.DefaultTransport, cfg.JWKSHeader}, maxJWKSBytes}},
 		timeout: timeout,
 		refresh: orDefault(cfg.JWKSRefreshInterval, DefaultJWKSRefreshInterval),
 		every:   every,
@@ -390,6 +390,23 @@ func (k *jwksKeys) keyFor(t *jwt.Token) (any, error) {
 		return nil, fmt.Errorf("JWKS key %q: %T keys are not accepted (only RSA with RS256 and Ed25519 with EdDSA)", kid, key)
 	}
 	return key, nil
+}
+
+// withHeader adds its header to every request sent through it.
+type withHeader struct {
+	next   http.RoundTripper
+	header http.Header
+}
+
+func (w withHeader) RoundTrip(r *http.Request) (*http.Response, error) {
+	if len(w.header) == 0 {
+		return w.next.RoundTrip(r)
+	}
+	r = r.Clone(r.Context())
+	for k, v := range w.header {
+		r.Header[k] = v
+	}
+	return w.next.RoundTrip(r)
 }
 
 // limitBody caps the size of the answers read through it.

@@ -8,4 +8,5 @@
 //     occurrence, due reminders, reminders sent and released).
 //   - auditapi: audit-service's task history and dead letters.
 //   - notifierapi: notification-service's inboxes.
+//   - webapi: web-app's JWK Set (the keys of its API tokens).
 package contract

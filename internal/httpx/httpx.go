@@ -116,6 +116,16 @@ func Serve(ctx context.Context, log *slog.Logger, addr string, h http.Handler) e
 	return err
 }
 
+// NoSniff makes every answer of next say X-Content-Type-Options: nosniff,
+// so that no browser runs a JSON error or an event stream as a script or a
+// page.
+func NoSniff(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
+}
+
 // HandleProbes adds GET /healthz (the process answers) and GET /readyz
 // (ready, when not nil, says nil within 2 s) to mux.
 func HandleProbes(mux *http.ServeMux, ready func(context.Context) error) {

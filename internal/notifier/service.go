@@ -21,6 +21,7 @@ import (
 	"github.com/evolution-todo/todo/internal/dapr/consumer"
 	"github.com/evolution-todo/todo/internal/events"
 	"github.com/evolution-todo/todo/internal/httpx"
+	"github.com/evolution-todo/todo/internal/service"
 	"github.com/evolution-todo/todo/internal/telemetry"
 )
 
@@ -263,8 +264,8 @@ func (h *Handler) markRead(w http.ResponseWriter, r *http.Request) {
 }
 
 // New builds notification-service's handler over its sidecar's state store.
-func New(_ context.Context, cfg Config, log *slog.Logger, m *telemetry.Metrics) (http.Handler, func(), error) {
+func New(_ context.Context, cfg Config, log *slog.Logger, m *telemetry.Metrics) (service.Handlers, func(), error) {
 	h := &Handler{State: cfg.Dapr(), StoreName: cfg.StateStore, Log: log, PubSub: cfg.PubSub,
 		AppToken: cfg.AppAPIToken, Now: time.Now, Telemetry: m}
-	return h.Routes(), nil, nil
+	return service.Handlers{App: h.Routes()}, nil, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/evolution-todo/todo/internal/dapr/consumer"
 	"github.com/evolution-todo/todo/internal/events"
 	"github.com/evolution-todo/todo/internal/recurrence"
+	"github.com/evolution-todo/todo/internal/service"
 	"github.com/evolution-todo/todo/internal/telemetry"
 )
 
@@ -122,8 +123,8 @@ func (h *Handler) completed(ctx context.Context, d *consumer.Delivery, e events.
 }
 
 // New builds recurring-service's handler.
-func New(_ context.Context, cfg Config, log *slog.Logger, m *telemetry.Metrics) (http.Handler, func(), error) {
+func New(_ context.Context, cfg Config, log *slog.Logger, m *telemetry.Metrics) (service.Handlers, func(), error) {
 	h := &Handler{Dapr: cfg.Dapr(), Log: log, PubSub: cfg.PubSub, AppToken: cfg.AppAPIToken, TodoAppID: cfg.TodoAppID,
 		Telemetry: m}
-	return h.Routes(), nil, nil
+	return service.Handlers{App: h.Routes()}, nil, nil
 }

@@ -5,14 +5,14 @@ import "github.com/evolution-todo/todo/internal/service"
 // Config is reminder-service's configuration, read from the environment
 // once.
 type Config struct {
-	service.Common        // HTTP_ADDR (default :8083), DAPR_*, APP_API_TOKEN, PUBSUB_NAME, LOG_*, ...
+	service.Common        // APP_ADDR (default :8093), DAPR_*, APP_API_TOKEN, PUBSUB_NAME, LOG_*, ...
 	TodoAppID      string `env:"TODO_APP_ID" envDefault:"todo-api"` // the app asked for due reminders
 }
 
 // LoadConfig reads the configuration from environ (config.Environ() outside
 // tests); the error lists every bad variable.
 func LoadConfig(environ map[string]string) (Config, error) {
-	c := Config{Common: service.Common{HTTPAddr: ":8083"}}
+	c := Config{Common: service.Common{AppAddr: ":8093"}}
 	err := service.Load(&c, environ)
 	return c, err
 }

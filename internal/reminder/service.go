@@ -30,6 +30,7 @@ import (
 	"github.com/evolution-todo/todo/internal/dapr/consumer"
 	"github.com/evolution-todo/todo/internal/events"
 	"github.com/evolution-todo/todo/internal/httpx"
+	"github.com/evolution-todo/todo/internal/service"
 	"github.com/evolution-todo/todo/internal/telemetry"
 )
 
@@ -315,8 +316,8 @@ func (s *Service) markSent(ctx context.Context, page []todointernal.Reminder) (i
 }
 
 // New builds reminder-service's handler (the cron binding's routes).
-func New(_ context.Context, cfg Config, log *slog.Logger, m *telemetry.Metrics) (http.Handler, func(), error) {
+func New(_ context.Context, cfg Config, log *slog.Logger, m *telemetry.Metrics) (service.Handlers, func(), error) {
 	s := &Service{Dapr: cfg.Dapr(), Log: log, PubSub: cfg.PubSub, AppToken: cfg.AppAPIToken,
 		TodoAppID: cfg.TodoAppID, Now: time.Now, Telemetry: m, Metrics: NewMetrics(m.Registry)}
-	return s.Routes(), nil, nil
+	return service.Handlers{App: s.Routes()}, nil, nil
 }

@@ -4,6 +4,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -75,22 +76,36 @@ func Starting(log *slog.Logger, name string, cfg any) {
 	log.Info("starting "+name, "version", buildinfo.Version, "config", config.LogValue(cfg))
 }
 
-// Common is the configuration every Dapr app reads. HTTP_ADDR has no
-// default here: each binary presets its own port (todo-api :8080, audit
-// :8081, recurring :8082, reminder :8083, notifier :8084) before Load.
+// Common is the configuration every Dapr app reads. APP_ADDR has no
+// default here: each binary presets its own port (todo-api :8090, audit
+// :8091, recurring :8092, reminder :8093, notifier :8094, web-app :8095)
+// before Load.
 type Common struct {
 	Log     logging.Config          // LOG_LEVEL, LOG_FORMAT
 	Tracing telemetry.TracingConfig // OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
 
-	HTTPAddr     string `env:"HTTP_ADDR" check:"addr"`
+	// AppAddr is the app port: what the sidecar calls (subscriptions,
+	// deliveries, invocations, the cron binding, its health checks) and
+	// the platform's probes. No Service port or Ingress may expose it.
+	AppAddr      string `env:"APP_ADDR" check:"addr"`
 	DaprEndpoint string `env:"DAPR_HTTP_ENDPOINT" check:"url" log:"url"`          // wins over DAPR_HTTP_PORT
 	DaprPort     int    `env:"DAPR_HTTP_PORT" envDefault:"3500" check:"1..65535"` // sidecar on 127.0.0.1
 	DaprAPIToken string `env:"DAPR_API_TOKEN" log:"secret"`                       // sent to the sidecar
-	AppAPIToken  string `env:"APP_API_TOKEN" log:"secret"`                        // required on calls from the sidecar
+	AppAPIToken  string `env:"APP_API_TOKEN" log:"secret"`                        // required on calls from the sidecar, this app's own
 	PubSub       string `env:"PUBSUB_NAME" envDefault:"kafka-pubsub"`             // events.PubSubName
 	MetricsAddr  string `env:"METRICS_ADDR" envDefault:":9464" check:"addr|off"`
 	PProf        bool   `env:"PPROF"` // Go's /debug/pprof/ on the metrics port
 }
+
+// Public is the configuration of an app that people reach (todo-api,
+// web-app): its public port, the one its Service and Ingress expose.
+// HTTP_ADDR has no default here: each binary presets its own.
+type Public struct {
+	HTTPAddr string `env:"HTTP_ADDR" check:"addr"`
+}
+
+// PublicAddr is HTTP_ADDR.
+func (p Public) PublicAddr() string { return p.HTTPAddr }
 
 // Database is the PostgreSQL database of the services that have one.
 type Database struct {
@@ -114,38 +129,71 @@ func (c Common) Dapr() *dapr.Client { return dapr.New(c.DaprHTTP(), c.DaprAPITok
 // from showing its secrets.
 func (c Common) LogValue() slog.Value { return config.LogValue(c) }
 
-// Serve serves the app's handler on HTTP_ADDR and its metrics on
-// METRICS_ADDR until ctx ends.
-func Serve(ctx context.Context, log *slog.Logger, c Common, m *telemetry.Metrics, h http.Handler) error {
+// Handlers are what an app serves, by audience, each on a port of its own.
+type Handlers struct {
+	// App is for the app's own sidecar and the platform's probes, served on
+	// APP_ADDR. It continues the trace of each request (Dapr sets
+	// traceparent on deliveries and invocations).
+	App http.Handler
+	// Public is for people and API clients, served on HTTP_ADDR; nil for
+	// an app without one (the consumers). A trace that a client sends is
+	// not continued there: each request starts its own, linked to it.
+	Public http.Handler
+}
+
+// Serve serves h.App on c.AppAddr, h.Public (when not nil) on publicAddr
+// and the metrics on METRICS_ADDR until ctx ends. Every answer on either
+// port says X-Content-Type-Options: nosniff.
+func Serve(ctx context.Context, log *slog.Logger, c Common, publicAddr string, m *telemetry.Metrics, h Handlers) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	metricsErr := make(chan error, 1)
-	go func() {
-		err := m.ServeMetrics(ctx, log, c.MetricsAddr, c.PProf)
-		if err != nil {
-			cancel() // a metrics port that cannot be had is a misconfiguration: stop
-		}
-		metricsErr <- err
-	}()
-	err := httpx.Serve(ctx, log, c.HTTPAddr, telemetry.TraceHandler(m.Service, h))
-	cancel()
-	if merr := <-metricsErr; err == nil && merr != nil {
-		err = fmt.Errorf("metrics: %w", merr)
+	type served struct {
+		what string
+		err  error
 	}
-	return err
+	done := make(chan served, 3)
+	n := 0
+	run := func(what string, f func() error) {
+		n++
+		go func() {
+			err := f()
+			if err != nil {
+				cancel() // a port that cannot be had is a misconfiguration: stop
+			}
+			done <- served{what, err}
+		}()
+	}
+	run("metrics", func() error { return m.ServeMetrics(ctx, log.With("port", "metrics"), c.MetricsAddr, c.PProf) })
+	run("app port", func() error {
+		return httpx.Serve(ctx, log.With("port", "app"), c.AppAddr, httpx.NoSniff(telemetry.TraceHandler(m.Service, h.App)))
+	})
+	if h.Public != nil {
+		run("public port", func() error {
+			return httpx.Serve(ctx, log.With("port", "public"), publicAddr, httpx.NoSniff(telemetry.PublicTraceHandler(m.Service, h.Public)))
+		})
+	}
+	var errs []error
+	for range n {
+		if s := <-done; s.err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.what, s.err))
+		}
+		cancel() // one port ending ends the app
+	}
+	return errors.Join(errs...)
 }
 
 // Shared is the common part of a binary's Config (which embeds Common).
 func (c Common) Shared() Common { return c }
 
-// Builder makes a Dapr app's HTTP handler from its configuration, with its
+// Builder makes a Dapr app's handlers from its configuration, with its
 // metrics; close (nil for none) is called once serving has ended.
-type Builder[C any] func(ctx context.Context, cfg C, log *slog.Logger, m *telemetry.Metrics) (h http.Handler, close func(), err error)
+type Builder[C any] func(ctx context.Context, cfg C, log *slog.Logger, m *telemetry.Metrics) (h Handlers, close func(), err error)
 
 // App is the run function (for Main) of a Dapr app: it loads the
 // configuration with load, logs it (secrets masked), warns when the
-// sidecar-only routes are open, builds the handler and serves it with its
-// metrics until ctx ends.
+// sidecar-only routes are open, builds the handlers and serves them with
+// the metrics until ctx ends. An app with a public handler has Public in
+// its configuration (HTTP_ADDR).
 func App[C interface{ Shared() Common }](name string, load func(environ map[string]string) (C, error), build Builder[C]) func(ctx context.Context, log *slog.Logger, args []string) error {
 	return func(ctx context.Context, log *slog.Logger, _ []string) error {
 		return runApp(ctx, log, name, config.Environ(), load, build)
@@ -169,12 +217,19 @@ func runApp[C interface{ Shared() Common }](ctx context.Context, log *slog.Logge
 	if closeApp != nil {
 		defer closeApp()
 	}
-	return Serve(ctx, log, c, m, h)
+	var public string
+	if p, ok := any(cfg).(interface{ PublicAddr() string }); ok {
+		public = p.PublicAddr()
+	}
+	if h.Public != nil && public == "" {
+		return fmt.Errorf("%s: a public handler needs HTTP_ADDR (service.Public in its Config)", name)
+	}
+	return Serve(ctx, log, c, public, m, h)
 }
 
 // WarnIfOpen logs a warning when sidecar-only routes are not protected.
 func (c Common) WarnIfOpen(log *slog.Logger) {
 	if c.AppAPIToken == "" {
-		log.Warn("APP_API_TOKEN is not set: routes meant for the Dapr sidecar accept any caller")
+		log.Warn("APP_API_TOKEN is not set: the app port's routes, meant for the Dapr sidecar, accept any caller")
 	}
 }

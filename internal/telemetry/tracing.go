@@ -74,6 +74,24 @@ func TraceHandler(service string, next http.Handler) http.Handler {
 	)
 }
 
+// PublicTraceHandler is TraceHandler for a public port: a traceparent
+// sent by a browser or an API client is not continued (it would let
+// anyone pick the trace ids of our logs and events, or join their
+// requests to another's trace); each request starts a trace of its own,
+// linked to the one it came with.
+// Baggage from outside is dropped too: it would ride along on every call
+// to the sidecar.
+func PublicTraceHandler(service string, next http.Handler) http.Handler {
+	h := otelhttp.NewHandler(next, service,
+		otelhttp.WithPublicEndpointFn(func(*http.Request) bool { return true }),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return MethodLabel(r.Method) }),
+	)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Del("Baggage")
+		h.ServeHTTP(w, r)
+	})
+}
+
 // Transport propagates the current trace to the callee (the sidecar), so
 // publishes and invocations continue it.
 func Transport(base http.RoundTripper) http.RoundTripper { return otelhttp.NewTransport(base) }

@@ -81,6 +81,35 @@ func token(args []string, environ map[string]string, stdout io.Writer) error {
 	return err
 }
 
+// newVerifier accepts the identity provider's tokens (JWT_*) and web-app's
+// (WEB_TOKEN_*), each issuer with its own keys. With a JWKS, the first
+// fetch of the keys is bounded; when it fails the server starts anyway,
+// refuses those tokens and keeps trying.
+func newVerifier(ctx context.Context, cfg Config, log *slog.Logger) (*auth.Issuers, error) {
+	var idp *auth.Verifier
+	var others []*auth.Verifier
+	if cfg.JWT.Secret != "" || cfg.JWT.JWKSURL != "" {
+		a := cfg.JWT.Auth()
+		a.Logger = log
+		v, err := auth.NewVerifierContext(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		idp = v
+	}
+	if cfg.WebTokens.Issuer != "" {
+		a := cfg.webAuth()
+		a.Logger = log
+		v, err := auth.NewVerifierContext(ctx, a)
+		if err != nil {
+			idp.Close()
+			return nil, err
+		}
+		others = append(others, v)
+	}
+	return auth.NewIssuers(idp, others...)
+}
+
 func openDB(ctx context.Context, url string, maxConns int) (*pgxpool.Pool, error) {
 	pcfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -132,11 +161,7 @@ func serve(ctx context.Context, log *slog.Logger, environ map[string]string) err
 			return err
 		}
 	}
-	// With JWT_JWKS_URL, the first fetch of the keys is bounded; when it
-	// fails the server starts anyway, refuses those tokens and keeps trying.
-	jwt := cfg.JWT.Auth()
-	jwt.Logger = log.With("component", "auth")
-	verifier, err := auth.NewVerifierContext(ctx, jwt)
+	verifier, err := newVerifier(ctx, cfg, log.With("component", "auth"))
 	if err != nil {
 		return err
 	}
@@ -158,7 +183,8 @@ func serve(ctx context.Context, log *slog.Logger, environ map[string]string) err
 		AppToken: cfg.AppAPIToken, AuditAppID: cfg.AuditAppID, NotifierAppID: cfg.NotifierAppID,
 		WriteRate: cfg.WriteRate, WriteBurst: cfg.WriteBurst,
 	})
-	err = service.Serve(ctx, log, cfg.Common, tm, tm.Instrument(srv.Handler()))
+	err = service.Serve(ctx, log, cfg.Common, cfg.HTTPAddr, tm,
+		service.Handlers{Public: tm.Instrument(srv.PublicHandler()), App: tm.Instrument(srv.AppHandler())})
 	stopRelay()
 	<-relayDone
 	return err

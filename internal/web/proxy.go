@@ -7,27 +7,24 @@ import (
 	"net/url"
 	"path"
 	"strings"
-	"time"
 
-	"github.com/evolution-todo/todo/internal/auth"
 	"github.com/evolution-todo/todo/internal/httpx"
 )
 
-// apiTokenTTL is the lifetime of the token web-app signs for one API call.
-const apiTokenTTL = 5 * time.Minute
-
 // newAPIProxy forwards /api/... to todo-api: the page uses the public API
 // like every other client, with a short-lived bearer token of the session's
-// user signed with todo-api's secret. Nothing of the browser's own
-// credentials (cookies, an Authorization header) goes on.
+// user that web-app signs with its own key. Nothing of the browser's own
+// credentials (cookies, an Authorization header) goes on, nor its trace
+// headers: the call continues web-app's trace (the transport sets them).
 func newAPIProxy(target *url.URL, transport http.RoundTripper, a *App) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Transport: transport,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Host = target.Host
-			pr.Out.Header.Del("Cookie")
-			pr.Out.Header.Del("Authorization")
+			for _, h := range []string{"Cookie", "Authorization", "Traceparent", "Tracestate", "Baggage"} {
+				pr.Out.Header.Del(h)
+			}
 			if tok, ok := pr.In.Context().Value(tokenKey{}).(string); ok {
 				pr.Out.Header.Set("Authorization", "Bearer "+tok)
 			}
@@ -62,7 +59,7 @@ func (a *App) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	tok, err := auth.Mint(a.tokens, sess.User, apiTokenTTL, a.now())
+	tok, err := a.set.signer.Mint(sess.User, a.cfg.TokenTTL, a.now())
 	if err != nil {
 		a.unavailable(w, r, err)
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -22,8 +23,8 @@ type StateStore interface {
 }
 
 // Session is a signed-in browser, kept in the Dapr state store under the
-// hash of its cookie value, so that any replica can serve it and sign-out
-// ends it everywhere.
+// hash of its id (the cookie holds the id and its MAC), so that any
+// replica can serve it and sign-out ends it everywhere.
 type Session struct {
 	User    string    `json:"user"`   // the user id: the OIDC subject, or the dev sign-in name
 	Name    string    `json:"name"`   // shown in the page
@@ -31,10 +32,13 @@ type Session struct {
 	Expires time.Time `json:"expires"`
 }
 
-// sessions stores sessions and login attempts in the state store.
+// sessions keeps sessions in the state store, behind signed cookies, and
+// sign-in attempts in sealed cookies alone: nothing is written before a
+// person has signed in.
 type sessions struct {
 	state  StateStore
 	store  string
+	keys   *cookieKeys
 	ttl    time.Duration
 	secure bool
 	now    func() time.Time
@@ -49,8 +53,12 @@ func (s *sessions) cookieName() string {
 	return "todo_session"
 }
 
-// loginCookie binds an OIDC login attempt to the browser that started it.
-const loginCookie = "todo_login"
+// loginCookie holds an OIDC sign-in attempt, sealed, in the browser that
+// started it; it is sent to the callback alone (loginPath).
+const (
+	loginCookie = "todo_login"
+	loginPath   = "/auth/callback"
+)
 
 // loginTTL bounds the time between /auth/login and the provider's callback.
 const loginTTL = 10 * time.Minute
@@ -82,7 +90,7 @@ func (s *sessions) create(ctx context.Context, w http.ResponseWriter, sess Sessi
 		return "", fmt.Errorf("store session: %w", err)
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: s.cookieName(), Value: id, Path: "/", MaxAge: int(s.ttl / time.Second),
+		Name: s.cookieName(), Value: s.keys.signSession(id), Path: "/", MaxAge: int(s.ttl / time.Second),
 		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
 	})
 	return id, nil
@@ -91,17 +99,30 @@ func (s *sessions) create(ctx context.Context, w http.ResponseWriter, sess Sessi
 // errNoSession is a request without a live session.
 var errNoSession = errors.New("not signed in")
 
-// get returns the request's session and its id, errNoSession when there
-// is none (no cookie, a malformed one, an unknown or expired session).
-func (s *sessions) get(r *http.Request) (Session, string, error) {
+// cookieID returns the session id of the request's cookie when its MAC
+// is ours; no store is read.
+func (s *sessions) cookieID(r *http.Request) (string, bool) {
 	c, err := r.Cookie(s.cookieName())
-	if err != nil || len(c.Value) != idLen {
+	if err != nil {
+		return "", false
+	}
+	return s.keys.verifySession(c.Value)
+}
+
+// get returns the request's session and its id, errNoSession when there
+// is none (no cookie, one we did not sign, an unknown or expired session).
+// Only a cookie we signed costs a store read.
+func (s *sessions) get(r *http.Request) (Session, string, error) {
+	id, ok := s.cookieID(r)
+	if !ok {
 		return Session{}, "", errNoSession
 	}
-	if _, err := base64.RawURLEncoding.DecodeString(c.Value); err != nil {
-		return Session{}, "", errNoSession
-	}
-	raw, _, found, err := s.state.GetState(r.Context(), s.store, hashKey("session-", c.Value))
+	return s.load(r.Context(), id)
+}
+
+// load reads session id from the store.
+func (s *sessions) load(ctx context.Context, id string) (Session, string, error) {
+	raw, _, found, err := s.state.GetState(ctx, s.store, hashKey("session-", id))
 	if err != nil {
 		return Session{}, "", fmt.Errorf("read session: %w", err)
 	}
@@ -115,74 +136,83 @@ func (s *sessions) get(r *http.Request) (Session, string, error) {
 	if !s.now().Before(sess.Expires) {
 		return Session{}, "", errNoSession
 	}
-	return sess, c.Value, nil
+	return sess, id, nil
 }
 
-// end deletes session id and clears the cookie.
-func (s *sessions) end(ctx context.Context, w http.ResponseWriter, id string) error {
+// clearCookie tells the browser to forget its session cookie.
+func (s *sessions) clearCookie(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{Name: s.cookieName(), Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
-	if id == "" {
-		return nil
+}
+
+// deleteTries and deleteBackoff bound the attempts at deleting a session.
+const (
+	deleteTries   = 3
+	deleteBackoff = 200 * time.Millisecond
+)
+
+// end deletes session id from the store, on every replica at once, trying
+// a few times. Only once it is gone is the cookie cleared: a sign-out that
+// fails leaves the browser signed in, visibly, never a session that works
+// behind a page that says it ended.
+func (s *sessions) end(ctx context.Context, w http.ResponseWriter, id string) error {
+	var err error
+	for try := range deleteTries {
+		if try > 0 {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("delete session: %w", ctx.Err())
+			case <-time.After(deleteBackoff << (try - 1)):
+			}
+		}
+		if err = s.state.Transact(ctx, s.store, []dapr.StateOp{{Key: hashKey("session-", id), Delete: true}}); err == nil {
+			s.clearCookie(w)
+			return nil
+		}
 	}
-	if err := s.state.Transact(ctx, s.store, []dapr.StateOp{{Key: hashKey("session-", id), Delete: true}}); err != nil {
-		return fmt.Errorf("delete session: %w", err)
+	return fmt.Errorf("delete session: %w", err)
+}
+
+// login is an OIDC sign-in in progress, sealed in the browser's cookie.
+type login struct {
+	State    string `json:"s"` // the OAuth state, which the callback must bring back
+	Verifier string `json:"v"` // PKCE code verifier
+	Nonce    string `json:"n"`
+}
+
+// startLogin seals a sign-in attempt into a short-lived cookie of this
+// browser, sent to the callback alone; nothing is stored on the server.
+func (s *sessions) startLogin(w http.ResponseWriter, l login) error {
+	exp := s.now().Add(loginTTL)
+	v, err := s.keys.sealValue(loginCookie, l, exp)
+	if err != nil {
+		return fmt.Errorf("seal login: %w", err)
 	}
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: v, Path: loginPath, MaxAge: int(loginTTL / time.Second),
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
 	return nil
 }
 
-// login is an OIDC sign-in in progress, stored under its state value.
-type login struct {
-	Verifier string `json:"verifier"` // PKCE code verifier
-	Nonce    string `json:"nonce"`
-}
-
-// startLogin stores a login attempt and binds it to the browser by a
-// short-lived cookie; it returns the OAuth state.
-func (s *sessions) startLogin(ctx context.Context, w http.ResponseWriter, l login) (string, error) {
-	state := randomID()
-	err := s.state.Transact(ctx, s.store, []dapr.StateOp{{
-		Key: hashKey("login-", state), Value: l, TTLSeconds: int(loginTTL / time.Second),
-	}})
-	if err != nil {
-		return "", fmt.Errorf("store login: %w", err)
-	}
-	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: state, Path: "/auth/", MaxAge: int(loginTTL / time.Second),
-		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
-	return state, nil
-}
-
-// errBadLogin is a callback that matches no login of this browser.
+// errBadLogin is a callback that matches no sign-in of this browser.
 var errBadLogin = errors.New("this sign-in is not the one this browser started, or it expired")
 
-// finishLogin returns and deletes the login attempt of the callback's
-// state, which must be this browser's (its cookie): a login can be
-// finished once, by the browser that began it.
+// finishLogin returns the sign-in attempt of this browser's cookie, whose
+// state must be the callback's, and clears the cookie: an attempt is
+// finished once, by the browser that began it (the provider's code is
+// single-use too).
 func (s *sessions) finishLogin(w http.ResponseWriter, r *http.Request) (login, error) {
 	state := r.URL.Query().Get("state")
 	c, err := r.Cookie(loginCookie)
-	if err != nil || len(state) != idLen || c.Value != state {
-		return login{}, errBadLogin
-	}
-	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/auth/", MaxAge: -1,
-		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
-	key := hashKey("login-", state)
-	raw, etag, found, err := s.state.GetState(r.Context(), s.store, key)
 	if err != nil {
-		return login{}, fmt.Errorf("read login: %w", err)
-	}
-	if !found {
 		return login{}, errBadLogin
 	}
-	// Deleting with the ETag makes a replayed callback lose the race.
-	if err := s.state.Transact(r.Context(), s.store, []dapr.StateOp{{Key: key, Delete: true, ETag: etag}}); err != nil {
-		if errors.Is(err, dapr.ErrStateConflict) {
-			return login{}, errBadLogin
-		}
-		return login{}, fmt.Errorf("delete login: %w", err)
-	}
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: loginPath, MaxAge: -1,
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
 	var l login
-	if err := json.Unmarshal(raw, &l); err != nil || l.Verifier == "" {
+	if err := s.keys.openValue(loginCookie, c.Value, s.now(), &l); err != nil {
+		return login{}, errBadLogin
+	}
+	if len(state) != idLen || subtle.ConstantTimeCompare([]byte(state), []byte(l.State)) != 1 || l.Verifier == "" || l.Nonce == "" {
 		return login{}, errBadLogin
 	}
 	return l, nil

@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
-	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/evolution-todo/todo/internal/httpx"
+	"github.com/evolution-todo/todo/internal/ratelimit"
 )
 
 // sessionInfo is the answer of GET /session.
@@ -30,7 +32,7 @@ type sessionInfo struct {
 }
 
 func (a *App) session(w http.ResponseWriter, r *http.Request) {
-	info := sessionInfo{DevSignIn: a.cfg.DevSignIn, OIDC: a.cfg.OIDC.Issuer != ""}
+	info := sessionInfo{DevSignIn: a.cfg.DevSignIn, OIDC: a.oidc != nil}
 	if info.OIDC {
 		info.Provider = a.cfg.OIDC.ProviderName
 	}
@@ -71,11 +73,28 @@ func (a *App) unavailable(w http.ResponseWriter, r *http.Request, err error) {
 // API sees, so plain and short.
 var devUser = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
 
+// limit takes one token of key from l, or answers 429 with Retry-After
+// and returns false.
+func (a *App) limit(w http.ResponseWriter, l *ratelimit.Limiter, key, what string) bool {
+	ok, wait := l.Allow(key)
+	if ok {
+		return true
+	}
+	secs := max(int(math.Ceil(wait.Seconds())), 1)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	httpx.WriteError(w, http.StatusTooManyRequests, "rate_limited",
+		fmt.Sprintf("too many %s from this address; retry in %d s", what, secs))
+	return false
+}
+
 // devSignIn is POST /auth/dev {"user": "alice"}: a session for any name,
 // when DEV_SIGNIN is on (local runs only).
 func (a *App) devSignIn(w http.ResponseWriter, r *http.Request) {
 	if !a.cfg.DevSignIn {
 		httpx.WriteError(w, http.StatusNotFound, "not_found", "dev sign-in is off")
+		return
+	}
+	if !a.limit(w, a.signIns, clientKey(r, a.set.proxies), "sign-in attempts") {
 		return
 	}
 	var body struct {
@@ -101,22 +120,36 @@ func (a *App) devSignIn(w http.ResponseWriter, r *http.Request) {
 }
 
 // signOut is POST /auth/logout: the session ends on every replica, and
-// its open streams on this one at once (the others within streamRecheck).
+// its open streams on this one at once (the others within
+// STREAM_RECHECK). It reports success only once the session is deleted;
+// when the store cannot delete it, the answer is 503 and the cookie stays,
+// so that the page says the sign-out failed and can try again.
 func (a *App) signOut(w http.ResponseWriter, r *http.Request) {
-	_, id, err := a.sessions.get(r)
-	if err != nil && !errors.Is(err, errNoSession) {
-		a.unavailable(w, r, err)
+	id, ok := a.sessions.cookieID(r)
+	if !ok {
+		a.sessions.clearCookie(w) // nothing of ours to end
+		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	if err := a.sessions.end(r.Context(), w, id); err != nil {
 		a.unavailable(w, r, err)
 		return
 	}
-	if id != "" {
-		a.hub.endSession(hashKey("", id))
-	}
+	a.hub.endSession(hashKey("", id))
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// The codes of a failed OIDC sign-in, which the callback sends back to the
+// page as ?signin_error=<code>; the page shows its own text for each known
+// code, and a generic one for anything else: never text from the URL.
+const (
+	signinProviderRefused = "provider_refused"
+	signinExpired         = "expired"
+	signinCodeRefused     = "code_refused"
+	signinBadIDToken      = "bad_id_token"
+	signinBadSubject      = "bad_subject"
+	signinRateLimited     = "rate_limited"
+)
 
 // oidcClient is the OIDC relying party, discovered on first use (the
 // provider may come up after this app) and kept once discovery worked.
@@ -152,19 +185,21 @@ func (a *App) oidcLogin(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "not_found", "OIDC sign-in is not configured")
 		return
 	}
+	if !a.limit(w, a.signIns, clientKey(r, a.set.proxies), "sign-in attempts") {
+		return
+	}
 	_, oc, err := a.oidc.get(r.Context())
 	if err != nil {
 		a.unavailable(w, r, err)
 		return
 	}
-	l := login{Verifier: oauth2.GenerateVerifier(), Nonce: randomID()}
-	state, err := a.sessions.startLogin(r.Context(), w, l)
-	if err != nil {
+	l := login{State: randomID(), Verifier: oauth2.GenerateVerifier(), Nonce: randomID()}
+	if err := a.sessions.startLogin(w, l); err != nil {
 		a.unavailable(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, oc.AuthCodeURL(state, oidc.Nonce(l.Nonce), oauth2.S256ChallengeOption(l.Verifier)), http.StatusFound)
+	http.Redirect(w, r, oc.AuthCodeURL(l.State, oidc.Nonce(l.Nonce), oauth2.S256ChallengeOption(l.Verifier)), http.StatusFound)
 }
 
 // oidcCallback is GET /auth/callback: the code is exchanged with the PKCE
@@ -176,22 +211,22 @@ func (a *App) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "not_found", "OIDC sign-in is not configured")
 		return
 	}
-	fail := func(msg string, err error) {
-		a.log.WarnContext(r.Context(), "oidc sign-in failed", "reason", msg, "err", err)
-		http.Redirect(w, r, "/?signin_error="+url.QueryEscape(msg), http.StatusSeeOther)
+	fail := func(code string, err error) {
+		a.log.WarnContext(r.Context(), "oidc sign-in failed", "reason", code, "err", err)
+		http.Redirect(w, r, "/?signin_error="+code, http.StatusSeeOther)
+	}
+	if ok, _ := a.signIns.Allow(clientKey(r, a.set.proxies)); !ok {
+		fail(signinRateLimited, nil)
+		return
 	}
 	q := r.URL.Query()
 	if e := q.Get("error"); e != "" {
-		fail("the identity provider refused the sign-in ("+cleanText(e, 64)+")", nil)
+		fail(signinProviderRefused, errors.New(cleanText(e, 64)))
 		return
 	}
 	l, err := a.sessions.finishLogin(w, r)
-	if errors.Is(err, errBadLogin) {
-		fail(errBadLogin.Error()+"; sign in again", err)
-		return
-	}
 	if err != nil {
-		a.unavailable(w, r, err)
+		fail(signinExpired, err)
 		return
 	}
 	provider, oc, err := a.oidc.get(r.Context())
@@ -202,25 +237,25 @@ func (a *App) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	ctx := oidc.ClientContext(r.Context(), a.oidc.http)
 	tok, err := oc.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(l.Verifier))
 	if err != nil {
-		fail("the sign-in code was refused; sign in again", err)
+		fail(signinCodeRefused, err)
 		return
 	}
 	raw, ok := tok.Extra("id_token").(string)
 	if !ok {
-		fail("the identity provider sent no ID token", nil)
+		fail(signinBadIDToken, errors.New("no ID token"))
 		return
 	}
 	idt, err := provider.Verifier(&oidc.Config{ClientID: a.cfg.OIDC.ClientID}).Verify(ctx, raw)
 	if err != nil {
-		fail("the ID token is not valid", err)
+		fail(signinBadIDToken, err)
 		return
 	}
 	if idt.Nonce != l.Nonce {
-		fail("the ID token is not for this sign-in", errors.New("nonce mismatch"))
+		fail(signinBadIDToken, errors.New("nonce mismatch"))
 		return
 	}
 	if !validSubject(idt.Subject) {
-		fail("the identity provider's user id cannot be used", errors.New("malformed sub"))
+		fail(signinBadSubject, errors.New("malformed sub"))
 		return
 	}
 	var claims nameClaims

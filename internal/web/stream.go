@@ -30,6 +30,7 @@ const streamBatchBytes = 64 << 10
 // stream is one open connection of a user.
 type stream struct {
 	user    string
+	client  string // clientKey of the address it came from
 	session string // the session id's hash: sign-out closes its streams
 	ch      chan message
 	gone    chan struct{} // closed when the hub drops the stream
@@ -39,41 +40,51 @@ type stream struct {
 func (s *stream) drop() { s.once.Do(func() { close(s.gone) }) }
 
 // hub holds the open streams of this replica, by user, and forwards each
-// event to the streams of its user only.
+// event to the streams of its user only. Streams are bounded per user, per
+// client address and in all, so that neither one person nor one address,
+// whatever identities it signs in with, can take the slots of others.
 type hub struct {
-	mu      sync.Mutex
-	users   map[string]map[*stream]struct{}
-	total   int
-	perUser int
-	max     int
+	mu        sync.Mutex
+	users     map[string]map[*stream]struct{}
+	clients   map[string]int // open streams by client address
+	total     int
+	perUser   int
+	perClient int
+	max       int
 }
 
-func newHub(perUser, maxStreams int) *hub {
-	return &hub{users: map[string]map[*stream]struct{}{}, perUser: perUser, max: maxStreams}
+func newHub(perUser, perClient, maxStreams int) *hub {
+	return &hub{users: map[string]map[*stream]struct{}{}, clients: map[string]int{},
+		perUser: perUser, perClient: perClient, max: maxStreams}
 }
 
 var (
-	errUserStreams = errors.New("too many open streams for this user")
-	errAllStreams  = errors.New("too many open streams")
+	errUserStreams   = errors.New("too many open streams for this user")
+	errClientStreams = errors.New("too many open streams from this address")
+	errAllStreams    = errors.New("too many open streams")
 )
 
-// open adds a stream for user, within the bounds.
-func (h *hub) open(user, session string) (*stream, error) {
+// open adds a stream for user from client, within the bounds.
+func (h *hub) open(user, client, session string) (*stream, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.total >= h.max {
-		return nil, errAllStreams
+	if h.clients[client] >= h.perClient {
+		return nil, errClientStreams
 	}
 	set := h.users[user]
 	if len(set) >= h.perUser {
 		return nil, errUserStreams
 	}
+	if h.total >= h.max {
+		return nil, errAllStreams
+	}
 	if set == nil {
 		set = map[*stream]struct{}{}
 		h.users[user] = set
 	}
-	s := &stream{user: user, session: session, ch: make(chan message, streamBuffer), gone: make(chan struct{})}
+	s := &stream{user: user, client: client, session: session, ch: make(chan message, streamBuffer), gone: make(chan struct{})}
 	set[s] = struct{}{}
+	h.clients[client]++
 	h.total++
 	return s, nil
 }
@@ -89,6 +100,9 @@ func (h *hub) close(s *stream) {
 	delete(set, s)
 	if len(set) == 0 {
 		delete(h.users, s.user)
+	}
+	if h.clients[s.client]--; h.clients[s.client] <= 0 {
+		delete(h.clients, s.client)
 	}
 	h.total--
 	s.drop()
@@ -132,19 +146,19 @@ func (h *hub) count() int {
 	return h.total
 }
 
-// streamRecheck is how often an open stream checks that its session still
-// exists (a sign-out on another replica ends it within this).
-const streamRecheck = time.Minute
-
 // serveStream is GET /stream: the signed-in user's events as
-// Server-Sent Events, until the browser goes, the session ends or the app
-// stops.
+// Server-Sent Events, until the browser goes, the session ends or cannot
+// be confirmed for the grace period, or the app stops.
 func (a *App) serveStream(w http.ResponseWriter, r *http.Request) {
+	client := clientKey(r, a.set.proxies)
+	if !a.limit(w, a.streamOpens, client, "stream opens") {
+		return
+	}
 	sess, sid, ok := a.requireSession(w, r)
 	if !ok {
 		return
 	}
-	s, err := a.hub.open(sess.User, hashKey("", sid))
+	s, err := a.hub.open(sess.User, client, hashKey("", sid))
 	if err != nil {
 		status := http.StatusTooManyRequests
 		if errors.Is(err, errAllStreams) {
@@ -168,7 +182,8 @@ func (a *App) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 	beat := time.NewTicker(a.cfg.Heartbeat)
 	defer beat.Stop()
-	recheck := time.NewTicker(streamRecheck)
+	confirm := newConfirmer(a.cfg.StreamRecheck, a.cfg.StreamGrace, a.now())
+	recheck := time.NewTimer(confirm.next)
 	defer recheck.Stop()
 	expires := time.NewTimer(time.Until(sess.Expires))
 	defer expires.Stop()
@@ -194,9 +209,14 @@ func (a *App) serveStream(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-recheck.C:
-			if _, _, err := a.sessions.get(r); errors.Is(err, errNoSession) {
+			_, _, err := a.sessions.load(r.Context(), sid)
+			if !confirm.result(err, a.now()) {
+				if !errors.Is(err, errNoSession) {
+					a.log.WarnContext(r.Context(), "stream closed: its session could not be confirmed", "grace", a.cfg.StreamGrace, "err", err)
+				}
 				return
 			}
+			recheck.Reset(confirm.next)
 		case <-expires.C:
 			return
 		case <-s.gone:
@@ -207,6 +227,39 @@ func (a *App) serveStream(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// confirmer decides, from the outcome of each check of a stream's session,
+// whether the stream goes on and when the next check is: every recheck
+// while the session is confirmed; after a failed read of the store, sooner
+// if needed, so that a stream ends at most grace after its last
+// confirmation (fail closed). A session that is gone ends it at once.
+type confirmer struct {
+	recheck, grace time.Duration
+	confirmed      time.Time
+	next           time.Duration
+}
+
+func newConfirmer(recheck, grace time.Duration, now time.Time) *confirmer {
+	return &confirmer{recheck: recheck, grace: grace, confirmed: now, next: recheck}
+}
+
+// result records a check's outcome at now and says whether the stream
+// may go on.
+func (c *confirmer) result(err error, now time.Time) bool {
+	switch {
+	case err == nil:
+		c.confirmed, c.next = now, c.recheck
+		return true
+	case errors.Is(err, errNoSession):
+		return false
+	}
+	left := c.grace - now.Sub(c.confirmed)
+	if left <= 0 {
+		return false
+	}
+	c.next = min(c.recheck, left)
+	return true
 }
 
 // streamWriteTimeout bounds one write to a stream: a browser that stops

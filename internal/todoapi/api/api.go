@@ -14,6 +14,7 @@ import (
 
 	"github.com/evolution-todo/todo/internal/contract/todointernal"
 	"github.com/evolution-todo/todo/internal/httpx"
+	"github.com/evolution-todo/todo/internal/ratelimit"
 	"github.com/evolution-todo/todo/internal/todoapi/task"
 )
 
@@ -59,13 +60,13 @@ type Server struct {
 	invoker Invoker
 	log     *slog.Logger
 	cfg     Config
-	writes  *WriteLimiter // nil: no limit
+	writes  *ratelimit.Limiter // nil: no limit
 }
 
 // New returns a Server on st.
 func New(st Store, tokens TokenVerifier, invoker Invoker, log *slog.Logger, cfg Config) *Server {
 	return &Server{store: st, tokens: tokens, invoker: invoker, log: log, cfg: cfg,
-		writes: NewWriteLimiter(WriteLimitConfig{PerSecond: cfg.WriteRate, Burst: cfg.WriteBurst})}
+		writes: ratelimit.New(ratelimit.Config{PerSecond: cfg.WriteRate, Burst: cfg.WriteBurst})}
 }
 
 // Route is one entry of the route table.
@@ -73,7 +74,8 @@ type Route struct {
 	Method   string
 	Path     string // http.ServeMux pattern path
 	Auth     bool   // requires a bearer token
-	Internal bool   // only for the Dapr sidecar (app API token), not in the public API
+	Internal bool   // only for the Dapr sidecar: on the app port alone, behind the app API token; not in the public API
+	Probe    bool   // a probe: on both ports (the platform's and the sidecar's checks use the app port's)
 	handler  func(w http.ResponseWriter, r *http.Request) error
 }
 
@@ -81,8 +83,8 @@ type Route struct {
 // check against the OpenAPI description.
 func (s *Server) Routes() []Route {
 	return []Route{
-		{Method: "GET", Path: "/healthz", handler: s.healthz},
-		{Method: "GET", Path: "/readyz", handler: s.readyz},
+		{Method: "GET", Path: "/healthz", Probe: true, handler: s.healthz},
+		{Method: "GET", Path: "/readyz", Probe: true, handler: s.readyz},
 		{Method: "GET", Path: "/api/openapi.yaml", handler: serveOpenAPIYAML},
 		{Method: "GET", Path: "/api/openapi.json", handler: serveOpenAPIJSON},
 		{Method: "POST", Path: "/api/tasks", Auth: true, handler: s.createTask},
@@ -107,11 +109,22 @@ func (s *Server) Routes() []Route {
 	}
 }
 
-// Handler returns the server's http.Handler.
-func (s *Server) Handler() http.Handler {
+// PublicHandler serves the public API, on the port that people and
+// clients reach: every route but the internal ones.
+func (s *Server) PublicHandler() http.Handler { return s.handler(false) }
+
+// AppHandler serves the app port, which only todo-api's sidecar and the
+// platform reach: the internal routes (behind the app API token), the
+// probes and what the sidecar asks at start.
+func (s *Server) AppHandler() http.Handler { return s.handler(true) }
+
+func (s *Server) handler(appPort bool) http.Handler {
 	mux := http.NewServeMux()
 	methods := map[string][]string{}
 	for _, rt := range s.Routes() {
+		if !rt.Probe && rt.Internal != appPort {
+			continue
+		}
 		h := s.wrap(rt)
 		if rt.Internal {
 			h = httpx.RequireAppToken(s.cfg.AppToken, h)

@@ -24,6 +24,7 @@ var jwtCfg = auth.Config{Secret: []byte("test-secret-test-secret-test-secret!"),
 type client struct {
 	t   *testing.T
 	url string
+	app string // the app port's base URL (internal routes), when served
 }
 
 func newServer(t *testing.T) *client {
@@ -34,9 +35,11 @@ func newServer(t *testing.T) *client {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st := store.New(pgtest.NewPool(t))
-	srv := httptest.NewServer(api.New(st, v, nil, log, api.Config{}).Handler())
+	s := api.New(st, v, nil, log, api.Config{})
+	srv, app := httptest.NewServer(s.PublicHandler()), httptest.NewServer(s.AppHandler())
 	t.Cleanup(srv.Close)
-	return &client{t: t, url: srv.URL}
+	t.Cleanup(app.Close)
+	return &client{t: t, url: srv.URL, app: app.URL}
 }
 
 func token(t *testing.T, user string) string {
@@ -345,10 +348,40 @@ func TestUsersCannotSeeEachOthersTasks(t *testing.T) {
 
 func TestProbes(t *testing.T) {
 	c := newServer(t)
-	for _, p := range []string{"/healthz", "/readyz"} {
-		if r := c.do("GET", p, "", ""); r.Status != http.StatusOK {
-			t.Errorf("%s: %d %s", p, r.Status, r.Body)
+	for _, base := range []string{c.url, c.app} {
+		for _, p := range []string{"/healthz", "/readyz"} {
+			if r := (&client{t: t, url: base}).do("GET", p, "", ""); r.Status != http.StatusOK {
+				t.Errorf("%s%s: %d %s", base, p, r.Status, r.Body)
+			}
 		}
+	}
+}
+
+// Each port serves its own audience's routes only: the internal routes are
+// not on the public port, whatever token comes with them, and the public
+// API is not on the app port.
+func TestEachPortServesItsOwnRoutes(t *testing.T) {
+	c := newServer(t)
+	public, app := &client{t: t, url: c.url}, &client{t: t, url: c.app}
+	for _, tt := range []struct {
+		c            *client
+		method, path string
+	}{
+		{public, "POST", "/internal/tasks/1/next-occurrence"},
+		{public, "GET", "/internal/reminders/due"},
+		{public, "POST", "/internal/reminders/sent"},
+		{public, "GET", "/dapr/subscribe"},
+		{public, "GET", "/dapr/config"},
+		{app, "GET", "/api/tasks"},
+		{app, "POST", "/api/tasks"},
+		{app, "GET", "/api/openapi.json"},
+	} {
+		if r := tt.c.do(tt.method, tt.path, token(t, "alice"), `{}`); r.Status != http.StatusNotFound || r.errorCode() != "not_found" {
+			t.Errorf("%s %s%s: %d %s, want 404 not_found", tt.method, tt.c.url, tt.path, r.Status, r.Body)
+		}
+	}
+	if r := app.do("GET", "/dapr/subscribe", "", ""); r.Status != http.StatusOK {
+		t.Errorf("GET /dapr/subscribe on the app port: %d %s", r.Status, r.Body)
 	}
 }
 

@@ -142,6 +142,7 @@ func TestExtremeTimesRoundTrip(t *testing.T) {
 // but what it relays came from a user).
 func TestInternalRoutesRefuseBadBytes(t *testing.T) {
 	c := newServer(t)
+	c = &client{t: t, url: c.app}
 	for _, tt := range []struct{ name, method, path, body string }{
 		{"NUL in user_id", "POST", "/internal/tasks/1/next-occurrence", `{"user_id":"a\u0000","title":"x"}`},
 		{"invalid UTF-8 in user_id", "POST", "/internal/tasks/1/next-occurrence", "{\"user_id\":\"\xff\",\"title\":\"x\"}"},

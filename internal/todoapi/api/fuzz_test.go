@@ -96,7 +96,7 @@ func fuzzServer(t testing.TB) (http.Handler, string) {
 	if _, err := st.CreateTask(context.Background(), "alice", task.Patch{Title: task.Some("seed")}); err != nil {
 		t.Fatal(err)
 	}
-	h := api.New(st, v, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), api.Config{}).Handler()
+	h := api.New(st, v, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), api.Config{}).PublicHandler()
 	return h, tok
 }
 

@@ -63,7 +63,7 @@ func TestJWKSTokensOverHTTP(t *testing.T) {
 	}
 	t.Cleanup(v.Close)
 	st := &memStore{tasks: map[int64]task.Task{}}
-	srv := httptest.NewServer(api.New(st, v, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), api.Config{}).Handler())
+	srv := httptest.NewServer(api.New(st, v, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), api.Config{}).PublicHandler())
 	t.Cleanup(srv.Close)
 	c := &client{t: t, url: srv.URL}
 
@@ -193,7 +193,7 @@ func TestJWKSKeyRotationUnderForgedKIDsOverHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(v.Close)
-	srv := httptest.NewServer(api.New(&memStore{tasks: map[int64]task.Task{}}, v, nil, quiet, api.Config{}).Handler())
+	srv := httptest.NewServer(api.New(&memStore{tasks: map[int64]task.Task{}}, v, nil, quiet, api.Config{}).PublicHandler())
 	t.Cleanup(srv.Close)
 
 	now := time.Now()

@@ -131,7 +131,7 @@ func newSystem(t *testing.T) *system {
 	}}
 	cfg := api.Config{AuditAppID: "audit-service", NotifierAppID: "notification-service"}
 	serve := func(st api.Store, inv api.Invoker, cfg api.Config) string {
-		srv := httptest.NewServer(api.New(st, verifier, inv, log, cfg).Handler())
+		srv := httptest.NewServer(api.New(st, verifier, inv, log, cfg).PublicHandler())
 		t.Cleanup(srv.Close)
 		return srv.URL
 	}

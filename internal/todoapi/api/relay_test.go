@@ -54,7 +54,7 @@ func TestRelayedRoutesSendOnlyCheckedValues(t *testing.T) {
 	st := store.New(pgtest.NewPool(t))
 	inv := &recordingInvoker{resp: dapr.Response{Status: 200, Body: []byte(`{}`)}}
 	srv := httptest.NewServer(api.New(st, v, inv, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		api.Config{AuditAppID: "audit-service", NotifierAppID: "notification-service"}).Handler())
+		api.Config{AuditAppID: "audit-service", NotifierAppID: "notification-service"}).PublicHandler())
 	t.Cleanup(srv.Close)
 	c := &client{t: t, url: srv.URL}
 	alice := token(t, "alice")

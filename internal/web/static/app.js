@@ -74,11 +74,23 @@ function toast(msg, action) {
 
 // ---- sign-in -------------------------------------------------------------
 
+// The texts of the sign-in failures web-app reports by code. Only these
+// are ever shown: the URL is anyone's to write.
+const signinErrors = {
+  provider_refused: "Your identity provider refused the sign-in.",
+  expired: "This sign-in expired or was started in another browser; sign in again.",
+  code_refused: "The sign-in code was refused; sign in again.",
+  bad_id_token: "The identity provider's answer could not be verified; sign in again.",
+  bad_subject: "Your identity provider's user id cannot be used here.",
+  rate_limited: "Too many sign-in attempts from your address; wait a minute and try again.",
+};
+
 async function boot() {
   const params = new URLSearchParams(location.search);
-  if (params.get("signin_error")) {
+  if (params.has("signin_error")) {
     const p = $("#signin-error");
-    p.textContent = params.get("signin_error");
+    const code = params.get("signin_error");
+    p.textContent = Object.hasOwn(signinErrors, code) ? signinErrors[code] : "The sign-in failed; try again.";
     p.hidden = false;
     history.replaceState(null, "", "/");
   }
