@@ -242,6 +242,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		Root: cfg.Root, WorkDir: work, Out: cfg.ProcOut, Daprd: daprd, BinDir: bin, DatabaseURL: apiURL,
 		CronSchedule: "@every 1h", JWTSecret: cfg.JWTSecret, LogFormat: "json", LogLevel: logLevel, DaprLogLevel: logLevel,
 		AppEnv: appEnv, LockWait: 15 * time.Minute, OnlyApps: cfg.OnlyApps, DevSignIn: true,
+		// The web step signs in 100 users and opens 1,000 streams, all
+		// from 127.0.0.1: web-app's per-address limits are raised for it.
+		AppEnvFor: map[string][]string{"web-app": {"SIGNIN_RATE_PER_MINUTE=60000", "SIGNIN_BURST=10000",
+			"STREAM_OPEN_RATE_PER_MINUTE=60000", "STREAM_OPEN_BURST=10000", "STREAMS_PER_CLIENT=10000"}},
 	})
 	if err != nil {
 		return nil, err

@@ -188,8 +188,8 @@ func sweep(ctx context.Context, db *pgxpool.Pool, sys *devstack.System, cfg Conf
 	s.UsesIndex = strings.Contains(s.Plan, "tasks_reminder_pending") && !strings.Contains(s.Plan, "Seq Scan on tasks ")
 
 	inst := sys.Instances["reminder-service"]
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, inst.URL()+"/reminder-cron", nil)
-	req.Header.Set("dapr-api-token", sys.AppToken)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, inst.AppURL()+"/reminder-cron", nil)
+	req.Header.Set("dapr-api-token", sys.AppToken("reminder-service"))
 	t0 := time.Now()
 	resp, err := (&http.Client{Timeout: 10 * time.Minute}).Do(req)
 	if err != nil {

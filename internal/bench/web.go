@@ -212,8 +212,8 @@ func webStep(ctx context.Context, sys *devstack.System, cfg Config, streams, idl
 	w.Streams = streams
 	time.Sleep(time.Second) // the task events go by first
 	t0 := time.Now()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, sys.Instances["reminder-service"].URL()+"/reminder-cron", nil)
-	req.Header.Set("dapr-api-token", sys.AppToken)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, sys.Instances["reminder-service"].AppURL()+"/reminder-cron", nil)
+	req.Header.Set("dapr-api-token", sys.AppToken("reminder-service"))
 	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
 	if err != nil {
 		return w, err

@@ -69,7 +69,17 @@ func Launch(ctx context.Context, args []string, out io.Writer) error {
 		say("    DATABASE_URL")
 	}
 
-	secret, err := jwtSecret(filepath.Join(cache, "dev", "jwt-secret"))
+	secret, err := devSecret(filepath.Join(cache, "dev", "jwt-secret"), "JWT_SECRET", randomHex)
+	if err != nil {
+		return err
+	}
+	// Kept across runs, so that the browser's session and the tokens of a
+	// run still work after a restart.
+	cookieKeys, err := devSecret(filepath.Join(cache, "dev", "cookie-key"), "COOKIE_KEYS", randomHex)
+	if err != nil {
+		return err
+	}
+	tokenKeys, err := devSecret(filepath.Join(cache, "dev", "web-token-key"), "API_TOKEN_KEYS", NewSigningKey)
 	if err != nil {
 		return err
 	}
@@ -81,7 +91,7 @@ func Launch(ctx context.Context, args []string, out io.Writer) error {
 	sys, err := Up(ctx, Config{
 		Root: root, WorkDir: filepath.Join(cache, "run"), Out: out, Daprd: daprd, BinDir: binDir,
 		DatabaseURL: dbURL, FixedPorts: true, BrokerDataDir: brokerData, CronSchedule: *cron,
-		JWTSecret: secret, LogFormat: "text", DaprLogLevel: *daprLog, DevSignIn: true,
+		JWTSecret: secret, CookieKeys: cookieKeys, TokenKeys: tokenKeys, LogFormat: "text", DaprLogLevel: *daprLog, DevSignIn: true,
 	})
 	if err != nil {
 		return err
@@ -103,9 +113,14 @@ func Launch(ctx context.Context, args []string, out io.Writer) error {
 	api := sys.APIURL()
 	say("5/5 ready in %s", time.Since(start).Round(100*time.Millisecond))
 	var apps strings.Builder
+	fmt.Fprintf(&apps, "   %-21s %-22s %-22s %-22s %s\n", "app", "public", "app port (sidecar's)", "sidecar", "metrics")
 	for _, a := range Apps {
 		if inst := sys.Instances[a.ID]; inst != nil {
-			fmt.Fprintf(&apps, "   %-21s %s   sidecar %s   metrics %s\n", a.ID, inst.URL(), inst.Sidecar.HTTPEndpoint(), inst.MetricsURL())
+			public := inst.URL()
+			if public == "" {
+				public = "-"
+			}
+			fmt.Fprintf(&apps, "   %-21s %-22s %-22s %-22s %s\n", a.ID, public, inst.AppURL(), inst.Sidecar.HTTPEndpoint(), inst.MetricsURL())
 		}
 	}
 	fmt.Fprintf(out, `
@@ -168,22 +183,25 @@ func firstExit(sys *System) <-chan struct{} {
 	return ch
 }
 
-// jwtSecret reads the local run's secret, making it on first use. JWT_SECRET
-// in the environment wins.
-func jwtSecret(path string) (string, error) {
-	if s := os.Getenv("JWT_SECRET"); s != "" {
+// devSecret reads a local run's secret from path, making it with make on
+// first use. The environment variable env wins.
+func devSecret(path, env string, make func() string) (string, error) {
+	if s := os.Getenv(env); s != "" {
 		return s, nil
 	}
 	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= auth.MinSecretLen {
 		return strings.TrimSpace(string(b)), nil
 	}
-	var raw [32]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return "", err
-	}
-	s := hex.EncodeToString(raw[:])
+	s := make()
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", err
 	}
 	return s, os.WriteFile(path, []byte(s+"\n"), 0o600)
+}
+
+// randomHex is 32 random bytes in hex: a secret of the local run.
+func randomHex() string {
+	var raw [32]byte
+	_, _ = rand.Read(raw[:])
+	return hex.EncodeToString(raw[:])
 }

@@ -3,6 +3,7 @@ package devstack
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -14,9 +15,14 @@ import (
 
 // App is one service of the system and how to run it.
 type App struct {
-	ID          string // Dapr app id
-	Binary      string // ./cmd/<Binary>
-	Port        int    // app port with fixed ports
+	ID     string // Dapr app id
+	Binary string // ./cmd/<Binary>
+	// PublicPort is the port people and clients reach (HTTP_ADDR) with
+	// fixed ports; 0 for an app without one.
+	PublicPort int
+	// AppPort is the app port (APP_ADDR) with fixed ports: what its
+	// sidecar calls, and the probes. Nothing outside reaches it.
+	AppPort     int
 	DaprPort    int    // sidecar HTTP port with fixed ports
 	MetricsPort int    // app metrics port with fixed ports
 	NeedsDB     bool   // gets DATABASE_URL
@@ -31,24 +37,25 @@ type App struct {
 // Helm chart's apps are checked against it (docs/contributing.md, "Add a
 // consumer app").
 var Apps = []App{
-	{ID: "todo-api", Binary: "todo-api", Port: 8080, DaprPort: 3500, MetricsPort: 9464, NeedsDB: true,
+	{ID: "todo-api", Binary: "todo-api", PublicPort: 8080, AppPort: 8090, DaprPort: 3500, MetricsPort: 9464, NeedsDB: true,
 		Description: "REST API and outbox relay of the todo system",
 		ExtraEnvFor: func(sys *System, _ *Instance) []string {
-			return []string{"JWT_SECRET=" + sys.Cfg.JWTSecret, "OUTBOX_POLL_INTERVAL=2s"}
+			return []string{"JWT_SECRET=" + sys.Cfg.JWTSecret, "OUTBOX_POLL_INTERVAL=2s", "WEB_TOKEN_ISSUER=todo-web-app"}
 		}},
-	{ID: "audit-service", Binary: "audit", Port: 8081, DaprPort: 3501, MetricsPort: 9465, NeedsDB: true,
+	{ID: "audit-service", Binary: "audit", AppPort: 8091, DaprPort: 3501, MetricsPort: 9465, NeedsDB: true,
 		Description: "Audit log of task events"},
-	{ID: "recurring-service", Binary: "recurring", Port: 8082, DaprPort: 3502, MetricsPort: 9466,
+	{ID: "recurring-service", Binary: "recurring", AppPort: 8092, DaprPort: 3502, MetricsPort: 9466,
 		Description: "Next occurrences of recurring tasks"},
-	{ID: "reminder-service", Binary: "reminder", Port: 8083, DaprPort: 3503, MetricsPort: 9467,
+	{ID: "reminder-service", Binary: "reminder", AppPort: 8093, DaprPort: 3503, MetricsPort: 9467,
 		Description: "Cron-triggered reminder sweep"},
-	{ID: "notification-service", Binary: "notifier", Port: 8084, DaprPort: 3504, MetricsPort: 9468,
+	{ID: "notification-service", Binary: "notifier", AppPort: 8094, DaprPort: 3504, MetricsPort: 9468,
 		Description: "Reminder inboxes"},
-	{ID: "web-app", Binary: "web", Port: 8085, DaprPort: 3505, MetricsPort: 9469,
+	{ID: "web-app", Binary: "web", PublicPort: 8085, AppPort: 8095, DaprPort: 3505, MetricsPort: 9469,
 		Description: "Web pages, sign-in and live updates of the todo system",
 		ExtraEnvFor: func(sys *System, inst *Instance) []string {
-			return []string{"JWT_SECRET=" + sys.Cfg.JWTSecret, "TODO_API_URL=" + sys.APIURL(), "PUBLIC_URL=" + inst.URL(),
-				"DEV_SIGNIN=" + strconv.FormatBool(sys.Cfg.DevSignIn)}
+			return []string{"TODO_API_URL=" + sys.APIURL(), "PUBLIC_URL=" + inst.URL(),
+				"DEV_SIGNIN=" + strconv.FormatBool(sys.Cfg.DevSignIn),
+				"COOKIE_KEYS=" + sys.Cfg.CookieKeys, "API_TOKEN_KEYS=" + sys.Cfg.TokenKeys}
 		}},
 }
 
@@ -86,6 +93,8 @@ type Config struct {
 	BrokerDataDir string              // keep broker data here across restarts ("" = memory)
 	CronSchedule  string              // reminder-cron schedule ("" = the file's)
 	JWTSecret     string              // HS256 secret shared by todo-api and token minting
+	CookieKeys    string              // web-app's COOKIE_KEYS ("": a fresh one for this system)
+	TokenKeys     string              // web-app's API_TOKEN_KEYS ("": a fresh one for this system)
 	LogLevel      string              // LOG_LEVEL of the services
 	LogFormat     string              // LOG_FORMAT of the services (json or text)
 	DaprLogLevel  string              // daprd --log-level (default info)
@@ -105,15 +114,24 @@ type Config struct {
 type Instance struct {
 	App         App
 	Name        string // app id, or app id plus a replica suffix
-	Port        int
+	Port        int    // the public port; 0 for an app without one
+	AppPort     int    // the app port, which its sidecar calls
 	MetricsPort int
 	Sidecar     Sidecar
 	Proc        *Process
 	Daprd       *Process
 }
 
-// URL is the app's own base URL.
-func (i *Instance) URL() string { return "http://127.0.0.1:" + strconv.Itoa(i.Port) }
+// URL is the app's public base URL ("" for an app without a public port).
+func (i *Instance) URL() string {
+	if i.Port == 0 {
+		return ""
+	}
+	return "http://127.0.0.1:" + strconv.Itoa(i.Port)
+}
+
+// AppURL is the base URL of the app port: what the sidecar calls.
+func (i *Instance) AppURL() string { return "http://127.0.0.1:" + strconv.Itoa(i.AppPort) }
 
 // MetricsURL is where the app's Prometheus metrics are.
 func (i *Instance) MetricsURL() string {
@@ -128,11 +146,15 @@ type System struct {
 	BrokerPort    int
 	Broker        *Process
 	Instances     map[string]*Instance // by Name
-	// AppToken and DaprToken secure the app <-> sidecar calls: every sidecar
-	// requires DaprToken from its app, every app requires AppToken from its
-	// sidecar.
-	AppToken, DaprToken string
+	// DaprToken and AppTokens secure the app <-> sidecar calls: every
+	// sidecar requires DaprToken from its app, and each app requires its
+	// own token of AppTokens (by app id) from its sidecar.
+	DaprToken string
+	AppTokens map[string]string
 }
+
+// AppToken is the app API token of app id.
+func (s *System) AppToken(id string) string { return s.AppTokens[id] }
 
 // APIURL is todo-api's base URL.
 func (s *System) APIURL() string { return s.Instances["todo-api"].URL() }
@@ -146,6 +168,14 @@ func randomToken() string {
 	return hex.EncodeToString(b[:])
 }
 
+// NewSigningKey is a fresh Ed25519 key for web-app's API_TOKEN_KEYS: the
+// base64 of 32 random bytes.
+func NewSigningKey() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return base64.StdEncoding.EncodeToString(b[:])
+}
+
 // Up starts the broker and every app with its sidecar, and waits until all
 // are ready. On error, whatever was started is stopped.
 func Up(ctx context.Context, cfg Config) (sys *System, err error) {
@@ -153,8 +183,17 @@ func Up(ctx context.Context, cfg Config) (sys *System, err error) {
 		Stack:     &Stack{Out: cfg.Out, Daprd: cfg.Daprd, BinDir: cfg.BinDir},
 		Cfg:       cfg,
 		Instances: map[string]*Instance{},
-		AppToken:  randomToken(),
 		DaprToken: randomToken(),
+		AppTokens: map[string]string{},
+	}
+	for _, a := range Apps {
+		sys.AppTokens[a.ID] = randomToken()
+	}
+	if sys.Cfg.CookieKeys == "" {
+		sys.Cfg.CookieKeys = randomToken()
+	}
+	if sys.Cfg.TokenKeys == "" {
+		sys.Cfg.TokenKeys = NewSigningKey()
 	}
 	if !cfg.LockHeld {
 		lock, err := lockMachine(ctx, cfg.LockWait, func(msg string) { fmt.Fprintln(cfg.Out, "devstack | "+msg) })
@@ -201,15 +240,18 @@ func Up(ctx context.Context, cfg Config) (sys *System, err error) {
 // something like "reminder-service#2" for a replica) with its own sidecar,
 // and waits until both are ready.
 func (s *System) StartInstance(ctx context.Context, app App, name string) (*Instance, error) {
-	port, daprPort, metricsPort := app.Port, app.DaprPort, app.MetricsPort
+	port, appPort, daprPort, metricsPort := app.PublicPort, app.AppPort, app.DaprPort, app.MetricsPort
 	if !s.Cfg.FixedPorts || name != app.ID {
-		ports, err := FreePorts(3)
+		ports, err := FreePorts(4)
 		if err != nil {
 			return nil, err
 		}
-		port, daprPort, metricsPort = ports[0], ports[1], ports[2]
+		appPort, daprPort, metricsPort = ports[0], ports[1], ports[2]
+		if port != 0 {
+			port = ports[3]
+		}
 	}
-	sc, err := NewSidecar(app.ID, port, s.ComponentsDir)
+	sc, err := NewSidecar(app.ID, appPort, s.ComponentsDir)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +259,7 @@ func (s *System) StartInstance(ctx context.Context, app App, name string) (*Inst
 	sc.LogLevel = s.Cfg.DaprLogLevel
 	sc.ConfigFile = s.DaprConfig()
 	sc.AppHealthPath = "/healthz"
-	inst := &Instance{App: app, Name: name, Port: port, MetricsPort: metricsPort, Sidecar: sc}
+	inst := &Instance{App: app, Name: name, Port: port, AppPort: appPort, MetricsPort: metricsPort, Sidecar: sc}
 	s.Instances[name] = inst
 	if err := s.StartAppProcess(ctx, inst); err != nil {
 		return inst, err
@@ -235,11 +277,14 @@ func (s *System) DaprConfig() string { return filepath.Join(s.Cfg.Root, "dapr", 
 // StartAppProcess (re)starts an instance's app process and waits for /readyz.
 func (s *System) StartAppProcess(ctx context.Context, inst *Instance) error {
 	env := []string{
-		"HTTP_ADDR=127.0.0.1:" + strconv.Itoa(inst.Port),
+		"APP_ADDR=127.0.0.1:" + strconv.Itoa(inst.AppPort),
 		"METRICS_ADDR=127.0.0.1:" + strconv.Itoa(inst.MetricsPort),
 		"DAPR_HTTP_PORT=" + strconv.Itoa(inst.Sidecar.HTTPPort),
 		"DAPR_API_TOKEN=" + s.DaprToken,
-		"APP_API_TOKEN=" + s.AppToken,
+		"APP_API_TOKEN=" + s.AppToken(inst.App.ID),
+	}
+	if inst.Port != 0 {
+		env = append(env, "HTTP_ADDR=127.0.0.1:"+strconv.Itoa(inst.Port))
 	}
 	if inst.App.NeedsDB {
 		env = append(env, "DATABASE_URL="+s.Cfg.DatabaseURL)
@@ -255,7 +300,7 @@ func (s *System) StartAppProcess(ctx context.Context, inst *Instance) error {
 	}
 	env = append(env, s.Cfg.AppEnv...)
 	env = append(env, s.Cfg.AppEnvFor[inst.App.ID]...)
-	p, err := s.StartApp(ctx, inst.Name, inst.App.Binary, env, inst.URL()+"/readyz")
+	p, err := s.StartApp(ctx, inst.Name, inst.App.Binary, env, inst.AppURL()+"/readyz")
 	inst.Proc = p
 	return err
 }
@@ -263,7 +308,7 @@ func (s *System) StartAppProcess(ctx context.Context, inst *Instance) error {
 // StartDaprd (re)starts an instance's sidecar, on the same ports, and waits
 // until it is healthy.
 func (s *System) StartDaprd(ctx context.Context, inst *Instance) error {
-	p, err := s.StartSidecar(ctx, inst.Sidecar, []string{"DAPR_API_TOKEN=" + s.DaprToken, "APP_API_TOKEN=" + s.AppToken})
+	p, err := s.StartSidecar(ctx, inst.Sidecar, []string{"DAPR_API_TOKEN=" + s.DaprToken, "APP_API_TOKEN=" + s.AppToken(inst.App.ID)})
 	inst.Daprd = p
 	return err
 }

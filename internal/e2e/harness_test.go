@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -132,6 +133,12 @@ func (l *logBuffer) String() string {
 
 const jwtSecret = "e2e-secret-e2e-secret-e2e-secret-e2e"
 
+// raisedWebLimits lift web-app's per-address limits, which every test's
+// requests from 127.0.0.1 would otherwise share: the tests of the limits
+// set their own.
+var raisedWebLimits = []string{"SIGNIN_RATE_PER_MINUTE=60000", "SIGNIN_BURST=10000",
+	"STREAM_OPEN_RATE_PER_MINUTE=60000", "STREAM_OPEN_BURST=10000", "STREAMS_PER_CLIENT=10000"}
+
 type env struct {
 	t      *testing.T
 	sys    *devstack.System
@@ -160,7 +167,8 @@ func startSystemWith(t *testing.T, configure func(*devstack.Config), apps ...str
 	cfg := devstack.Config{
 		Root: repoRoot, WorkDir: t.TempDir(), Out: logs, Daprd: bin, BinDir: binDir,
 		DatabaseURL: dbURL, JWTSecret: jwtSecret, CronSchedule: "@every 2s", LogFormat: "json", OnlyApps: apps, DevSignIn: true,
-		LockWait: 15 * time.Minute, // other test packages run their systems one at a time
+		LockWait:  15 * time.Minute, // other test packages run their systems one at a time
+		AppEnvFor: map[string][]string{"web-app": slices.Clone(raisedWebLimits)},
 	}
 	if configure != nil {
 		configure(&cfg)

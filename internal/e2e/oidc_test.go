@@ -129,10 +129,9 @@ func TestWebAppSignInThroughOIDC(t *testing.T) {
 	issuer := fmt.Sprintf("http://localhost:%d/", port)
 	e := startSystemWith(t, func(c *devstack.Config) {
 		c.DevSignIn = false
-		c.AppEnvFor = map[string][]string{"web-app": {
-			"OIDC_ISSUER=" + issuer, "OIDC_CLIENT_ID=" + oidcClientID, "OIDC_CLIENT_SECRET=" + oidcClientSecret,
-			"OIDC_PROVIDER_NAME=Example SSO",
-		}}
+		c.AppEnvFor["web-app"] = append(c.AppEnvFor["web-app"],
+			"OIDC_ISSUER="+issuer, "OIDC_CLIENT_ID="+oidcClientID, "OIDC_CLIENT_SECRET="+oidcClientSecret,
+			"OIDC_PROVIDER_NAME=Example SSO")
 	}, "todo-api", "web-app")
 	base := e.sys.Instances["web-app"].URL()
 	startOIDCProvider(t, port, base+"/auth/callback")

@@ -177,13 +177,13 @@ func (e *env) startRacingReminder() *racingSidecar {
 		change: map[int64]string{}, lostIDs: map[int64]bool{}, published: map[string]int{},
 	}
 	svc := &reminder.Service{Dapr: rs, Log: slog.New(slog.NewJSONHandler(e.log, nil)),
-		PubSub: "kafka-pubsub", AppToken: e.sys.AppToken, TodoAppID: "todo-api", Now: time.Now}
+		PubSub: "kafka-pubsub", AppToken: e.sys.AppToken("reminder-service"), TodoAppID: "todo-api", Now: time.Now}
 	srv := &http.Server{Handler: svc.Routes(), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	e.t.Cleanup(func() { _ = srv.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := e.sys.StartSidecar(ctx, sc, []string{"DAPR_API_TOKEN=" + e.sys.DaprToken, "APP_API_TOKEN=" + e.sys.AppToken}); err != nil {
+	if _, err := e.sys.StartSidecar(ctx, sc, []string{"DAPR_API_TOKEN=" + e.sys.DaprToken, "APP_API_TOKEN=" + e.sys.AppToken("reminder-service")}); err != nil {
 		e.t.Fatal(err)
 	}
 	return rs

@@ -58,20 +58,35 @@ func TestDaprTokensAndTopicScoping(t *testing.T) {
 			"recurring-service":    {{"GET", "/dapr/subscribe"}, {"POST", "/events/task-completed"}},
 			"reminder-service":     {{"POST", "/reminder-cron"}},
 			"notification-service": {{"GET", "/dapr/subscribe"}, {"POST", "/events/reminders"}, {"GET", "/inbox?user_id=alice"}, {"POST", "/inbox/read"}},
+			"web-app":              {{"GET", "/dapr/subscribe"}, {"POST", "/events/task-events"}, {"POST", "/events/reminders"}, {"GET", "/.well-known/jwks.json"}},
 		}
 		for app, list := range routes {
 			inst := e.sys.Instances[app]
+			// Every app has its own token: another app's is refused.
+			other := e.sys.AppToken("audit-service")
+			if app == "audit-service" {
+				other = e.sys.AppToken("todo-api")
+			}
 			for _, r := range list {
-				if got := call(r[0], inst.URL()+r[1], "", "", "{}"); got != http.StatusUnauthorized {
+				if got := call(r[0], inst.AppURL()+r[1], "", "", "{}"); got != http.StatusUnauthorized {
 					t.Errorf("%s %s %s without app token: %d, want 401", app, r[0], r[1], got)
 				}
-				if got := call(r[0], inst.URL()+r[1], "wrong", "dapr-api-token", "{}"); got != http.StatusUnauthorized {
+				if got := call(r[0], inst.AppURL()+r[1], "wrong", "dapr-api-token", "{}"); got != http.StatusUnauthorized {
 					t.Errorf("%s %s %s with a wrong app token: %d, want 401", app, r[0], r[1], got)
+				}
+				if got := call(r[0], inst.AppURL()+r[1], other, "dapr-api-token", "{}"); got != http.StatusUnauthorized {
+					t.Errorf("%s %s %s with another app's token: %d, want 401", app, r[0], r[1], got)
+				}
+				// Nor are they on the public port, whatever token comes.
+				if inst.URL() != "" {
+					if got := call(r[0], inst.URL()+r[1], e.sys.AppToken(app), "dapr-api-token", "{}"); got != http.StatusNotFound {
+						t.Errorf("%s %s %s on the public port: %d, want 404", app, r[0], r[1], got)
+					}
 				}
 			}
 			// The control: with the token the route is reached.
 			r := list[0]
-			if got := call(r[0], inst.URL()+r[1], e.sys.AppToken, "dapr-api-token", ""); got == http.StatusUnauthorized {
+			if got := call(r[0], inst.AppURL()+r[1], e.sys.AppToken(app), "dapr-api-token", ""); got == http.StatusUnauthorized {
 				t.Errorf("%s %s %s with the app token: 401", app, r[0], r[1])
 			}
 		}

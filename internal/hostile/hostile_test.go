@@ -53,7 +53,8 @@ func (stubInvoker) Invoke(context.Context, string, string, string, url.Values, a
 
 // target is a running todo-api and what the generator knows about it.
 type target struct {
-	base            string
+	base            string // the public port
+	app             string // the app port, which only the sidecar reaches
 	client          *http.Client
 	alice, bob      string // valid tokens
 	expired, forged string
@@ -88,10 +89,12 @@ func start(t testing.TB) *target {
 	addr := ln.Addr().String()
 	_ = ln.Close()
 	ctx, cancel := context.WithCancel(context.Background())
+	appAddr := freeAddr(t)
 	done := make(chan error, 1)
 	tm := telemetry.NewMetrics("todo-api")
 	go func() {
-		done <- service.Serve(ctx, log, service.Common{HTTPAddr: addr, MetricsAddr: "off"}, tm, tm.Instrument(srv.Handler()))
+		done <- service.Serve(ctx, log, service.Common{AppAddr: appAddr, MetricsAddr: "off"}, addr, tm,
+			service.Handlers{Public: tm.Instrument(srv.PublicHandler()), App: tm.Instrument(srv.AppHandler())})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -99,7 +102,7 @@ func start(t testing.TB) *target {
 			t.Errorf("server: %v", err)
 		}
 	})
-	tg := &target{base: "http://" + addr, client: &http.Client{Timeout: 30 * time.Second}, routes: srv.Routes()}
+	tg := &target{base: "http://" + addr, app: "http://" + appAddr, client: &http.Client{Timeout: 30 * time.Second}, routes: srv.Routes()}
 	for i := 0; ; i++ {
 		resp, err := tg.client.Get(tg.base + "/healthz")
 		if err == nil {
@@ -152,10 +155,14 @@ func (tg *target) send(t fataler, method, rawPath, rawQuery string, body []byte,
 }
 
 func (tg *target) do(method, rawPath, rawQuery string, body []byte, contentType, token string, headers ...string) (int, http.Header, []byte, error) {
-	u, _ := url.Parse(tg.base)
+	return tg.doAt(tg.base, method, rawPath, rawQuery, body, contentType, token, headers...)
+}
+
+func (tg *target) doAt(base, method, rawPath, rawQuery string, body []byte, contentType, token string, headers ...string) (int, http.Header, []byte, error) {
+	u, _ := url.Parse(base)
 	u.Opaque = rawPath
 	u.RawQuery = rawQuery
-	req, err := http.NewRequest(method, tg.base, bytes.NewReader(body))
+	req, err := http.NewRequest(method, base, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, nil, err
 	}
@@ -421,12 +428,18 @@ func (tg *target) check(t *rapid.T) {
 		authz = tg.genAuth(t)
 	}
 	var headers []string
+	base := tg.base
 	if strings.HasPrefix(path, "/internal/") || strings.HasPrefix(path, "/dapr/") {
 		if rapid.Bool().Draw(t, "apptoken") {
 			headers = append(headers, "dapr-api-token", appToken)
 		}
+		// The sidecar's routes are on the app port; the public port must
+		// answer them with a 404 whatever comes with them.
+		if rapid.Bool().Draw(t, "appport") {
+			base = tg.app
+		}
 	}
-	status, hdr, b, err := tg.do(method, path, query, body, ct, authz, headers...)
+	status, hdr, b, err := tg.doAt(base, method, path, query, body, ct, authz, headers...)
 	_, perr := url.PathUnescape(path)
 	// net/http itself refuses a malformed request line before any handler
 	// runs (a plain-text 400, and the connection closed, which may reset
@@ -435,9 +448,12 @@ func (tg *target) check(t *rapid.T) {
 	if err != nil && !badLine {
 		t.Fatalf("%s %s?%s: %v", method, path, query, err)
 	}
-	where := fmt.Sprintf("%s %s?%s body %.300q", method, path, query, body)
+	where := fmt.Sprintf("%s %s%s?%s body %.300q", method, base, path, query, body)
 	if status >= 500 {
 		t.Fatalf("%s: answered %d %s", where, status, b)
+	}
+	if base == tg.base && (strings.HasPrefix(path, "/internal/") || strings.HasPrefix(path, "/dapr/")) && status < 400 && !badLine {
+		t.Fatalf("%s: a sidecar route answered %d on the public port: %s", where, status, b)
 	}
 	if badLine {
 		if err == nil && status < 400 {
@@ -572,4 +588,14 @@ func extend(in []byte) []byte {
 		out[i] = byte(rng.Uint32())
 	}
 	return out
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/evolution-todo/todo/internal/reminder"
 	"github.com/evolution-todo/todo/internal/service"
 	"github.com/evolution-todo/todo/internal/todoapi"
+	"github.com/evolution-todo/todo/internal/web"
 )
 
 // binary is one binary's configuration loader, what it needs to start and
@@ -41,25 +42,42 @@ func loader[C any](load func(map[string]string) (C, error)) func(map[string]stri
 
 var binaries = []binary{
 	{"todo-api", loader(todoapi.LoadConfig), map[string]string{"JWT_SECRET": jwtSecret}, map[string]string{
-		"HTTP_ADDR": ":8080", "DATABASE_URL": defaultDatabaseURL, "MIGRATE_ON_START": "true",
+		"HTTP_ADDR": ":8080", "APP_ADDR": ":8090", "DATABASE_URL": defaultDatabaseURL, "MIGRATE_ON_START": "true",
 		"OUTBOX_POLL_INTERVAL": "5s", "OUTBOX_BATCH_SIZE": "100", "DB_MAX_CONNS": "16",
 		"AUDIT_APP_ID": "audit-service", "NOTIFIER_APP_ID": "notification-service",
 		"JWT_SECRET": "***", "JWT_JWKS_URL": "", "JWT_ISSUER": "", "JWT_AUDIENCE": "", "JWT_LEEWAY": "30s",
 		"RATE_LIMIT_WRITES_PER_SECOND": "20", "RATE_LIMIT_BURST": "40",
+		"WEB_TOKEN_ISSUER": "", "WEB_TOKEN_AUDIENCE": "todo-api", "WEB_TOKEN_JWKS_URL": "", "WEB_APP_ID": "web-app",
 	}},
 	{"audit-service", loader(audit.LoadConfig), nil, map[string]string{
-		"HTTP_ADDR": ":8081", "DATABASE_URL": defaultDatabaseURL,
+		"APP_ADDR": ":8091", "DATABASE_URL": defaultDatabaseURL,
 	}},
 	{"recurring-service", loader(recurring.LoadConfig), nil, map[string]string{
-		"HTTP_ADDR": ":8082", "TODO_APP_ID": "todo-api",
+		"APP_ADDR": ":8092", "TODO_APP_ID": "todo-api",
 	}},
 	{"reminder-service", loader(reminder.LoadConfig), nil, map[string]string{
-		"HTTP_ADDR": ":8083", "TODO_APP_ID": "todo-api",
+		"APP_ADDR": ":8093", "TODO_APP_ID": "todo-api",
 	}},
 	{"notification-service", loader(notifier.LoadConfig), nil, map[string]string{
-		"HTTP_ADDR": ":8084", "STATE_STORE_NAME": "statestore",
+		"APP_ADDR": ":8094", "STATE_STORE_NAME": "statestore",
+	}},
+	{"web-app", loader(web.LoadConfig), map[string]string{"DEV_SIGNIN": "true", "COOKIE_KEYS": cookieKey, "API_TOKEN_KEYS": tokenKey}, map[string]string{
+		"HTTP_ADDR": ":8085", "APP_ADDR": ":8095", "PUBLIC_URL": "http://127.0.0.1:8085", "TODO_API_URL": "http://127.0.0.1:8080",
+		"STATE_STORE_NAME": "statestore", "LIVE_PUBSUB_NAME": "live-pubsub",
+		"API_TOKEN_KEYS": "***", "API_TOKEN_ISSUER": "todo-web-app", "API_TOKEN_AUDIENCE": "todo-api", "API_TOKEN_TTL": "5m0s",
+		"COOKIE_KEYS": "***", "DEV_SIGNIN": "true",
+		"OIDC_ISSUER": "", "OIDC_CLIENT_ID": "", "OIDC_CLIENT_SECRET": "", "OIDC_PROVIDER_NAME": "your identity provider",
+		"OIDC_SCOPES": "openid profile email", "SESSION_TTL": "12h0m0s", "STREAMS_PER_USER": "8", "STREAMS_PER_CLIENT": "64",
+		"MAX_STREAMS": "10000", "STREAM_HEARTBEAT": "15s", "STREAM_RECHECK": "1m0s", "STREAM_SESSION_GRACE": "2m0s",
+		"SIGNIN_RATE_PER_MINUTE": "10", "SIGNIN_BURST": "20", "STREAM_OPEN_RATE_PER_MINUTE": "60", "STREAM_OPEN_BURST": "30",
+		"TRUSTED_PROXIES": "",
 	}},
 }
+
+const (
+	cookieKey = "secret-cookie-0123456789abcdef0123456789"
+	tokenKey  = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+)
 
 // commonDefaults are today's defaults of the variables every binary reads.
 var commonDefaults = map[string]string{
@@ -119,7 +137,8 @@ var valid = map[string]string{
 	"LOG_LEVEL": "debug", "LOG_FORMAT": "text",
 	"OTEL_EXPORTER_OTLP_ENDPOINT":        "http://collector:4318",
 	"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://collector:4318/v1/traces",
-	"HTTP_ADDR":                          "127.0.0.1:18080", "DAPR_HTTP_ENDPOINT": "http://sidecar:3501", "DAPR_HTTP_PORT": "3555",
+	"HTTP_ADDR":                          "127.0.0.1:18080", "APP_ADDR": "127.0.0.1:18090",
+	"DAPR_HTTP_ENDPOINT": "http://sidecar:3501", "DAPR_HTTP_PORT": "3555",
 	"DAPR_API_TOKEN": "secret-dapr", "APP_API_TOKEN": "secret-app", "PUBSUB_NAME": "other-pubsub",
 	"METRICS_ADDR": "off", "PPROF": "true",
 	"DATABASE_URL":     "postgres://app:secret-db@db.example.com:5432/todo?sslmode=require",
@@ -128,11 +147,21 @@ var valid = map[string]string{
 	"JWT_SECRET": jwtSecret, "JWT_JWKS_URL": "https://idp.example.com/jwks.json", "JWT_ISSUER": "iss-x",
 	"JWT_AUDIENCE": "aud-x", "JWT_LEEWAY": "45s", "RATE_LIMIT_WRITES_PER_SECOND": "2.5", "RATE_LIMIT_BURST": "5",
 	"TODO_APP_ID": "todo-x", "STATE_STORE_NAME": "store-x",
+	"WEB_TOKEN_ISSUER": "web-x", "WEB_TOKEN_AUDIENCE": "aud-web", "WEB_TOKEN_JWKS_URL": "http://web-app:8095/.well-known/jwks.json",
+	"WEB_APP_ID": "web-x",
+	"PUBLIC_URL": "http://localhost:18085", "TODO_API_URL": "http://todo-api:8080", "LIVE_PUBSUB_NAME": "live-x",
+	"API_TOKEN_KEYS": tokenKey, "API_TOKEN_ISSUER": "iss-web", "API_TOKEN_AUDIENCE": "aud-x", "API_TOKEN_TTL": "2m",
+	"COOKIE_KEYS": cookieKey, "DEV_SIGNIN": "true", "OIDC_ISSUER": "", "OIDC_CLIENT_ID": "web", "OIDC_CLIENT_SECRET": "secret-oidc",
+	"OIDC_PROVIDER_NAME": "Example ID", "OIDC_SCOPES": "openid email", "SESSION_TTL": "1h", "STREAMS_PER_USER": "4",
+	"STREAMS_PER_CLIENT": "16", "MAX_STREAMS": "500", "STREAM_HEARTBEAT": "20s", "STREAM_RECHECK": "30s",
+	"STREAM_SESSION_GRACE": "90s", "SIGNIN_RATE_PER_MINUTE": "5", "SIGNIN_BURST": "6", "STREAM_OPEN_RATE_PER_MINUTE": "30",
+	"STREAM_OPEN_BURST": "12", "TRUSTED_PROXIES": "10.0.0.0/8",
 }
 
 // masked are the variables logged masked, and how.
 var masked = map[string]string{
-	"DAPR_API_TOKEN": "***", "APP_API_TOKEN": "***", "JWT_SECRET": "***",
+	"DAPR_API_TOKEN": "***", "APP_API_TOKEN": "***", "JWT_SECRET": "***", "API_TOKEN_KEYS": "***", "COOKIE_KEYS": "***",
+	"OIDC_CLIENT_SECRET": "***", "API_TOKEN_TTL": "2m0s", "SESSION_TTL": "1h0m0s", "STREAM_RECHECK": "30s", "STREAM_SESSION_GRACE": "1m30s",
 	"DATABASE_URL": "postgres://app:***@db.example.com:5432/todo?sslmode=require",
 }
 
@@ -193,8 +222,8 @@ func TestEveryBinaryRefusesBadCommonValues(t *testing.T) {
 		{"LOG_FORMAT", "yaml", "one of json, text"},
 		{"OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", "an absolute http(s) URL"},
 		{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "/v1/traces", "an absolute http(s) URL"},
-		{"HTTP_ADDR", "8080", "host:port, such as :8080 or 127.0.0.1:8080"},
-		{"HTTP_ADDR", ":99999", "host:port"},
+		{"APP_ADDR", "8080", "host:port, such as :8080 or 127.0.0.1:8080"},
+		{"APP_ADDR", ":99999", "host:port"},
 		{"DAPR_HTTP_ENDPOINT", "127.0.0.1:3500", "an absolute http(s) URL"},
 		{"DAPR_HTTP_PORT", "0", "an integer from 1 to 65535"},
 		{"DAPR_HTTP_PORT", "70000", "an integer from 1 to 65535"},

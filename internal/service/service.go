@@ -177,7 +177,6 @@ func Serve(ctx context.Context, log *slog.Logger, c Common, publicAddr string, m
 		if s := <-done; s.err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", s.what, s.err))
 		}
-		cancel() // one port ending ends the app
 	}
 	return errors.Join(errs...)
 }

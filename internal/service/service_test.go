@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evolution-todo/todo/internal/httpx"
 	"github.com/evolution-todo/todo/internal/telemetry"
 )
 
@@ -79,52 +80,75 @@ func TestDaprHTTP(t *testing.T) {
 }
 
 func TestCommonLogValueMasks(t *testing.T) {
-	got := Common{DaprAPIToken: "dapr-secret", AppAPIToken: "app-secret", HTTPAddr: ":1"}.LogValue().String()
-	if strings.Contains(got, "secret") || !strings.Contains(got, "HTTP_ADDR=:1") {
+	got := Common{DaprAPIToken: "dapr-secret", AppAPIToken: "app-secret", AppAddr: ":1"}.LogValue().String()
+	if strings.Contains(got, "secret") || !strings.Contains(got, "APP_ADDR=:1") {
 		t.Errorf("Common logs %s", got)
 	}
 }
 
-func TestAppServesTheBuiltHandlerThenCloses(t *testing.T) {
+// testConfig is the Config of an app with a public port.
+type testConfig struct {
+	Common
+	Public
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func get(t *testing.T, url string) (string, http.Header) {
+	t.Helper()
+	for range 100 {
+		resp, err := http.Get(url)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return string(body), resp.Header
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s never answered", url)
+	return "", nil
+}
+
+// Each handler is served on its own port, with nosniff on every answer;
+// the app's close runs once serving has ended.
+func TestAppServesEachHandlerOnItsPortThenCloses(t *testing.T) {
+	appAddr, publicAddr := freeAddr(t), freeAddr(t)
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
-	load := func(environ map[string]string) (Common, error) {
-		c := Common{HTTPAddr: addr}
+	load := func(environ map[string]string) (testConfig, error) {
+		c := testConfig{Common: Common{AppAddr: appAddr}, Public: Public{HTTPAddr: publicAddr}}
 		return c, Load(&c, environ)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	closed := make(chan struct{})
 	done := make(chan error, 1)
+	answer := func(s string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(s)) })
+	}
 	go func() {
-		done <- runApp(ctx, log, "test-app", map[string]string{"METRICS_ADDR": "off"}, load, func(_ context.Context, c Common, _ *slog.Logger, m *telemetry.Metrics) (http.Handler, func(), error) {
-			if c.HTTPAddr != addr || c.MetricsAddr != "off" {
+		done <- runApp(ctx, log, "test-app", map[string]string{"METRICS_ADDR": "off"}, load, func(_ context.Context, c testConfig, _ *slog.Logger, m *telemetry.Metrics) (Handlers, func(), error) {
+			if c.AppAddr != appAddr || c.HTTPAddr != publicAddr || c.MetricsAddr != "off" {
 				t.Errorf("build got %+v, want the loaded configuration", c)
 			}
 			if m == nil || m.Service != "test-app" {
 				t.Errorf("metrics %+v, want the app's", m)
 			}
-			return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("built")) }),
-				func() { close(closed) }, nil
+			return Handlers{App: answer("app"), Public: answer("public")}, func() { close(closed) }, nil
 		})
 	}()
-	var body []byte
-	for i := 0; i < 100; i++ {
-		resp, err := http.Get("http://" + addr + "/x")
-		if err == nil {
-			body, _ = io.ReadAll(resp.Body)
-			resp.Body.Close()
-			break
+	for addr, want := range map[string]string{appAddr: "app", publicAddr: "public"} {
+		body, h := get(t, "http://"+addr+"/x")
+		if body != want || h.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s served %q (%v), want %q with nosniff", addr, body, h, want)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if string(body) != "built" {
-		t.Fatalf("served %q, want the built handler's answer", body)
 	}
 	select {
 	case <-closed:
@@ -145,14 +169,48 @@ func TestAppServesTheBuiltHandlerThenCloses(t *testing.T) {
 	}
 }
 
+// A public trace is not continued: a client's traceparent does not become
+// the request's trace, while the sidecar's on the app port does.
+func TestOnlyTheAppPortContinuesTraces(t *testing.T) {
+	appAddr, publicAddr := freeAddr(t), freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The tracer provider every binary has (service.Main sets it up).
+	shutdown, err := telemetry.SetupTracing(ctx, "x", slog.New(slog.DiscardHandler), telemetry.TracingConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = shutdown(context.Background()) }()
+	traceOf := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(httpx.TraceID(r))) })
+	go func() {
+		_ = Serve(ctx, slog.New(slog.DiscardHandler), Common{AppAddr: appAddr, MetricsAddr: "off"}, publicAddr,
+			telemetry.NewMetrics("x"), Handlers{App: traceOf, Public: traceOf})
+	}()
+	const trace = "0af7651916cd43dd8448eb211c80319c"
+	for addr, same := range map[string]bool{appAddr: true, publicAddr: false} {
+		get(t, "http://"+addr+"/")
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
+		req.Header.Set("traceparent", "00-"+trace+"-b7ad6b7169203331-01")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if (string(body) == trace) != same || len(body) != 32 {
+			t.Errorf("%s: trace %q for a request of trace %s; want continued: %v", addr, body, trace, same)
+		}
+	}
+}
+
 func TestAppReturnsTheLoadAndBuildErrors(t *testing.T) {
 	load := func(environ map[string]string) (Common, error) {
-		c := Common{HTTPAddr: ":1"}
+		c := Common{AppAddr: ":1"}
 		return c, Load(&c, environ)
 	}
 	want := errors.New("no database")
-	build := func(context.Context, Common, *slog.Logger, *telemetry.Metrics) (http.Handler, func(), error) {
-		return nil, nil, want
+	build := func(context.Context, Common, *slog.Logger, *telemetry.Metrics) (Handlers, func(), error) {
+		return Handlers{}, nil, want
 	}
 	log := slog.New(slog.DiscardHandler)
 	if err := runApp(context.Background(), log, "x", nil, load, build); !errors.Is(err, want) {
@@ -161,5 +219,12 @@ func TestAppReturnsTheLoadAndBuildErrors(t *testing.T) {
 	err := runApp(context.Background(), log, "x", map[string]string{"DAPR_HTTP_PORT": "0"}, load, build)
 	if err == nil || !strings.Contains(err.Error(), `DAPR_HTTP_PORT="0"`) {
 		t.Errorf("bad configuration: %v, want it named", err)
+	}
+	// A public handler from an app whose Config has no public port.
+	public := func(context.Context, Common, *slog.Logger, *telemetry.Metrics) (Handlers, func(), error) {
+		return Handlers{App: http.NotFoundHandler(), Public: http.NotFoundHandler()}, nil, nil
+	}
+	if err := runApp(context.Background(), log, "x", map[string]string{"METRICS_ADDR": "off"}, load, public); err == nil || !strings.Contains(err.Error(), "HTTP_ADDR") {
+		t.Errorf("a public handler without HTTP_ADDR: %v", err)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/evolution-todo/todo/internal/auth"
+	"github.com/evolution-todo/todo/internal/contract/webapi"
 	"github.com/evolution-todo/todo/internal/dapr"
 	"github.com/evolution-todo/todo/internal/dapr/consumer/consumertest"
 	"github.com/evolution-todo/todo/internal/events"
@@ -28,16 +29,25 @@ import (
 )
 
 const (
-	testSecret   = "0123456789abcdef0123456789abcdef"
-	testAppToken = "app-token"
+	testCookieKey = "0123456789abcdef0123456789abcdef"
+	testTokenKey  = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" // 32 bytes, base64
+	testAppToken  = "app-token"
 )
+
+// testEnv is the least environment web-app starts with in these tests.
+func testEnv() map[string]string {
+	return map[string]string{"DEV_SIGNIN": "true", "APP_API_TOKEN": testAppToken,
+		"COOKIE_KEYS": testCookieKey, "API_TOKEN_KEYS": testTokenKey}
+}
 
 // memState is an in-memory Dapr state store with ETags.
 type memState struct {
-	mu    sync.Mutex
-	items map[string][]byte
-	etags map[string]int
-	fail  bool
+	mu     sync.Mutex
+	items  map[string][]byte
+	etags  map[string]int
+	fail   bool
+	reads  int // GetState calls
+	writes int // Transact calls
 }
 
 func newMemState() *memState { return &memState{items: map[string][]byte{}, etags: map[string]int{}} }
@@ -45,6 +55,7 @@ func newMemState() *memState { return &memState{items: map[string][]byte{}, etag
 func (m *memState) GetState(_ context.Context, _, key string) ([]byte, string, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.reads++
 	if m.fail {
 		return nil, "", false, fmt.Errorf("state store down")
 	}
@@ -55,6 +66,7 @@ func (m *memState) GetState(_ context.Context, _, key string) ([]byte, string, b
 func (m *memState) Transact(_ context.Context, _ string, ops []dapr.StateOp) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.writes++
 	if m.fail {
 		return fmt.Errorf("state store down")
 	}
@@ -76,6 +88,19 @@ func (m *memState) Transact(_ context.Context, _ string, ops []dapr.StateOp) err
 		m.etags[op.Key]++
 	}
 	return nil
+}
+
+func (m *memState) setFail(fail bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.fail = fail
+}
+
+// counts are the store's reads and writes so far.
+func (m *memState) counts() (reads, writes int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.reads, m.writes
 }
 
 func (m *memState) len() int {
@@ -111,7 +136,8 @@ func (u *upstream) requests() []*http.Request {
 }
 
 type fixture struct {
-	srv   *httptest.Server
+	srv   *httptest.Server // the public port
+	side  *httptest.Server // the app port (the sidecar's)
 	app   *App
 	state *memState
 	api   *upstream
@@ -120,8 +146,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, edit func(*Config)) *fixture {
 	t.Helper()
-	env := map[string]string{"JWT_SECRET": testSecret, "DEV_SIGNIN": "true", "APP_API_TOKEN": testAppToken}
-	cfg, err := LoadConfig(env)
+	cfg, err := LoadConfig(testEnv())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,8 +161,9 @@ func newFixture(t *testing.T, edit func(*Config)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.srv = httptest.NewServer(f.app.Handler())
-	t.Cleanup(func() { cancel(); f.srv.Close() })
+	h := f.app.Handlers()
+	f.srv, f.side = httptest.NewServer(httpx.NoSniff(h.Public)), httptest.NewServer(h.App)
+	t.Cleanup(func() { cancel(); f.srv.Close(); f.side.Close() })
 	return f
 }
 
@@ -176,6 +202,10 @@ func (b *browser) do(method, path, body string, header ...string) (answer, []byt
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			req.Host = header[i+1]
+			continue
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := b.client.Do(req)
@@ -208,7 +238,7 @@ func errorBody(t *testing.T, raw []byte) httpx.ErrorDetail {
 	return e.Error
 }
 
-func TestDevSignInSetsAProtectedSessionCookie(t *testing.T) {
+func TestSessionCookieIsProtected(t *testing.T) {
 	for _, tc := range []struct {
 		publicURL, name string
 		secure          bool
@@ -217,13 +247,17 @@ func TestDevSignInSetsAProtectedSessionCookie(t *testing.T) {
 		{"https://todo.example.com", "__Host-todo_session", true},
 	} {
 		t.Run(tc.publicURL, func(t *testing.T) {
-			f := newFixture(t, func(c *Config) { c.PublicURL = tc.publicURL })
-			b := f.browser(t)
-			resp, raw := b.do("POST", "/auth/dev", `{"user":"alice"}`)
-			if resp.StatusCode != http.StatusNoContent {
-				t.Fatalf("%d %s", resp.StatusCode, raw)
+			f := newFixture(t, func(c *Config) {
+				c.PublicURL = tc.publicURL
+				if tc.secure { // no dev sign-in on https: a session as the OIDC callback makes it
+					c.DevSignIn, c.OIDC = false, OIDCConfig{Issuer: "https://id.example.com", ClientID: "web"}
+				}
+			})
+			rec := httptest.NewRecorder()
+			if _, err := f.app.sessions.create(context.Background(), rec, Session{User: "alice", Name: "alice", Method: "oidc"}); err != nil {
+				t.Fatal(err)
 			}
-			cookies := resp.Cookies()
+			cookies := rec.Result().Cookies()
 			if len(cookies) != 1 {
 				t.Fatalf("cookies %v", cookies)
 			}
@@ -231,13 +265,14 @@ func TestDevSignInSetsAProtectedSessionCookie(t *testing.T) {
 			if c.Name != tc.name || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Secure != tc.secure || c.Path != "/" || c.MaxAge <= 0 {
 				t.Errorf("cookie %+v: want %s, HttpOnly, SameSite=Lax, Secure=%v, Path=/", c, tc.name, tc.secure)
 			}
-			if len(c.Value) != idLen {
-				t.Errorf("session id %q is not 32 random bytes", c.Value)
+			id, mac, _ := strings.Cut(c.Value, ".")
+			if len(id) != idLen || len(mac) != 43 {
+				t.Errorf("session cookie %q is not 32 random bytes and a MAC", c.Value)
 			}
 			// Only the id's hash is stored.
 			f.state.mu.Lock()
 			for k, v := range f.state.items {
-				if strings.Contains(k, c.Value) || bytes.Contains(v, []byte(c.Value)) {
+				if strings.Contains(k, id) || bytes.Contains(v, []byte(id)) {
 					t.Errorf("the session id is stored in the clear under %s", k)
 				}
 			}
@@ -321,7 +356,9 @@ func TestDevSignInRefusesBadNames(t *testing.T) {
 }
 
 func TestDevSignInIsOffUnlessEnabled(t *testing.T) {
-	if _, err := LoadConfig(map[string]string{"JWT_SECRET": testSecret}); err == nil || !strings.Contains(err.Error(), "OIDC_ISSUER") {
+	env := testEnv()
+	delete(env, "DEV_SIGNIN")
+	if _, err := LoadConfig(env); err == nil || !strings.Contains(err.Error(), "OIDC_ISSUER") {
 		t.Fatalf("no way to sign in was accepted: %v", err)
 	}
 	f := newFixture(t, func(c *Config) {
@@ -336,16 +373,127 @@ func TestDevSignInIsOffUnlessEnabled(t *testing.T) {
 }
 
 func TestConfigRefusesUnsafeSettings(t *testing.T) {
-	for name, env := range map[string]map[string]string{
-		"no secret":          {"DEV_SIGNIN": "true"},
-		"short secret":       {"DEV_SIGNIN": "true", "JWT_SECRET": "short"},
-		"http outside local": {"DEV_SIGNIN": "true", "JWT_SECRET": testSecret, "PUBLIC_URL": "http://todo.example.com"},
-		"a path":             {"DEV_SIGNIN": "true", "JWT_SECRET": testSecret, "PUBLIC_URL": "https://todo.example.com/app"},
-		"issuer, no client":  {"JWT_SECRET": testSecret, "OIDC_ISSUER": "https://id.example.com"},
+	oidc := map[string]string{"OIDC_ISSUER": "https://id.example.com", "OIDC_CLIENT_ID": "web"}
+	for _, tt := range []struct {
+		name string
+		env  map[string]string // over testEnv()
+		want string
+	}{
+		{"no cookie keys", map[string]string{"COOKIE_KEYS": ""}, "COOKIE_KEYS: required"},
+		{"a short cookie key", map[string]string{"COOKIE_KEYS": testCookieKey + ",short"}, "COOKIE_KEYS: key 2: must be at least 32 bytes"},
+		{"no token key", map[string]string{"API_TOKEN_KEYS": ""}, "API_TOKEN_KEYS: required"},
+		{"a token key that is no seed", map[string]string{"API_TOKEN_KEYS": "c2hvcnQ="}, "API_TOKEN_KEYS: key 1"},
+		{"long API tokens", map[string]string{"API_TOKEN_TTL": "1h"}, "API_TOKEN_TTL=1h0m0s: must be at most 15m0s"},
+		{"a long stream grace", map[string]string{"STREAM_SESSION_GRACE": "10m"}, "STREAM_SESSION_GRACE=10m0s: must be at most 2m0s"},
+		{"a proxy that is no address", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8,ingress"}, `TRUSTED_PROXIES="10.0.0.0/8,ingress"`},
+		{"http outside loopback", map[string]string{"DEV_SIGNIN": "false", "PUBLIC_URL": "http://todo.example.com"}, "must be https outside a loopback address"},
+		{"a name that starts like a loopback address", map[string]string{"DEV_SIGNIN": "false", "PUBLIC_URL": "http://127.todo.example.com"}, "must be https outside a loopback address"},
+		{"a path", map[string]string{"PUBLIC_URL": "https://todo.example.com/app"}, "must be scheme://host[:port] alone"},
+		{"a user", map[string]string{"PUBLIC_URL": "https://me@todo.example.com"}, "must be scheme://host[:port] alone"},
+		{"issuer, no client", map[string]string{"DEV_SIGNIN": "false", "OIDC_ISSUER": "https://id.example.com"}, "OIDC_CLIENT_ID: required"},
+		// The dev sign-in (a user name alone) never meets production.
+		{"dev sign-in on https", map[string]string{"PUBLIC_URL": "https://todo.example.com"}, "DEV_SIGNIN=true: refused with PUBLIC_URL"},
+		{"dev sign-in on an uppercase https", map[string]string{"PUBLIC_URL": "HTTPS://todo.example.com"}, "DEV_SIGNIN=true: refused with PUBLIC_URL"},
+		{"dev sign-in on a private address", map[string]string{"PUBLIC_URL": "http://192.168.1.10:8085"}, "DEV_SIGNIN=true: refused with PUBLIC_URL"},
+		{"dev sign-in with an identity provider", oidc, "DEV_SIGNIN=true: refused with OIDC_ISSUER set"},
+		{"dev sign-in, a provider and https", map[string]string{"PUBLIC_URL": "https://todo.example.com",
+			"OIDC_ISSUER": "https://id.example.com", "OIDC_CLIENT_ID": "web"}, "DEV_SIGNIN=true: refused with OIDC_ISSUER set"},
 	} {
-		if _, err := LoadConfig(env); err == nil {
-			t.Errorf("%s: accepted", name)
+		env := testEnv()
+		for k, v := range tt.env {
+			env[k] = v
 		}
+		if _, err := LoadConfig(env); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want %q", tt.name, err, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+	}{
+		{"dev sign-in on localhost", map[string]string{"PUBLIC_URL": "http://localhost:8085"}},
+		{"dev sign-in on ::1", map[string]string{"PUBLIC_URL": "http://[::1]:8085"}},
+		{"dev sign-in on 127.0.0.2", map[string]string{"PUBLIC_URL": "http://127.0.0.2"}},
+		{"OIDC on https", map[string]string{"DEV_SIGNIN": "false", "PUBLIC_URL": "https://todo.example.com",
+			"OIDC_ISSUER": "https://id.example.com", "OIDC_CLIENT_ID": "web"}},
+	} {
+		env := testEnv()
+		for k, v := range tt.env {
+			env[k] = v
+		}
+		if _, err := LoadConfig(env); err != nil {
+			t.Errorf("%s: refused: %v", tt.name, err)
+		}
+	}
+}
+
+// The scheme decides the cookie's Secure flag however it is written.
+func TestSecureFollowsTheParsedScheme(t *testing.T) {
+	env := testEnv()
+	env["DEV_SIGNIN"], env["OIDC_ISSUER"], env["OIDC_CLIENT_ID"], env["PUBLIC_URL"] = "false", "https://id.example.com", "web", "HTTPS://Todo.Example.com"
+	cfg, err := LoadConfig(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, _ := cfg.settings()
+	if !set.secure() {
+		t.Error("HTTPS:// is not taken as https")
+	}
+	if !set.hostAllowed("todo.example.com") || !set.hostAllowed("TODO.example.com:443") || set.hostAllowed("todo.example.com:8443") {
+		t.Error("the host check does not follow the parsed URL")
+	}
+}
+
+func TestHostCheck(t *testing.T) {
+	for _, tt := range []struct {
+		public string
+		ok     []string
+		refuse []string
+	}{
+		{"http://127.0.0.1:8085", []string{"127.0.0.1:8085", "localhost:8085", "[::1]:8085", "127.0.0.1", "LOCALHOST:1"},
+			[]string{"evil.example:8085", "127.0.0.1.evil.example:8085", "192.168.1.2:8085", "", "127.todo.example.com:8085"}},
+		{"https://todo.example.com", []string{"todo.example.com", "todo.example.com:443", "todo.example.com."},
+			[]string{"localhost", "127.0.0.1", "evil.example", "todo.example.com:80", "todo.example.com.evil.example", "xtodo.example.com"}},
+	} {
+		env := testEnv()
+		env["PUBLIC_URL"] = tt.public
+		if strings.HasPrefix(tt.public, "https") {
+			env["DEV_SIGNIN"], env["OIDC_ISSUER"], env["OIDC_CLIENT_ID"] = "false", "https://id.example.com", "web"
+		}
+		cfg, err := LoadConfig(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		set, _ := cfg.settings()
+		for _, h := range tt.ok {
+			if !set.hostAllowed(h) {
+				t.Errorf("%s: Host %q refused", tt.public, h)
+			}
+		}
+		for _, h := range tt.refuse {
+			if set.hostAllowed(h) {
+				t.Errorf("%s: Host %q allowed", tt.public, h)
+			}
+		}
+	}
+}
+
+// A request for another host is refused before anything runs: no cookie,
+// no store read or write, no call upstream.
+func TestOtherHostsAreRefused(t *testing.T) {
+	f := newFixture(t, nil)
+	b := f.browser(t)
+	for _, p := range [][2]string{{"GET", "/"}, {"POST", "/auth/dev"}, {"GET", "/session"}, {"GET", "/api/tasks"}, {"GET", "/stream"}} {
+		resp, raw := b.do(p[0], p[1], `{"user":"alice"}`, "Host", "rebind.evil.example:8085")
+		if resp.StatusCode != http.StatusMisdirectedRequest || len(resp.Cookies()) != 0 {
+			t.Errorf("%s %s for another host: %d %v", p[0], p[1], resp.StatusCode, resp.Cookies())
+		}
+		if e := errorBody(t, raw); e.Code != "wrong_host" {
+			t.Errorf("%s %s: code %q", p[0], p[1], e.Code)
+		}
+	}
+	if f.state.len() != 0 || len(f.api.requests()) != 0 {
+		t.Error("a request for another host reached the store or todo-api")
 	}
 }
 
@@ -387,7 +535,8 @@ func TestAPIProxyCarriesTheUsersTokenOnly(t *testing.T) {
 		t.Fatalf("an unauthenticated request reached todo-api")
 	}
 	b.signIn("alice")
-	resp, raw := b.do("GET", "/api/tasks?status=open&q=a%20b", "", "Authorization", "Bearer forged", "Cookie", "x=y")
+	resp, raw := b.do("GET", "/api/tasks?status=open&q=a%20b", "", "Authorization", "Bearer forged", "Cookie", "x=y",
+		"Traceparent", testTraceparent, "Baggage", "user=mallory")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("%d %s", resp.StatusCode, raw)
 	}
@@ -405,18 +554,31 @@ func TestAPIProxyCarriesTheUsersTokenOnly(t *testing.T) {
 	if r.Header.Get("Cookie") != "" {
 		t.Errorf("the browser's cookies went upstream: %q", r.Header.Get("Cookie"))
 	}
+	if r.Header.Get("Traceparent") == testTraceparent || r.Header.Get("Baggage") != "" {
+		t.Errorf("the browser's trace headers went upstream: %q %q", r.Header.Get("Traceparent"), r.Header.Get("Baggage"))
+	}
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
 		t.Fatalf("no bearer token upstream")
 	}
-	v, err := auth.NewVerifier(auth.Config{Secret: []byte(testSecret)})
+	// todo-api's verifier of web-app's tokens, with the app port's JWK Set.
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Set(httpx.AppTokenHeader, testAppToken)
+		f.side.Config.Handler.ServeHTTP(w, r)
+	}))
+	defer jwks.Close()
+	v, err := auth.NewVerifier(auth.Config{JWKSURL: jwks.URL + "/" + webapi.PathJWKS, Issuer: webapi.DefaultIssuer,
+		Audience: webapi.DefaultAudience, Algorithms: []string{"EdDSA"}, MaxTTL: 15 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer v.Close()
 	if sub, err := v.Verify(tok); err != nil || sub != "alice" {
 		t.Errorf("upstream token: sub %q, %v; want alice", sub, err)
 	}
 }
+
+const testTraceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 func TestAPIProxyRefusesPathsThatCouldBeRewritten(t *testing.T) {
 	f := newFixture(t, nil)
@@ -534,7 +696,7 @@ func (s *sse) next(d time.Duration) (string, string) {
 
 func deliver(t *testing.T, f *fixture, path string, body []byte) dapr.Status {
 	t.Helper()
-	return consumertest.Deliver(t, consumertest.Consumer{Handler: f.srv.Config.Handler, AppToken: testAppToken, Path: path}, body)
+	return consumertest.Deliver(t, consumertest.Consumer{Handler: f.side.Config.Handler, AppToken: testAppToken, Path: path}, body)
 }
 
 func taskEvent(t *testing.T, id, user, title string) []byte {
@@ -664,8 +826,8 @@ func TestStreamsEndWhenTheAppStops(t *testing.T) {
 }
 
 func TestSlowStreamIsCutNotWaitedFor(t *testing.T) {
-	h := newHub(10, 10)
-	s, err := h.open("alice", "s")
+	h := newHub(10, 10, 10)
+	s, err := h.open("alice", "127.0.0.1", "s")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -682,7 +844,7 @@ func TestSlowStreamIsCutNotWaitedFor(t *testing.T) {
 func TestSidecarRoutesNeedTheAppToken(t *testing.T) {
 	f := newFixture(t, nil)
 	for _, p := range []string{"/dapr/subscribe", "/events/task-events", "/events/reminders"} {
-		req, _ := http.NewRequest(http.MethodPost, f.srv.URL+p, strings.NewReader(`{}`))
+		req, _ := http.NewRequest(http.MethodPost, f.side.URL+p, strings.NewReader(`{}`))
 		if p == "/dapr/subscribe" {
 			req.Method = "GET"
 		}
@@ -695,7 +857,7 @@ func TestSidecarRoutesNeedTheAppToken(t *testing.T) {
 			t.Errorf("%s %s without the app token: %d", req.Method, p, resp.StatusCode)
 		}
 	}
-	subs := consumertest.Subscriptions(t, f.srv.Config.Handler, testAppToken)
+	subs := consumertest.Subscriptions(t, f.side.Config.Handler, testAppToken)
 	topics := map[string]bool{}
 	for _, s := range subs {
 		if s.PubSubName != "live-pubsub" {
