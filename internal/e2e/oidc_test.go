@@ -164,6 +164,43 @@ func TestWebAppSignInThroughOIDC(t *testing.T) {
 		q.Get("state") == "" || q.Get("nonce") == "" || q.Get("client_id") != oidcClientID {
 		t.Fatalf("the authorization request %s is not the code flow with PKCE S256, state and nonce", authURL)
 	}
+	// The attempt is kept in the browser alone: a sealed, short-lived
+	// cookie sent to the callback only, and nothing written on the server,
+	// however many attempts anyone's page makes (an image tag is enough).
+	var login *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "todo_login" {
+			login = c
+		}
+	}
+	if login == nil || login.Path != "/auth/callback" || !login.HttpOnly || login.MaxAge <= 0 || login.MaxAge > 600 ||
+		strings.Contains(login.Value, q.Get("state")) {
+		t.Fatalf("the sign-in attempt's cookie %+v: want todo_login, sealed, HttpOnly, Path=/auth/callback, at most 10 minutes", login)
+	}
+	rows := stateRows(t, e.dbURL)
+	for range 50 {
+		if resp, err := noRedirect.Get(base + "/auth/login"); err == nil {
+			_ = resp.Body.Close()
+		}
+	}
+	// A callback with a state of its own, or another browser's cookie.
+	for _, cookie := range []string{"", login.Value} {
+		req, _ := http.NewRequest(http.MethodGet, base+"/auth/callback?code=x&state="+strings.Repeat("A", 43), nil)
+		if cookie != "" {
+			req.AddCookie(&http.Cookie{Name: "todo_login", Value: cookie})
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/?signin_error=expired" {
+			t.Errorf("a callback of no attempt of this browser: %d to %q, want /?signin_error=expired", resp.StatusCode, loc)
+		}
+	}
+	if after := stateRows(t, e.dbURL); after != rows {
+		t.Errorf("51 sign-in attempts and 2 forged callbacks wrote %d rows", after-rows)
+	}
 
 	person := browsertest.NewPerson(t)
 	tab := person.Tab()
@@ -186,10 +223,16 @@ func TestWebAppSignInThroughOIDC(t *testing.T) {
 	if !strings.HasPrefix(at, issuer) {
 		t.Fatalf("the sign-in went to %s, not the provider %s", at, issuer)
 	}
-	// A wrong password stays at the provider.
+	// A wrong password stays at the provider. The form posts and the
+	// provider answers with a new page: wait for that page, not for the
+	// form still on screen before it arrives (typing into a page that is
+	// being replaced loses the keys, or the page).
+	var marked bool
+	tab.Eval(t, `window.__beforeSubmit = true`, &marked)
 	tab.Run(t, chromedp.SendKeys(`#username`, oidcUser.Username, chromedp.ByQuery),
 		chromedp.SendKeys(`#password`, "wrong", chromedp.ByQuery),
-		chromedp.Click(`button[type=submit]`, chromedp.ByQuery), chromedp.WaitVisible(`#username`, chromedp.ByQuery))
+		chromedp.Click(`button[type=submit]`, chromedp.ByQuery))
+	waitNewPage(t, tab, 10*time.Second, `!!document.querySelector('#username')`)
 	tab.Eval(t, `location.href`, &at)
 	if !strings.HasPrefix(at, issuer) {
 		t.Fatalf("a wrong password led to %s", at)
@@ -239,5 +282,41 @@ func TestWebAppSignInThroughOIDC(t *testing.T) {
 	tab.Eval(t, `fetch("/api/tasks").then(r => r.status)`, &status)
 	if status != http.StatusUnauthorized {
 		t.Fatalf("GET /api/tasks after sign-out: %d, want 401", status)
+	}
+
+	// The sign-in page shows its own text for a failure's code, never
+	// text from the URL, which anyone can write.
+	for code, want := range map[string]string{
+		"expired": "This sign-in expired or was started in another browser; sign in again.",
+		"Your+account+is+locked.+Call+%2B1-555-0100+now": "The sign-in failed; try again.",
+		"constructor": "The sign-in failed; try again.",
+		"__proto__":   "The sign-in failed; try again.",
+	} {
+		tab.Run(t, chromedp.Navigate(base+"/?signin_error="+code), chromedp.WaitVisible(`[data-testid=signin-error]`, chromedp.ByQuery))
+		var shown string
+		tab.Eval(t, `document.querySelector('[data-testid=signin-error]').textContent`, &shown)
+		if shown != want {
+			t.Errorf("?signin_error=%s shows %q, want %q", code, shown, want)
+		}
+	}
+}
+
+// waitNewPage waits until the page that replaced the one marked with
+// window.__beforeSubmit has loaded and js is true on it. Evaluations fail
+// while the page is being replaced; they are retried.
+func waitNewPage(t *testing.T, tab *browsertest.Tab, timeout time.Duration, js string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var ok bool
+		err := tab.TryRun(2*time.Second, chromedp.Evaluate(
+			`window.__beforeSubmit === undefined && document.readyState === "complete" && (`+js+`)`, &ok))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no new page where %s within %s (last error: %v)", js, timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
