@@ -17,7 +17,7 @@ help:
 	@echo "make chaos             the fault-injection suite at full size (20,000 changes, ~6 min)"
 	@echo "make bench             measure throughput, CPU per write, latency, the sweep, footprints and a soak (~20 min)"
 	@echo "make lint              golangci-lint"
-	@echo "make fuzz              hostile requests against the real server and PostgreSQL (FUZZTIME=10m)"
+	@echo "make fuzz              hostile requests against todo-api and web-app, FUZZTIME each (default 10m)"
 	@echo "make build             build all binaries into bin/"
 
 run:
@@ -79,16 +79,20 @@ bench: daprd
 migrate:
 	$(GO) run ./cmd/todo-api migrate
 
-# Generated hostile requests against the real HTTP server and a fresh
-# PostgreSQL database, for as long as FUZZTIME says (make test runs a few
-# seconds of it as TestHostile). A failing input is kept in
-# internal/hostile/testdata/fuzz and replayed by every later go test.
-# Minimizing is capped at 10 runs an input: each run is real HTTP and SQL,
-# and the default (60 s an input) stalls the search.
+# Generated hostile requests, each suite for as long as FUZZTIME says (make
+# test runs a short while of each as TestHostile and TestWebHostile):
+#   - todo-api's, against the real HTTP server and a fresh PostgreSQL
+#     database, coverage-guided; a failing input is kept in
+#     internal/hostile/testdata/fuzz and replayed by every later go test.
+#     Minimizing is capped at 10 runs an input: each run is real HTTP and
+#     SQL, and the default (60 s an input) stalls the search;
+#   - web-app's, against the real system (web-app, todo-api, their
+#     sidecars, the state store); rapid prints a failing case's seed.
 FUZZTIME ?= 10m
 .PHONY: fuzz
-fuzz:
+fuzz: daprd
 	$(GO) test ./internal/hostile -run '^$$' -fuzz '^FuzzHostile$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10x $(ARGS)
+	$(GO) test ./internal/webhostile -run '^TestWebHostile$$' -count=1 -v -timeout 0 -webhostile.duration $(FUZZTIME) $(ARGS)
 
 build:
 	$(GO) build -o bin/ ./cmd/...
