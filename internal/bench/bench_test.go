@@ -63,6 +63,8 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	if len(rep.Soak) < 3 || rep.Soak[len(rep.Soak)-1].Changes == 0 {
 		t.Errorf("soak: %d readings, %+v", len(rep.Soak), rep.Soak)
+	} else if last := rep.Soak[len(rep.Soak)-1]; last.Flooded == 0 || last.Metrics["todo-api"][0] <= 0 || last.Metrics["web-app"][0] <= 0 {
+		t.Errorf("soak: %d made-up requests answered, the apps' /metrics %v", last.Flooded, last.Metrics)
 	}
 	for _, m := range rep.Metrics {
 		if m.IdleBytes <= 0 || m.LoadedBytes <= 0 {

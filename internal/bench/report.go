@@ -123,8 +123,8 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "\n### Soak\n\n")
 	if len(r.Soak) > 1 {
 		first, last := r.Soak[0], r.Soak[len(r.Soak)-1]
-		fmt.Fprintf(&b, "%s of recurring tasks created and completed (%d task changes sent; %d → %d rows in tasks). Memory (RSS; PostgreSQL: Pss summed) and each sidecar's /metrics, at the start, the highest of the later readings, and the end (%d readings):\n\n",
-			last.At, last.Changes, first.Tasks, last.Tasks, len(r.Soak))
+		fmt.Fprintf(&b, "%s of recurring tasks created and completed (%d task changes sent; %d → %d rows in tasks), under a flood of %d made-up requests (each with a method, a path and a header of its own, and now and then a Host) at every port of every app, %d a second a port. Memory (RSS; PostgreSQL: Pss summed) and each app's and sidecar's /metrics, at the start, the highest of the later readings, and the end (%d readings):\n\n",
+			last.At, last.Changes, first.Tasks, last.Tasks, last.Flooded, soakFloodPerSecond, len(r.Soak))
 		fmt.Fprintf(&b, "| process | memory start | highest | end | /metrics start | /metrics end |\n|---|---|---|---|---|---|\n")
 		for _, g := range r.Idle { // every process, in the system's order
 			var hi float64

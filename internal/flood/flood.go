@@ -28,6 +28,12 @@ type Config struct {
 	// takes any token as a method, up to its header limit).
 	MaxMethod int
 	Seed      uint64 // the same seed sends the same requests
+	// PerSecond paces each connection at this many requests a second; 0
+	// sends as fast as the server answers.
+	PerSecond float64
+	// Answered, when set, counts the answers as they come (Stats has them
+	// only at the end).
+	Answered *atomic.Int64
 }
 
 // Stats are what a flood sent and got back.
@@ -63,7 +69,19 @@ func Port(ctx context.Context, addr string, cfg Config) (Stats, error) {
 				}
 			}()
 			failures := 0
+			var pace *time.Ticker
+			if cfg.PerSecond > 0 {
+				pace = time.NewTicker(time.Duration(float64(time.Second) / cfg.PerSecond))
+				defer pace.Stop()
+			}
 			for ctx.Err() == nil {
+				if pace != nil {
+					select {
+					case <-pace.C:
+					case <-ctx.Done():
+						return
+					}
+				}
 				i := next.Add(1) - 1
 				if i >= int64(cfg.Requests) {
 					return
@@ -100,6 +118,9 @@ func Port(ctx context.Context, addr string, cfg Config) (Stats, error) {
 				_ = resp.Body.Close()
 				failures = 0
 				answered.Add(1)
+				if cfg.Answered != nil {
+					cfg.Answered.Add(1)
+				}
 				mu.Lock()
 				status[resp.StatusCode]++
 				mu.Unlock()
