@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/net/netutil"
 )
 
 // WriteJSON answers v as JSON with status.
@@ -83,8 +84,10 @@ func TraceID(r *http.Request) string {
 	return hex.EncodeToString(b[:])
 }
 
-// Serve serves h on addr until ctx ends, then shuts down gracefully.
-func Serve(ctx context.Context, log *slog.Logger, addr string, h http.Handler) error {
+// Serve serves h on addr until ctx ends, then shuts down gracefully. At
+// most maxConns connections are open at once (each is a goroutine and its
+// buffers); more wait in the kernel's queue until one closes. 0: no bound.
+func Serve(ctx context.Context, log *slog.Logger, addr string, maxConns int, h http.Handler) error {
 	srv := &http.Server{
 		Addr:              addr,
 		Handler:           h,
@@ -98,6 +101,9 @@ func Serve(ctx context.Context, log *slog.Logger, addr string, h http.Handler) e
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	if maxConns > 0 {
+		ln = netutil.LimitListener(ln, maxConns)
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

@@ -1,11 +1,15 @@
 package httpx
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 )
 
 func TestRequireAppToken(t *testing.T) {
@@ -67,4 +71,55 @@ func TestTraceID(t *testing.T) {
 	if got := TraceID(req); len(got) != 32 || got == "00000000000000000000000000000000" {
 		t.Errorf("an all-zero trace id must be replaced, got %q", got)
 	}
+}
+
+// A port holds at most maxConns connections: the next one is served only
+// once one of them has closed.
+func TestServeBoundsConnections(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Serve(ctx, slog.New(slog.DiscardHandler), addr, 2, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte("ok"))
+		}))
+	}()
+	defer func() { cancel(); <-done }()
+	var held []net.Conn
+	for len(held) < 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		// A whole request on each, so that the server has accepted it.
+		_, _ = c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+		if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	third := make(chan error, 1)
+	go func() {
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + addr + "/")
+		if err == nil {
+			resp.Body.Close()
+		}
+		third <- err
+	}()
+	select {
+	case err := <-third:
+		t.Fatalf("a third connection was served while two were held: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	held[0].Close()
+	if err := <-third; err != nil {
+		t.Fatalf("once one closed, the third: %v", err)
+	}
+	held[1].Close()
 }

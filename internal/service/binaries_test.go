@@ -84,7 +84,7 @@ var commonDefaults = map[string]string{
 	"LOG_LEVEL": "info", "LOG_FORMAT": "json",
 	"OTEL_EXPORTER_OTLP_ENDPOINT": "", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "",
 	"DAPR_HTTP_ENDPOINT": "", "DAPR_HTTP_PORT": "3500", "DAPR_API_TOKEN": "", "APP_API_TOKEN": "",
-	"PUBSUB_NAME": events.PubSubName, "METRICS_ADDR": ":9464", "PPROF": "false",
+	"PUBSUB_NAME": events.PubSubName, "METRICS_ADDR": ":9464", "PPROF": "false", "MAX_CONNECTIONS": "20000",
 }
 
 // logged is what config.LogValue shows of cfg, by variable.
@@ -140,7 +140,7 @@ var valid = map[string]string{
 	"HTTP_ADDR":                          "127.0.0.1:18080", "APP_ADDR": "127.0.0.1:18090",
 	"DAPR_HTTP_ENDPOINT": "http://sidecar:3501", "DAPR_HTTP_PORT": "3555",
 	"DAPR_API_TOKEN": "secret-dapr", "APP_API_TOKEN": "secret-app", "PUBSUB_NAME": "other-pubsub",
-	"METRICS_ADDR": "off", "PPROF": "true",
+	"METRICS_ADDR": "off", "PPROF": "true", "MAX_CONNECTIONS": "500",
 	"DATABASE_URL":     "postgres://app:secret-db@db.example.com:5432/todo?sslmode=require",
 	"MIGRATE_ON_START": "false", "OUTBOX_POLL_INTERVAL": "7s", "OUTBOX_BATCH_SIZE": "250", "DB_MAX_CONNS": "32",
 	"AUDIT_APP_ID": "audit-x", "NOTIFIER_APP_ID": "notifier-x",

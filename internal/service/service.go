@@ -95,6 +95,10 @@ type Common struct {
 	PubSub       string `env:"PUBSUB_NAME" envDefault:"kafka-pubsub"`             // events.PubSubName
 	MetricsAddr  string `env:"METRICS_ADDR" envDefault:":9464" check:"addr|off"`
 	PProf        bool   `env:"PPROF"` // Go's /debug/pprof/ on the metrics port
+	// MaxConnections bounds the open connections of each port (each one a
+	// goroutine); more wait until one closes. Per-address connection limits
+	// belong to the ingress in front.
+	MaxConnections int `env:"MAX_CONNECTIONS" envDefault:"20000" check:"1..1000000"`
 }
 
 // Public is the configuration of an app that people reach (todo-api,
@@ -165,11 +169,11 @@ func Serve(ctx context.Context, log *slog.Logger, c Common, publicAddr string, m
 	}
 	run("metrics", func() error { return m.ServeMetrics(ctx, log.With("port", "metrics"), c.MetricsAddr, c.PProf) })
 	run("app port", func() error {
-		return httpx.Serve(ctx, log.With("port", "app"), c.AppAddr, httpx.NoSniff(telemetry.TraceHandler(m.Service, h.App)))
+		return httpx.Serve(ctx, log.With("port", "app"), c.AppAddr, c.MaxConnections, httpx.NoSniff(telemetry.TraceHandler(m.Service, h.App)))
 	})
 	if h.Public != nil {
 		run("public port", func() error {
-			return httpx.Serve(ctx, log.With("port", "public"), publicAddr, httpx.NoSniff(telemetry.PublicTraceHandler(m.Service, h.Public)))
+			return httpx.Serve(ctx, log.With("port", "public"), publicAddr, c.MaxConnections, httpx.NoSniff(telemetry.PublicTraceHandler(m.Service, h.Public)))
 		})
 	}
 	var errs []error
