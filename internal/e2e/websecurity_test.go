@@ -82,7 +82,16 @@ func newVisitor(t *testing.T, base, addr string) *visitor {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
-func (v *visitor) do(method, path, body string, header ...string) (*http.Response, []byte) {
+// reply is an answer, read and closed.
+type reply struct {
+	StatusCode int
+	Header     http.Header
+	cookies    []*http.Cookie
+}
+
+func (r reply) Cookies() []*http.Cookie { return r.cookies }
+
+func (v *visitor) do(method, path, body string, header ...string) (reply, []byte) {
 	v.t.Helper()
 	req, err := http.NewRequest(method, v.base+path, strings.NewReader(body))
 	if err != nil {
@@ -104,7 +113,7 @@ func (v *visitor) do(method, path, body string, header ...string) (*http.Respons
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp, b
+	return reply{StatusCode: resp.StatusCode, Header: resp.Header, cookies: resp.Cookies()}, b
 }
 
 func (v *visitor) signIn(user string) int {
@@ -132,7 +141,7 @@ func (v *visitor) openStream() (status int, closed <-chan struct{}) {
 	ctx, cancel := context.WithCancel(context.Background())
 	v.t.Cleanup(cancel)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, v.base+"/stream", nil)
-	resp, err := v.hc.Do(req)
+	resp, err := v.hc.Do(req) //nolint:bodyclose // closed here on a refusal, else by the reading goroutine
 	if err != nil {
 		v.t.Fatalf("GET /stream: %v", err)
 	}

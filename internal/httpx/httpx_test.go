@@ -89,7 +89,12 @@ func TestServeBoundsConnections(t *testing.T) {
 			_, _ = w.Write([]byte("ok"))
 		}))
 	}()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
 	var held []net.Conn
 	for len(held) < 2 {
 		c, err := net.Dial("tcp", addr)
@@ -99,9 +104,11 @@ func TestServeBoundsConnections(t *testing.T) {
 		}
 		// A whole request on each, so that the server has accepted it.
 		_, _ = c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
-		if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
 			t.Fatal(err)
 		}
+		resp.Body.Close()
 		held = append(held, c)
 	}
 	third := make(chan error, 1)

@@ -62,7 +62,7 @@ func (j JWTConfig) Auth() auth.Config {
 // token for each call its pages make, with a key of its own under its own
 // issuer, and publishes the public keys (auth.Signer).
 type WebTokenConfig struct {
-	Issuer   string `env:"WEB_TOKEN_ISSUER"` // web-app's API_TOKEN_ISSUER; empty: web-app's tokens are refused
+	Issuer   string `env:"WEB_TOKEN_ISSUER"`                         // web-app's API_TOKEN_ISSUER; empty: web-app's tokens are refused
 	Audience string `env:"WEB_TOKEN_AUDIENCE" envDefault:"todo-api"` // webapi.DefaultAudience
 	// JWKSURL is where web-app's public keys are; by default they are read
 	// through the sidecar (service invocation of WEB_APP_ID).

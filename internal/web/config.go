@@ -40,7 +40,7 @@ type Config struct {
 	// user for each call of the pages, with keys of its own, under its own
 	// issuer; todo-api reads the public keys from the app port's
 	// /.well-known/jwks.json.
-	TokenKeys     string        `env:"API_TOKEN_KEYS" log:"secret"` // Ed25519 seeds, base64, comma-separated; the first signs
+	TokenKeys     string        `env:"API_TOKEN_KEYS" log:"secret"`                // Ed25519 seeds, base64, comma-separated; the first signs
 	TokenIssuer   string        `env:"API_TOKEN_ISSUER" envDefault:"todo-web-app"` // webapi.DefaultIssuer
 	TokenAudience string        `env:"API_TOKEN_AUDIENCE" envDefault:"todo-api"`   // webapi.DefaultAudience
 	TokenTTL      time.Duration `env:"API_TOKEN_TTL" envDefault:"5m"`
