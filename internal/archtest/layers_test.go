@@ -18,7 +18,8 @@ const module = "github.com/evolution-todo/todo/"
 var layers = [][]string{
 	// 0: leaves, importing nothing of ours.
 	{"internal/buildinfo", "internal/events", "internal/recurrence", "internal/config", "internal/logging",
-		"internal/httpx", "internal/migrate", "internal/auth", "internal/auth/authtest", "internal/browsertest"},
+		"internal/httpx", "internal/migrate", "internal/auth", "internal/auth/authtest", "internal/browsertest",
+		"internal/ratelimit", "internal/flood"},
 	{"internal/telemetry"},
 	// 2: the outbound Dapr client.
 	{"internal/dapr"},
@@ -32,7 +33,7 @@ var layers = [][]string{
 	{"internal/devstack"},
 	{"internal/pgtest", "internal/bench"},
 	// 7: binaries and test-only packages.
-	{"cmd/*", "internal/e2e", "internal/chaos", "internal/hostile", "internal/archtest"},
+	{"cmd/*", "internal/e2e", "internal/chaos", "internal/hostile", "internal/webhostile", "internal/archtest"},
 }
 
 // appRanks orders the packages inside one app: each imports only lower
