@@ -58,28 +58,24 @@ FROM runtime AS audit
 LABEL org.opencontainers.image.title="todo-audit" \
       org.opencontainers.image.description="Audit log of task events (Dapr app audit-service)"
 COPY --from=build /out/audit /app/audit
-EXPOSE 8081
 ENTRYPOINT ["/app/audit"]
 
 FROM runtime AS recurring
 LABEL org.opencontainers.image.title="todo-recurring" \
       org.opencontainers.image.description="Next occurrences of recurring tasks (Dapr app recurring-service)"
 COPY --from=build /out/recurring /app/recurring
-EXPOSE 8082
 ENTRYPOINT ["/app/recurring"]
 
 FROM runtime AS reminder
 LABEL org.opencontainers.image.title="todo-reminder" \
       org.opencontainers.image.description="Cron-triggered reminder sweep (Dapr app reminder-service)"
 COPY --from=build /out/reminder /app/reminder
-EXPOSE 8083
 ENTRYPOINT ["/app/reminder"]
 
 FROM runtime AS notifier
 LABEL org.opencontainers.image.title="todo-notifier" \
       org.opencontainers.image.description="Reminder inboxes (Dapr app notification-service)"
 COPY --from=build /out/notifier /app/notifier
-EXPOSE 8084
 ENTRYPOINT ["/app/notifier"]
 
 FROM runtime AS web

@@ -281,7 +281,7 @@ func TestPubsubScopesNameRegistryApps(t *testing.T) {
 	published := map[string]bool{}
 	for _, key := range []string{"publishingScopes", "subscriptionScopes"} {
 		for id, topics := range parseScopes(t, key, componentValue(t, dir, "kafka-pubsub", key)) {
-			if _, ok := apps[id]; !ok && !(id == viewerAppID && key == "subscriptionScopes") {
+			if _, ok := apps[id]; !ok && (id != viewerAppID || key != "subscriptionScopes") {
 				t.Errorf("kafka-pubsub %s names %q, which is not an app of internal/devstack (nor the read-only %s)", key, id, viewerAppID)
 			}
 			for _, tp := range topics {

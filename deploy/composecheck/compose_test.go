@@ -2,6 +2,7 @@ package composecheck
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -198,7 +199,7 @@ func TestComposeAppsAndSidecars(t *testing.T) {
 
 		// The app's environment: what the launcher gives it, for compose.
 		for _, key := range launcherAppEnv(t) {
-			if key == "DATABASE_URL" && !a.NeedsDB {
+			if (key == "DATABASE_URL" && !a.NeedsDB) || (key == "HTTP_ADDR" && !a.Public()) {
 				continue
 			}
 			if _, ok := envValue(s, key); !ok {
@@ -213,8 +214,18 @@ func TestComposeAppsAndSidecars(t *testing.T) {
 				t.Errorf("%s: %s=%q, the launcher uses %q", a.ID, key, got, want)
 			}
 		}
-		if got, _ := envValue(s, "HTTP_ADDR"); got != ":"+strconv.Itoa(a.Port) {
-			t.Errorf("%s: HTTP_ADDR=%q, want %q", a.ID, got, ":"+strconv.Itoa(a.Port))
+		// The public port on every interface of the container (it is
+		// published); the app port on the loopback interface only (its
+		// sidecar alone, in the same network namespace, calls it).
+		got, ok := envValue(s, "HTTP_ADDR")
+		switch {
+		case a.Public() && got != ":"+strconv.Itoa(a.PublicPort):
+			t.Errorf("%s: HTTP_ADDR=%q, want %q (its public port)", a.ID, got, ":"+strconv.Itoa(a.PublicPort))
+		case !a.Public() && ok:
+			t.Errorf("%s: HTTP_ADDR=%q set for an app without a public port", a.ID, got)
+		}
+		if got, _ := envValue(s, "APP_ADDR"); got != composeAppAddr(a) {
+			t.Errorf("%s: APP_ADDR=%q, want %q (its app port, loopback only)", a.ID, got, composeAppAddr(a))
 		}
 		if got, _ := envValue(s, "DAPR_HTTP_PORT"); got != sidecarHTTPPort {
 			t.Errorf("%s: DAPR_HTTP_PORT=%q, want %s", a.ID, got, sidecarHTTPPort)
@@ -245,7 +256,7 @@ func TestComposeAppsAndSidecars(t *testing.T) {
 		}
 		want := map[string]string{
 			"--app-id":                a.ID,
-			"--app-port":              strconv.Itoa(a.Port),
+			"--app-port":              strconv.Itoa(a.AppPort),
 			"--dapr-http-port":        sidecarHTTPPort,
 			"--app-health-check-path": healthPath,
 			"--log-as-json":           "",
@@ -312,7 +323,8 @@ func TestComposeAppsAndSidecars(t *testing.T) {
 		if !configMounted {
 			t.Errorf("%s: --config %q is not a mounted file", sc.Name, flags["--config"])
 		}
-		// Same tokens on both sides.
+		// Same tokens on both sides (APP_API_TOKEN distinct per app: see
+		// TestComposeAppTokensPerApp).
 		for _, key := range []string{"DAPR_API_TOKEN", "APP_API_TOKEN"} {
 			av, aok := envValue(s, key)
 			sv, sok := envValue(sc, key)
@@ -502,24 +514,103 @@ func TestComposeStartOrder(t *testing.T) {
 	}
 }
 
-// TestComposePublishesOnlyTheAPI: the only ports on the host are todo-api's
-// 8080 and web-app's 8085 (the pages), on the loopback interface.
-func TestComposePublishesOnlyTheAPI(t *testing.T) {
+// TestComposePublishesOnlyPublicPorts: the only ports on the host are the
+// public ports of the apps that have one (todo-api's API, web-app's pages),
+// on the loopback interface; never an app port, a sidecar or a metrics
+// port.
+func TestComposePublishesOnlyPublicPorts(t *testing.T) {
 	p := loadCompose(t, nil)
-	allowed := map[string]uint32{"todo-api": 8080, "web-app": 8085}
-	var published []string
+	allowed := map[string]uint32{}
+	appPorts := map[uint32]string{}
+	for _, a := range devstackApps(t) {
+		if a.Public() {
+			allowed[a.ID] = uint32(a.PublicPort)
+		}
+		appPorts[uint32(a.AppPort)] = a.ID
+	}
+	published := map[string]bool{}
 	for name, s := range p.Services {
 		for _, port := range s.Ports {
-			published = append(published, name+" "+port.HostIP+":"+port.Published+"->"+strconv.Itoa(int(port.Target)))
+			if id, ok := appPorts[port.Target]; ok {
+				t.Errorf("%s publishes %d, the app port of %s (for its sidecar only)", name, port.Target, id)
+			}
 			if want, ok := allowed[name]; !ok || port.Target != want || port.Published != strconv.Itoa(int(want)) {
-				t.Errorf("%s publishes %s:%s -> %d: only todo-api's 8080 and web-app's 8085 may be published", name, port.HostIP, port.Published, port.Target)
+				t.Errorf("%s publishes %s:%s -> %d: only the public ports %v may be published", name, port.HostIP, port.Published, port.Target, allowed)
+				continue
 			}
 			if port.HostIP != "127.0.0.1" {
 				t.Errorf("%s: port %s published on %q, want 127.0.0.1 (a laptop, not the network)", name, port.Published, port.HostIP)
 			}
+			published[name] = true
 		}
 	}
-	if len(published) != 2 {
-		t.Errorf("published ports %v, want exactly todo-api's 8080 and web-app's 8085", published)
+	for id := range allowed {
+		if !published[id] {
+			t.Errorf("%s: its public port %d is not published", id, allowed[id])
+		}
+	}
+}
+
+// TestComposeAppTokensPerApp: each app has an APP_API_TOKEN of its own,
+// the same on the app and on its sidecar, distinct from every other app's,
+// with the defaults and with .env.example's values; DAPR_API_TOKEN may be
+// shared.
+func TestComposeAppTokensPerApp(t *testing.T) {
+	var example []string
+	for k, v := range envExample(t) {
+		example = append(example, k+"="+v)
+	}
+	for what, env := range map[string][]string{"defaults": nil, ".env.example": example} {
+		p := loadCompose(t, env)
+		if problems := appTokenProblems(p, devstackApps(t)); len(problems) > 0 {
+			t.Errorf("%s:\n  %s", what, strings.Join(problems, "\n  "))
+		}
+	}
+}
+
+// appTokenProblems lists what is wrong with the apps' APP_API_TOKENs in p.
+func appTokenProblems(p *types.Project, apps []app) []string {
+	var problems []string
+	owner := map[string]string{}
+	for _, a := range apps {
+		tok, ok := envValue(p.Services[a.ID], "APP_API_TOKEN")
+		if !ok || tok == "" {
+			problems = append(problems, a.ID+": no APP_API_TOKEN")
+			continue
+		}
+		if other, dup := owner[tok]; dup {
+			problems = append(problems, fmt.Sprintf("%s and %s share an APP_API_TOKEN: each app must accept its own sidecar only", other, a.ID))
+		}
+		owner[tok] = a.ID
+		for name, s := range p.Services {
+			if s.NetworkMode != "service:"+a.ID {
+				continue
+			}
+			if sv, _ := envValue(s, "APP_API_TOKEN"); sv != tok {
+				problems = append(problems, fmt.Sprintf("%s: APP_API_TOKEN differs from its app %s's", name, a.ID))
+			}
+		}
+	}
+	return problems
+}
+
+func TestComposeAppTokensPerAppDetectsSharing(t *testing.T) {
+	apps := devstackApps(t)
+	p := loadCompose(t, nil)
+	if len(apps) < 2 {
+		t.Skip("one app")
+	}
+	a, b := apps[0].ID, apps[1].ID
+	shared, _ := envValue(p.Services[a], "APP_API_TOKEN")
+	for name, s := range p.Services {
+		if name == b || s.NetworkMode == "service:"+b {
+			s.Environment["APP_API_TOKEN"] = &shared
+			p.Services[name] = s
+		}
+	}
+	if problems := appTokenProblems(p, apps); len(problems) == 0 {
+		t.Fatalf("%s and %s sharing a token went unnoticed", a, b)
+	} else {
+		t.Logf("reported: %s", strings.Join(problems, "; "))
 	}
 }

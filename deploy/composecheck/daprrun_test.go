@@ -3,6 +3,7 @@ package composecheck
 import (
 	"bytes"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -155,7 +156,7 @@ func TestDaprRunFile(t *testing.T) {
 	metrics := map[string]string{}
 	taken := map[int]bool{}
 	for _, a := range apps {
-		taken[a.Port], taken[a.DaprPort] = true, true
+		taken[a.PublicPort], taken[a.AppPort], taken[a.DaprPort] = true, true, true
 	}
 	for _, want := range apps {
 		a, ok := byID[want.ID]
@@ -166,8 +167,9 @@ func TestDaprRunFile(t *testing.T) {
 		if filepath.Join(repoRoot, a.AppDirPath) != repoRoot {
 			t.Errorf("%s: appDirPath %q, want . (the commands run from the repository root)", a.AppID, a.AppDirPath)
 		}
-		if a.AppPort != want.Port || a.HTTPPort != want.DaprPort {
-			t.Errorf("%s: appPort %d daprHTTPPort %d, want %d and %d (as make run)", a.AppID, a.AppPort, a.HTTPPort, want.Port, want.DaprPort)
+		// The sidecar calls the app port, never the public one.
+		if a.AppPort != want.AppPort || a.HTTPPort != want.DaprPort {
+			t.Errorf("%s: appPort %d daprHTTPPort %d, want the app port %d and %d (as make run)", a.AppID, a.AppPort, a.HTTPPort, want.AppPort, want.DaprPort)
 		}
 		if cmd := []string{"go", "run", "./cmd/" + want.Binary}; !slices.Equal(a.Command, cmd) {
 			t.Errorf("%s: command %q, want %q", a.AppID, a.Command, cmd)
@@ -205,8 +207,15 @@ func TestDaprRunFile(t *testing.T) {
 		}
 
 		// The environment the launcher gives the app.
-		if got := e.Env["HTTP_ADDR"]; got != "127.0.0.1:"+strconv.Itoa(want.Port) {
-			t.Errorf("%s: HTTP_ADDR %q, want 127.0.0.1:%d", a.AppID, got, want.Port)
+		if got := e.Env["APP_ADDR"]; got != "127.0.0.1:"+strconv.Itoa(want.AppPort) {
+			t.Errorf("%s: APP_ADDR %q, want 127.0.0.1:%d (its app port, which appPort names)", a.AppID, got, want.AppPort)
+		}
+		got, ok := e.Env["HTTP_ADDR"]
+		switch {
+		case want.Public() && got != "127.0.0.1:"+strconv.Itoa(want.PublicPort):
+			t.Errorf("%s: HTTP_ADDR %q, want 127.0.0.1:%d", a.AppID, got, want.PublicPort)
+		case !want.Public() && ok:
+			t.Errorf("%s: HTTP_ADDR %q set for an app without a public port", a.AppID, got)
 		}
 		if _, ok := e.Env["DATABASE_URL"]; ok != want.NeedsDB {
 			t.Errorf("%s: DATABASE_URL set: %v, want %v (as the launcher)", a.AppID, ok, want.NeedsDB)
@@ -215,6 +224,14 @@ func TestDaprRunFile(t *testing.T) {
 			got, ok := e.Env[key]
 			if !ok || (v != "" && got != v) {
 				t.Errorf("%s: %s=%q, the launcher sets %q", a.AppID, key, got, v)
+			}
+		}
+		// The dev sign-in only on a loopback PUBLIC_URL (web-app refuses it
+		// otherwise), without an identity provider.
+		if on, _ := strconv.ParseBool(e.Env["DEV_SIGNIN"]); on {
+			u, err := url.Parse(e.Env["PUBLIC_URL"])
+			if err != nil || !isLoopbackHost(u.Hostname()) || e.Env["OIDC_ISSUER"] != "" {
+				t.Errorf("%s: DEV_SIGNIN=true with PUBLIC_URL %q and OIDC_ISSUER %q: only on a loopback address, without OIDC", a.AppID, e.Env["PUBLIC_URL"], e.Env["OIDC_ISSUER"])
 			}
 		}
 		if s, ok := e.Env["JWT_SECRET"]; ok && len(s) < 32 {

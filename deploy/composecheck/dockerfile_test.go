@@ -350,11 +350,17 @@ func TestDockerfile(t *testing.T) {
 		if !copied {
 			t.Errorf("stage %s: no COPY --from=%s %s%s /app/%s", a.Binary, gb.stage, outDir, a.Binary, a.Binary)
 		}
+		// EXPOSE the public port (if any) and the metrics; never the app
+		// port, which only the app's sidecar calls (`docker run -P` would
+		// publish it).
 		slices.Sort(exposed)
-		want := []string{strconv.Itoa(a.Port), metricsPort}
+		want := []string{metricsPort}
+		if a.Public() {
+			want = append(want, strconv.Itoa(a.PublicPort))
+		}
 		slices.Sort(want)
 		if !slices.Equal(slices.Compact(exposed), want) {
-			t.Errorf("stage %s: EXPOSE %v, want %v (its app port and metrics)", a.Binary, exposed, want)
+			t.Errorf("stage %s: EXPOSE %v, want %v (its public port, if it has one, and metrics; not the app port %d)", a.Binary, exposed, want, a.AppPort)
 		}
 		if label != "${VERSION}" && label != "$VERSION" {
 			t.Errorf("stage %s: LABEL org.opencontainers.image.version=%q, want ${VERSION}", a.Binary, label)

@@ -269,13 +269,16 @@ func generateDaprRun(t testing.TB) []byte {
 		var b strings.Builder
 		fmt.Fprintf(&b, "  - appID: %s\n", a.ID)
 		b.WriteString("    appDirPath: .\n")
-		fmt.Fprintf(&b, "    appPort: %d\n", a.Port)
+		fmt.Fprintf(&b, "    appPort: %d\n", a.AppPort)
 		fmt.Fprintf(&b, "    daprHTTPPort: %d\n", a.DaprPort)
 		b.WriteString("    enableAppHealthCheck: true\n")
 		fmt.Fprintf(&b, "    appHealthCheckPath: %s\n", health)
 		fmt.Fprintf(&b, "    command: [\"go\", \"run\", \"./cmd/%s\"]\n", a.Binary)
 		b.WriteString("    env:\n")
-		fmt.Fprintf(&b, "      HTTP_ADDR: 127.0.0.1:%d\n", a.Port)
+		fmt.Fprintf(&b, "      APP_ADDR: 127.0.0.1:%d\n", a.AppPort)
+		if a.Public() {
+			fmt.Fprintf(&b, "      HTTP_ADDR: 127.0.0.1:%d\n", a.PublicPort)
+		}
 		fmt.Fprintf(&b, "      METRICS_ADDR: 127.0.0.1:%d\n", a.MetricsPort)
 		if a.NeedsDB {
 			fmt.Fprintf(&b, "      DATABASE_URL: %s\n", localDatabaseURL)
@@ -301,6 +304,27 @@ func extraEnvKeys(t testing.TB, a app, file string) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// composeAppAddr is an app's APP_ADDR in compose: its app port on the
+// loopback interface only. Its sidecar shares the app's network namespace
+// and calls 127.0.0.1 (--app-channel-address), and nothing else in compose
+// needs the app port (Docker has no probes of its own here), so no other
+// container of the compose network can reach it.
+func composeAppAddr(a app) string { return "127.0.0.1:" + strconv.Itoa(a.AppPort) }
+
+// composeAppTokenVar is the compose variable of an app's APP_API_TOKEN: one
+// per app (APP_API_TOKEN_AUDIT_SERVICE for audit-service), so that no app
+// accepts another app's sidecar.
+func composeAppTokenVar(a app) string {
+	return "APP_API_TOKEN_" + strings.ToUpper(strings.ReplaceAll(a.ID, "-", "_"))
+}
+
+// composeAppToken is the value of an app's APP_API_TOKEN in compose, for the
+// app and its sidecar alike: its variable, with a development default of
+// its own.
+func composeAppToken(a app) string {
+	return "${" + composeAppTokenVar(a) + ":-dev-app-api-token-" + a.ID + "-change-me}"
 }
 
 // generateCompose writes the compose services of every app, and every
@@ -331,7 +355,11 @@ func generateCompose(t testing.TB) []byte {
 			b.WriteString("    build:\n      <<: *build\n")
 			fmt.Fprintf(&b, "      target: %s\n", a.Binary)
 			b.WriteString("    environment:\n      <<: *app-env\n")
-			fmt.Fprintf(&b, "      HTTP_ADDR: \":%d\"\n", a.Port)
+			fmt.Fprintf(&b, "      APP_ADDR: %q\n", composeAppAddr(a))
+			if a.Public() {
+				fmt.Fprintf(&b, "      HTTP_ADDR: \":%d\"\n", a.PublicPort)
+			}
+			fmt.Fprintf(&b, "      APP_API_TOKEN: %s\n", composeAppToken(a))
 			if a.NeedsDB {
 				b.WriteString("      DATABASE_URL: *database-url\n")
 			}
@@ -349,7 +377,9 @@ func generateCompose(t testing.TB) []byte {
 			fmt.Fprintf(&b, "  %s-dapr:\n", a.ID)
 			b.WriteString("    <<: *daprd\n")
 			fmt.Fprintf(&b, "    network_mode: \"service:%s\"\n", a.ID)
-			fmt.Fprintf(&b, "    command: [\"/daprd\", \"--app-id\", %q, \"--app-port\", \"%d\",\n", a.ID, a.Port)
+			b.WriteString("    environment:\n      <<: *dapr-token\n")
+			fmt.Fprintf(&b, "      APP_API_TOKEN: %s\n", composeAppToken(a))
+			fmt.Fprintf(&b, "    command: [\"/daprd\", \"--app-id\", %q, \"--app-port\", \"%d\",\n", a.ID, a.AppPort)
 			fmt.Fprintf(&b, "              \"--app-protocol\", %q, \"--app-channel-address\", %q,\n", constant("--app-protocol"), constant("--app-channel-address"))
 			fmt.Fprintf(&b, "              \"--dapr-http-port\", %q, \"--dapr-grpc-port\", \"50001\",\n", sidecarHTTPPort)
 			b.WriteString("              \"--dapr-internal-grpc-port\", \"50002\", \"--metrics-port\", \"9090\",\n")
@@ -407,7 +437,9 @@ func generateDockerfile(t testing.TB) []byte {
 		fmt.Fprintf(&b, "LABEL org.opencontainers.image.title=%q \\\n", a.Image())
 		fmt.Fprintf(&b, "      org.opencontainers.image.description=%q\n", a.Description+" (Dapr app "+a.ID+")")
 		fmt.Fprintf(&b, "COPY --from=build /out/%s /app/%s\n", a.Binary, a.Binary)
-		fmt.Fprintf(&b, "EXPOSE %d\n", a.Port)
+		if a.Public() {
+			fmt.Fprintf(&b, "EXPOSE %d\n", a.PublicPort)
+		}
 		fmt.Fprintf(&b, "ENTRYPOINT [\"/app/%s\"]\n", a.Binary)
 		stages = append(stages, b.String())
 	}

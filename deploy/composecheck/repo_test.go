@@ -214,16 +214,21 @@ func TestRepoFactsParse(t *testing.T) {
 // understands; anything else is an error rather than an app silently
 // missing from the checks and the generated files.
 func TestRegistryRefusesBadTables(t *testing.T) {
-	entry := `{ID: "a", Binary: "a", Port: 8080, DaprPort: 3500, MetricsPort: 9464}`
+	entry := `{ID: "a", Binary: "a", PublicPort: 8080, AppPort: 8090, DaprPort: 3500, MetricsPort: 9464}`
 	cases := map[string]string{
 		"no Apps table":     `var Other = []App{` + entry + `}`,
 		"empty table":       `var Apps = []App{}`,
-		"computed port":     `var Apps = []App{{ID: "a", Binary: "a", Port: base + 1, DaprPort: 3500}}`,
-		"positional fields": `var Apps = []App{{"a", "a", 8080, 3500, 9464, false, "", nil}}`,
-		"unknown field":     `var Apps = []App{{ID: "a", Binary: "a", Port: 8080, DaprPort: 3500, Replicas: 2}}`,
-		"no binary":         `var Apps = []App{{ID: "a", Port: 8080, DaprPort: 3500}}`,
-		"duplicate port":    `var Apps = []App{` + entry + `, {ID: "b", Binary: "b", Port: 8080, DaprPort: 3501}}`,
-		"duplicate id":      `var Apps = []App{` + entry + `, {ID: "a", Binary: "b", Port: 8081, DaprPort: 3501}}`,
+		"computed port":     `var Apps = []App{{ID: "a", Binary: "a", AppPort: base + 1, DaprPort: 3500}}`,
+		"positional fields": `var Apps = []App{{"a", "a", 8080, 8090, 3500, 9464, false, "", nil}}`,
+		"unknown field":     `var Apps = []App{{ID: "a", Binary: "a", AppPort: 8090, DaprPort: 3500, Replicas: 2}}`,
+		"the old Port":      `var Apps = []App{{ID: "a", Binary: "a", Port: 8080, DaprPort: 3500}}`,
+		"no binary":         `var Apps = []App{{ID: "a", AppPort: 8090, DaprPort: 3500}}`,
+		"no app port":       `var Apps = []App{{ID: "a", Binary: "a", PublicPort: 8080, DaprPort: 3500}}`,
+		"not a port":        `var Apps = []App{{ID: "a", Binary: "a", AppPort: 80900, DaprPort: 3500}}`,
+		"duplicate port":    `var Apps = []App{` + entry + `, {ID: "b", Binary: "b", AppPort: 8080, DaprPort: 3501}}`,
+		"public = app port": `var Apps = []App{{ID: "a", Binary: "a", PublicPort: 8080, AppPort: 8080, DaprPort: 3500}}`,
+		"app = other's app": `var Apps = []App{` + entry + `, {ID: "b", Binary: "b", AppPort: 8090, DaprPort: 3501}}`,
+		"duplicate id":      `var Apps = []App{` + entry + `, {ID: "a", Binary: "b", AppPort: 8091, DaprPort: 3501}}`,
 	}
 	for what, src := range cases {
 		t.Run(what, func(t *testing.T) {

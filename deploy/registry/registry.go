@@ -26,10 +26,16 @@ const File = "internal/devstack/system.go"
 
 // App is one entry of devstack.Apps.
 type App struct {
-	ID       string // Dapr app id
-	Binary   string // ./cmd/<Binary>
-	Port     int    // app port with fixed ports
-	DaprPort int    // sidecar HTTP port with fixed ports
+	ID     string // Dapr app id
+	Binary string // ./cmd/<Binary>
+	// PublicPort is the port people and API clients reach (HTTP_ADDR) with
+	// fixed ports; 0 for an app without one (the consumers).
+	PublicPort int
+	// AppPort is the app port (APP_ADDR) with fixed ports: what the app's
+	// own sidecar calls, and the platform's probes. No Service, Ingress or
+	// published port may reach it.
+	AppPort  int
+	DaprPort int // sidecar HTTP port with fixed ports
 	// MetricsPort is the app's metrics port with fixed ports (0 when the
 	// entry does not set one).
 	MetricsPort int
@@ -39,6 +45,9 @@ type App struct {
 	// the value is computed at run time (JWT_SECRET).
 	ExtraEnv map[string]string
 }
+
+// Public says whether the app has a public port (HTTP_ADDR).
+func (a App) Public() bool { return a.PublicPort != 0 }
 
 // Image is the name of the app's container image: todo-<binary>, except
 // for a binary already named todo-* (todo-api, not todo-todo-api).
@@ -72,8 +81,10 @@ func StringLit(e ast.Expr) (string, bool) {
 
 // Apps parses the Apps table of internal/devstack/system.go under the
 // repository root: every entry, in order. Every field it reads must be a
-// literal; an entry without id, binary or ports, a duplicate id, binary or
-// port, or a registry without any app is an error.
+// literal; an entry without id, binary, app port or sidecar port, a
+// duplicate id, binary or port (public, app, sidecar and metrics ports are
+// one space: no two may be equal), or a registry without any app is an
+// error.
 func Apps(root string) ([]App, error) {
 	path := filepath.Join(root, filepath.FromSlash(File))
 	if _, err := os.Stat(path); err != nil {
@@ -120,7 +131,7 @@ func Apps(root string) ([]App, error) {
 	}
 	seen := map[string]string{}
 	for _, a := range apps {
-		for _, key := range []string{"id " + a.ID, "binary " + a.Binary, "port " + strconv.Itoa(a.Port), "port " + strconv.Itoa(a.DaprPort), "port " + strconv.Itoa(a.MetricsPort)} {
+		for _, key := range []string{"id " + a.ID, "binary " + a.Binary, "port " + strconv.Itoa(a.PublicPort), "port " + strconv.Itoa(a.AppPort), "port " + strconv.Itoa(a.DaprPort), "port " + strconv.Itoa(a.MetricsPort)} {
 			if key == "port 0" {
 				continue
 			}
@@ -162,16 +173,23 @@ func parseApp(el ast.Expr, fail func(string, ...any)) (App, bool) {
 			default:
 				a.Description = s
 			}
-		case "Port", "DaprPort", "MetricsPort":
+		case "PublicPort", "AppPort", "DaprPort", "MetricsPort":
 			lit, ok := kv.Value.(*ast.BasicLit)
 			if !ok || lit.Kind != token.INT {
 				fail("%s is not an integer literal", key)
 				return App{}, false
 			}
-			n, _ := strconv.Atoi(lit.Value)
+			n64, err := strconv.ParseInt(lit.Value, 0, 64)
+			n := int(n64)
+			if err != nil || n < 0 || n > 65535 {
+				fail("%s %d is not a port", key, n)
+				return App{}, false
+			}
 			switch key {
-			case "Port":
-				a.Port = n
+			case "PublicPort":
+				a.PublicPort = n
+			case "AppPort":
+				a.AppPort = n
 			case "DaprPort":
 				a.DaprPort = n
 			default:
@@ -200,7 +218,7 @@ func parseApp(el ast.Expr, fail func(string, ...any)) (App, bool) {
 			return App{}, false
 		}
 	}
-	if a.ID == "" || a.Binary == "" || a.Port == 0 || a.DaprPort == 0 {
+	if a.ID == "" || a.Binary == "" || a.AppPort == 0 || a.DaprPort == 0 {
 		fail("incomplete entry %+v", a)
 		return App{}, false
 	}
