@@ -1,10 +1,12 @@
 package chartcheck
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,9 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/evolution-todo/todo/deploy/registry"
-	"sigs.k8s.io/yaml"
+	"time"
 
 	componentsv1alpha1 "github.com/dapr/dapr/pkg/apis/components/v1alpha1"
 	configurationv1alpha1 "github.com/dapr/dapr/pkg/apis/configuration/v1alpha1"
@@ -25,12 +25,17 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/yaml"
+
+	"github.com/evolution-todo/todo/deploy/registry"
 )
 
 // app is what the chart must run for each Dapr app.
 type app struct {
 	id, binary, image string
-	port              int
+	publicPort        int // HTTP_ADDR, container port "http"; 0: none
+	appPort           int // APP_ADDR, container port "app", dapr.io/app-port
 	database          bool
 	callers           []string // who may invoke it (accessControl)
 	pubsub            bool     // publishes or subscribes through kafka-pubsub
@@ -41,7 +46,7 @@ var apps []app
 
 // loadApps derives the expected apps from the registry, the apps of
 // internal/devstack/system.go (deploy/registry): ids, binaries, images,
-// ports and databases, so that an app the registry has and the chart lacks
+// public and app ports and databases, so that an app the registry has and the chart lacks
 // (or the other way round) fails the checks. Who may invoke an app exists
 // only in Kubernetes (Dapr access control): its callers come from the
 // chart's values.yaml, and must name registry apps other than itself.
@@ -77,7 +82,7 @@ func loadApps() ([]app, error) {
 			}
 		}
 		v := values.Apps[r.ID]
-		out = append(out, app{id: r.ID, binary: r.Binary, image: r.Image(), port: r.Port, database: r.NeedsDB, callers: callers,
+		out = append(out, app{id: r.ID, binary: r.Binary, image: r.Image(), publicPort: r.PublicPort, appPort: r.AppPort, database: r.NeedsDB, callers: callers,
 			pubsub: len(v.Publishes)+len(v.Subscribes) > 0})
 	}
 	return out, nil
@@ -125,19 +130,32 @@ func checkAll(c checker, objs []Object) {
 	if c.v.production {
 		// The Secret made by the operator before the install.
 		secrets["todo-credentials"] = map[string]bool{"DATABASE_URL": true, "JWT_SECRET": true,
-			"KAFKA_SASL_USERNAME": true, "KAFKA_SASL_PASSWORD": true}
+			"API_TOKEN_KEYS": true, "COOKIE_KEYS": true, "KAFKA_SASL_USERNAME": true, "KAFKA_SASL_PASSWORD": true}
 	}
 	configs := map[string]*configurationv1alpha1.Configuration{}
 	for _, cfg := range Of[configurationv1alpha1.Configuration](objs) {
 		configs[cfg.Name] = cfg
 	}
-	deployments := checkDeployments(c, Of[appsv1.Deployment](objs), secrets, configs)
-	checkServices(c, Of[corev1.Service](objs), deployments)
+	deps := Of[appsv1.Deployment](objs)
+	svcs := Of[corev1.Service](objs)
+	ings := Of[networkingv1.Ingress](objs)
+	deployments := checkDeployments(c, deps, secrets, configs)
+	checkAppTokensPerApp(c, deployments, Of[corev1.Secret](objs))
+	checkServices(c, svcs, deployments)
+	// Nothing outside the pod reaches an app port: no Service port lands
+	// on one, every Ingress backend on a public port.
+	for _, p := range appPortLeaks(svcs, deps) {
+		c.errorf("%s", p)
+	}
+	for _, p := range ingressBackendProblems(ings, svcs, deps) {
+		c.errorf("%s", p)
+	}
 	checkPDBs(c, Of[policyv1.PodDisruptionBudget](objs), deployments)
 	checkJob(c, Of[batchv1.Job](objs), secrets)
-	checkIngress(c, Of[networkingv1.Ingress](objs))
+	checkIngress(c, ings)
 	checkComponents(c, Of[componentsv1alpha1.Component](objs), secrets)
 	checkConfigurations(c, configs)
+	checkWebTokensInvocation(c, deployments, configs)
 	checkServiceMonitors(c, Of[monitoringv1.ServiceMonitor](objs))
 	checkSecrets(c, Of[corev1.Secret](objs))
 }
@@ -224,7 +242,7 @@ func checkDeployments(c checker, deps []*appsv1.Deployment, secrets map[string]m
 		want := map[string]string{
 			"dapr.io/enabled":                 "true",
 			"dapr.io/app-id":                  a.id,
-			"dapr.io/app-port":                strconv.Itoa(a.port),
+			"dapr.io/app-port":                strconv.Itoa(a.appPort),
 			"dapr.io/config":                  a.id + "-config",
 			"dapr.io/log-as-json":             "true",
 			"dapr.io/enable-metrics":          "true",
@@ -292,9 +310,18 @@ func checkDeployments(c checker, deps []*appsv1.Deployment, secrets map[string]m
 		for _, p := range ctr.Ports {
 			ports[p.Name] = p.ContainerPort
 		}
-		c.equal(where+" ports", ports, map[string]int32{"http": int32(a.port), "metrics": metricsPort})
-		checkProbe(c, where+" liveness", ctr.LivenessProbe, "/healthz")
-		checkProbe(c, where+" readiness", ctr.ReadinessProbe, "/readyz")
+		wantPorts := map[string]int32{"app": int32(a.appPort), "metrics": metricsPort}
+		if a.publicPort != 0 {
+			wantPorts["http"] = int32(a.publicPort)
+		}
+		c.equal(where+" ports", ports, wantPorts)
+		// The sidecar calls the container's app port, whatever the registry
+		// says: dapr.io/app-port, the port named app and APP_ADDR agree.
+		if ann["dapr.io/app-port"] != strconv.Itoa(int(ports["app"])) || ports["app"] == 0 {
+			c.errorf("%s: dapr.io/app-port %q is not the container's app port (port \"app\", %d)", where, ann["dapr.io/app-port"], ports["app"])
+		}
+		checkProbe(c, where+" liveness", ctr.LivenessProbe, "/healthz", ports)
+		checkProbe(c, where+" readiness", ctr.ReadinessProbe, "/readyz", ports)
 		for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
 			if q, ok := ctr.Resources.Requests[r]; !ok || q.IsZero() {
 				c.errorf("%s: no %s request", where, r)
@@ -307,11 +334,16 @@ func checkDeployments(c checker, deps []*appsv1.Deployment, secrets map[string]m
 
 		env := envByName(ctr)
 		plain := map[string]string{
-			"HTTP_ADDR":    fmt.Sprintf(":%d", a.port),
+			"APP_ADDR":     fmt.Sprintf(":%d", ports["app"]),
 			"METRICS_ADDR": fmt.Sprintf(":%d", metricsPort),
 			"PUBSUB_NAME":  "kafka-pubsub",
 			"LOG_LEVEL":    "info",
 			"LOG_FORMAT":   "json",
+		}
+		if a.publicPort != 0 {
+			plain["HTTP_ADDR"] = fmt.Sprintf(":%d", a.publicPort)
+		} else if e, ok := env["HTTP_ADDR"]; ok {
+			c.errorf("%s: HTTP_ADDR=%q for an app without a public port (it reads APP_ADDR only)", where, e.Value)
 		}
 		if a.id == "todo-api" {
 			plain["MIGRATE_ON_START"] = "false"
@@ -347,7 +379,7 @@ func checkDeployments(c checker, deps []*appsv1.Deployment, secrets map[string]m
 			}
 		}
 		if a.id == "web-app" {
-			secretEnv = append(secretEnv, "JWT_SECRET", "OIDC_CLIENT_SECRET")
+			secretEnv = append(secretEnv, "API_TOKEN_KEYS", "COOKIE_KEYS", "OIDC_CLIENT_SECRET")
 			checkWebEnv(c, where, env)
 		}
 		// The dev sign-in (a user name alone) is for local runs only.
@@ -364,8 +396,8 @@ func checkDeployments(c checker, deps []*appsv1.Deployment, secrets map[string]m
 		}
 		// Nothing secret as a plain value.
 		for _, e := range ctr.Env {
-			if e.Value != "" && (strings.Contains(e.Name, "SECRET") || strings.Contains(e.Name, "TOKEN") ||
-				strings.Contains(e.Name, "PASSWORD") || e.Name == "DATABASE_URL") {
+			if e.Value != "" && (strings.Contains(e.Name, "SECRET") || strings.HasSuffix(e.Name, "_TOKEN") ||
+				strings.HasSuffix(e.Name, "_KEYS") || strings.Contains(e.Name, "PASSWORD") || e.Name == "DATABASE_URL") {
 				c.errorf("%s: env %s is a plain value", where, e.Name)
 			}
 		}
@@ -374,39 +406,159 @@ func checkDeployments(c checker, deps []*appsv1.Deployment, secrets map[string]m
 }
 
 // checkWebEnv checks web-app's own configuration: an https public URL, the
-// API through its Service, an identity provider, and JWT_SECRET required
-// (web-app signs the API calls with it) while the OIDC client secret may be
-// absent (a public client).
+// API through its Service, an identity provider, its own signing and
+// cookie keys (required: web-app does not start without them) while the
+// OIDC client secret may be absent (a public client), the limits, and none
+// of todo-api's HS256 settings (web-app no longer reads them).
 func checkWebEnv(c checker, where string, env map[string]corev1.EnvVar) {
 	c.t.Helper()
 	if u := env["PUBLIC_URL"].Value; !strings.HasPrefix(u, "https://") || strings.Count(u, "/") != 2 {
 		c.errorf("%s: PUBLIC_URL %q, want https://host", where, u)
 	}
 	c.equal(where+" TODO_API_URL", env["TODO_API_URL"].Value, "http://todo-api:8080")
-	for _, k := range []string{"OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_SCOPES", "STREAM_HEARTBEAT", "STREAMS_PER_USER", "MAX_STREAMS", "SESSION_TTL"} {
+	for _, k := range []string{"OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_SCOPES", "STREAM_HEARTBEAT", "STREAMS_PER_USER", "MAX_STREAMS", "SESSION_TTL",
+		"API_TOKEN_ISSUER", "API_TOKEN_AUDIENCE", "API_TOKEN_TTL", "TRUSTED_PROXIES", "STREAMS_PER_CLIENT", "STREAM_RECHECK", "STREAM_SESSION_GRACE",
+		"SIGNIN_RATE_PER_MINUTE", "SIGNIN_BURST", "STREAM_OPEN_RATE_PER_MINUTE", "STREAM_OPEN_BURST"} {
 		if env[k].Value == "" {
 			c.errorf("%s: env %s empty", where, k)
 		}
 	}
-	if r := env["JWT_SECRET"].ValueFrom; r != nil && r.SecretKeyRef != nil && r.SecretKeyRef.Optional != nil && *r.SecretKeyRef.Optional {
-		c.errorf("%s: JWT_SECRET is optional; web-app cannot call the API without it", where)
+	for _, k := range []string{"JWT_SECRET", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_JWKS_URL"} {
+		if _, ok := env[k]; ok {
+			c.errorf("%s: env %s set: web-app signs with its own key (API_TOKEN_KEYS) and must not hold todo-api's", where, k)
+		}
+	}
+	for _, k := range []string{"API_TOKEN_KEYS", "COOKIE_KEYS"} {
+		if r := env[k].ValueFrom; r != nil && r.SecretKeyRef != nil && r.SecretKeyRef.Optional != nil && *r.SecretKeyRef.Optional {
+			c.errorf("%s: %s is optional; web-app does not start without it", where, k)
+		}
 	}
 	if r := env["OIDC_CLIENT_SECRET"].ValueFrom; r == nil || r.SecretKeyRef == nil || r.SecretKeyRef.Optional == nil || !*r.SecretKeyRef.Optional {
 		c.errorf("%s: OIDC_CLIENT_SECRET must be an optional Secret key (public clients have none)", where)
+	}
+	for _, part := range strings.Split(env["TRUSTED_PROXIES"].Value, ",") {
+		part = strings.TrimSpace(part)
+		if _, err := netip.ParsePrefix(part); err != nil {
+			if _, err := netip.ParseAddr(part); err != nil {
+				c.errorf("%s: TRUSTED_PROXIES entry %q is neither a CIDR nor an address", where, part)
+			}
+		}
+	}
+	if d, err := time.ParseDuration(env["API_TOKEN_TTL"].Value); err != nil || d <= 0 || d > 15*time.Minute {
+		c.errorf("%s: API_TOKEN_TTL %q: want a duration of at most 15m", where, env["API_TOKEN_TTL"].Value)
+	}
+	if d, err := time.ParseDuration(env["STREAM_SESSION_GRACE"].Value); err != nil || d < 0 || d > 2*time.Minute {
+		c.errorf("%s: STREAM_SESSION_GRACE %q: want a duration of at most 2m", where, env["STREAM_SESSION_GRACE"].Value)
+	}
+}
+
+// checkAppTokensPerApp: each app's APP_API_TOKEN, in its container and for
+// its sidecar (dapr.io/app-token-secret), comes from a Secret of its own:
+// no two apps share one, none is the Dapr API token's, and two chart-made
+// ones never hold the same token.
+func checkAppTokensPerApp(c checker, deps map[string]*appsv1.Deployment, secrets []*corev1.Secret) {
+	c.t.Helper()
+	data := map[string]string{}
+	for _, s := range secrets {
+		data[s.Name] = string(s.Data["token"])
+	}
+	owner := map[string]string{}
+	byToken := map[string]string{}
+	for _, id := range slices.Sorted(maps.Keys(deps)) {
+		d := deps[id]
+		ann := d.Spec.Template.Annotations
+		name := ann["dapr.io/app-token-secret"]
+		if len(d.Spec.Template.Spec.Containers) > 0 {
+			e := envByName(d.Spec.Template.Spec.Containers[0])["APP_API_TOKEN"]
+			if e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Name != name {
+				c.errorf("app %s: APP_API_TOKEN does not come from its sidecar's Secret %q", id, name)
+			}
+		}
+		if name == "" {
+			continue
+		}
+		if other, dup := owner[name]; dup {
+			c.errorf("apps %s and %s share the APP_API_TOKEN Secret %s: each app must accept its own sidecar only", other, id, name)
+		}
+		owner[name] = id
+		if name == ann["dapr.io/api-token-secret"] {
+			c.errorf("app %s: APP_API_TOKEN and DAPR_API_TOKEN share the Secret %s", id, name)
+		}
+		if tok := data[name]; tok != "" {
+			if other, dup := byToken[tok]; dup {
+				c.errorf("apps %s and %s have the same APP_API_TOKEN (Secrets %s and %s)", other, id, deps[other].Spec.Template.Annotations["dapr.io/app-token-secret"], name)
+			}
+			byToken[tok] = id
+		}
+	}
+}
+
+// checkWebTokensInvocation: todo-api accepts web-app's tokens (its
+// WEB_TOKEN_ISSUER and WEB_TOKEN_AUDIENCE are web-app's API_TOKEN_ISSUER and
+// API_TOKEN_AUDIENCE, and differ from JWT_ISSUER), and, reading web-app's
+// JWK Set through its sidecar (no WEB_TOKEN_JWKS_URL), may invoke web-app
+// under web-app's access control.
+func checkWebTokensInvocation(c checker, deps map[string]*appsv1.Deployment, configs map[string]*configurationv1alpha1.Configuration) {
+	c.t.Helper()
+	api, web := deps["todo-api"], deps["web-app"]
+	if api == nil || web == nil || len(api.Spec.Template.Spec.Containers) == 0 || len(web.Spec.Template.Spec.Containers) == 0 {
+		return
+	}
+	apiEnv, webEnv := envByName(api.Spec.Template.Spec.Containers[0]), envByName(web.Spec.Template.Spec.Containers[0])
+	c.equal("todo-api WEB_TOKEN_ISSUER (web-app's API_TOKEN_ISSUER)", apiEnv["WEB_TOKEN_ISSUER"].Value, webEnv["API_TOKEN_ISSUER"].Value)
+	if apiEnv["WEB_TOKEN_ISSUER"].Value == "" {
+		c.errorf("todo-api: no WEB_TOKEN_ISSUER: web-app's tokens would be refused")
+	}
+	if aud := apiEnv["WEB_TOKEN_AUDIENCE"].Value; aud != "" || webEnv["API_TOKEN_AUDIENCE"].Value != "todo-api" {
+		c.equal("todo-api WEB_TOKEN_AUDIENCE (web-app's API_TOKEN_AUDIENCE)", aud, webEnv["API_TOKEN_AUDIENCE"].Value)
+	}
+	if iss := apiEnv["WEB_TOKEN_ISSUER"].Value; iss != "" && iss == apiEnv["JWT_ISSUER"].Value {
+		c.errorf("todo-api: WEB_TOKEN_ISSUER and JWT_ISSUER are both %q", iss)
+	}
+	if _, ok := apiEnv["WEB_TOKEN_JWKS_URL"]; ok || !c.v.accessControl {
+		return
+	}
+	webID := apiEnv["WEB_APP_ID"].Value
+	if webID == "" {
+		webID = "web-app"
+	}
+	cfg := configs[web.Spec.Template.Annotations["dapr.io/config"]]
+	if web.Spec.Template.Annotations["dapr.io/app-id"] != webID || cfg == nil || cfg.Spec.AccessControlSpec == nil {
+		c.errorf("todo-api reads %s's JWK Set through Dapr, but %s has no access control to allow it", webID, webID)
+		return
+	}
+	allowed := false
+	for _, p := range cfg.Spec.AccessControlSpec.AppPolicies {
+		if p.AppName == "todo-api" && p.DefaultAction == "allow" && p.Namespace == namespace && len(p.AppOperationActions) == 0 {
+			allowed = true
+		}
+	}
+	if !allowed && cfg.Spec.AccessControlSpec.DefaultAction != "allow" {
+		c.errorf("todo-api may not invoke %s under %s's access control: it could not read the JWK Set, and every page's API call would be refused", webID, cfg.Name)
 	}
 }
 
 // imageTag is the tag every variant uses: the chart's appVersion.
 func imageTag(variant) string { return "0.1.0" }
 
-func checkProbe(c checker, where string, p *corev1.Probe, path string) {
+// checkProbe: an HTTP GET of path on the app port (the container port
+// named app), by name or number. Never the public port: web-app's answers
+// only its public host there, and the kubelet sends the pod IP.
+func checkProbe(c checker, where string, p *corev1.Probe, path string, ports map[string]int32) {
 	c.t.Helper()
 	if p == nil || p.HTTPGet == nil {
 		c.errorf("%s probe: missing or not HTTP GET", where)
 		return
 	}
 	c.equal(where+" path", p.HTTPGet.Path, path)
-	c.equal(where+" port", p.HTTPGet.Port.String(), "http")
+	port := p.HTTPGet.Port
+	n := port.IntVal
+	if port.Type == intstr.String {
+		n = ports[port.StrVal]
+	}
+	if n == 0 || n != ports["app"] {
+		c.errorf("%s probe: port %s is not the app port (container port app, %d)", where, port.String(), ports["app"])
+	}
 }
 
 func checkContainerSecurity(c checker, where string, sc *corev1.SecurityContext) {
@@ -433,24 +585,38 @@ func checkContainerSecurity(c checker, where string, sc *corev1.SecurityContext)
 	}
 }
 
+// checkServices: a Service per app with a public port, with that port
+// only; with ServiceMonitors, a <app-id>-metrics Service per app with the
+// metrics port only. (That none reaches an app port is appPortLeaks.)
 func checkServices(c checker, svcs []*corev1.Service, deps map[string]*appsv1.Deployment) {
 	byName := map[string]*corev1.Service{}
 	for _, s := range svcs {
 		byName[s.Name] = s
 	}
-	c.equal("Services", slices.Sorted(maps.Keys(byName)), slices.Sorted(slices.Values(appIDs())))
+	want := map[string]map[string]string{}
 	for _, a := range apps {
-		s, d := byName[a.id], deps[a.id]
-		if s == nil || d == nil {
-			continue
+		if a.publicPort != 0 {
+			want[a.id] = map[string]string{"http": fmt.Sprintf("%d->http", a.publicPort)}
 		}
-		c.equal("Service "+a.id+" selector", s.Spec.Selector, d.Spec.Selector.MatchLabels)
-		ports := map[string]string{}
-		for _, p := range s.Spec.Ports {
-			ports[p.Name] = fmt.Sprintf("%d->%s", p.Port, p.TargetPort.String())
+		if c.v.serviceMonitor {
+			want[a.id+"-metrics"] = map[string]string{"metrics": fmt.Sprintf("%d->metrics", metricsPort)}
 		}
-		c.equal("Service "+a.id+" ports", ports, map[string]string{
-			"http": fmt.Sprintf("%d->http", a.port), "metrics": fmt.Sprintf("%d->metrics", metricsPort)})
+	}
+	c.equal("Services", slices.Sorted(maps.Keys(byName)), slices.Sorted(maps.Keys(want)))
+	for _, a := range apps {
+		d := deps[a.id]
+		for _, name := range []string{a.id, a.id + "-metrics"} {
+			s := byName[name]
+			if s == nil || d == nil || want[name] == nil {
+				continue
+			}
+			c.equal("Service "+name+" selector", s.Spec.Selector, d.Spec.Selector.MatchLabels)
+			ports := map[string]string{}
+			for _, p := range s.Spec.Ports {
+				ports[p.Name] = fmt.Sprintf("%d->%s", p.Port, p.TargetPort.String())
+			}
+			c.equal("Service "+name+" ports", ports, want[name])
+		}
 	}
 }
 
@@ -761,6 +927,9 @@ func checkServiceMonitors(c checker, sms []*monitoringv1.ServiceMonitor) {
 	for _, sm := range sms {
 		for _, e := range sm.Spec.Endpoints {
 			ports = append(ports, e.Port)
+			if e.Port == "metrics" && sm.Spec.Selector.MatchLabels["app.kubernetes.io/component"] != "metrics" {
+				c.errorf("ServiceMonitor %s: selects Services other than the <app-id>-metrics ones", sm.Name)
+			}
 		}
 	}
 	c.equal("ServiceMonitor ports", slices.Sorted(slices.Values(ports)), []string{"dapr-metrics", "metrics"})
@@ -774,6 +943,17 @@ func checkSecrets(c checker, secrets []*corev1.Secret) {
 			c.equal("Secret todo-secrets hook", s.Annotations["helm.sh/hook"], "pre-install,pre-upgrade")
 			if len(s.Data["JWT_SECRET"]) < 32 {
 				c.errorf("Secret todo-secrets: JWT_SECRET shorter than 32 bytes")
+			}
+			// web-app's keys, as web-app reads them.
+			for i, k := range strings.Split(string(s.Data["API_TOKEN_KEYS"]), ",") {
+				if b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(k)); err != nil || len(b) != 32 {
+					c.errorf("Secret todo-secrets: API_TOKEN_KEYS key %d is not the base64 of 32 bytes", i+1)
+				}
+			}
+			for i, k := range strings.Split(string(s.Data["COOKIE_KEYS"]), ",") {
+				if len(strings.TrimSpace(k)) < 32 {
+					c.errorf("Secret todo-secrets: COOKIE_KEYS key %d is shorter than 32 bytes", i+1)
+				}
 			}
 			continue
 		}

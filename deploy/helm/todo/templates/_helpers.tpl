@@ -1,10 +1,11 @@
 {{/*
 The Dapr apps, from values apps (keyed by app id), as a YAML list under
-"apps" in app id order: id, binary, port, database, callers, publishes,
-subscribes and replicas (apps.<id>.replicas, else the top-level replicas).
-Every per-app template ranges over it:
+"apps" in app id order: id, binary, publicPort (0: none), appPort,
+database, callers, publishes, subscribes and replicas (apps.<id>.replicas,
+else the top-level replicas). Every per-app template ranges over it:
   range $app := (fromYaml (include "todo.appTable" .)).apps
-A caller that is not an app of the chart fails the render.
+A caller that is not an app of the chart, or an app whose public port is
+its app port, fails the render.
 */}}
 {{- define "todo.appTable" -}}
 {{- $apps := list -}}
@@ -15,10 +16,16 @@ A caller that is not an app of the chart fails the render.
 {{- fail (printf "apps.%s.callers: %s is not an app of apps" $id $caller) -}}
 {{- end -}}
 {{- end -}}
+{{- $appPort := required (printf "apps.%s.appPort is required" $id) $v.appPort -}}
+{{- $publicPort := $v.publicPort | default 0 -}}
+{{- if eq (int $publicPort) (int $appPort) -}}
+{{- fail (printf "apps.%s: publicPort and appPort must differ: nothing outside the pod may reach the app port" $id) -}}
+{{- end -}}
 {{- $apps = append $apps (dict
   "id" $id
   "binary" (required (printf "apps.%s.binary is required" $id) $v.binary)
-  "port" (required (printf "apps.%s.port is required" $id) $v.port)
+  "publicPort" (int $publicPort)
+  "appPort" (int $appPort)
   "database" ($v.database | default false)
   "callers" ($v.callers | default list)
   "publishes" ($v.publishes | default list)
@@ -94,12 +101,19 @@ app.kubernetes.io/component: {{ .app.binary }}
 {{- .Values.dapr.pubsub.sasl.secretName | default (include "todo.secretName" .) -}}
 {{- end }}
 
-{{/* Secrets (key "token") read by Dapr for dapr.io/api-token-secret and dapr.io/app-token-secret. */}}
+{{/*
+Secrets (key "token") read by Dapr for dapr.io/api-token-secret (one for
+every app: what each app sends to its sidecar) and dapr.io/app-token-secret
+(one per app: what its sidecar sends to it, so that no app accepts calls
+from another app's sidecar).
+*/}}
 {{- define "todo.daprApiTokenSecret" -}}
 {{- .Values.tokens.daprApiToken.existingSecret | default (printf "%s-dapr-api-token" (include "todo.fullname" .)) -}}
 {{- end }}
+{{/* An app's own app token Secret: dict "root" $ "app" $app. */}}
 {{- define "todo.appApiTokenSecret" -}}
-{{- .Values.tokens.appApiToken.existingSecret | default (printf "%s-app-api-token" (include "todo.fullname" .)) -}}
+{{- $given := .root.Values.tokens.appApiToken.existingSecrets | default dict -}}
+{{- index $given .app.id | default (printf "%s-%s-app-api-token" (include "todo.fullname" .root) .app.id) -}}
 {{- end }}
 
 {{/* Dapr Configuration of an app: dict "root" $ "app" $app. */}}
@@ -109,8 +123,9 @@ app.kubernetes.io/component: {{ .app.binary }}
 
 {{/*
 A Secret value kept across upgrades: dict "root" $ "name" secretName "key" key
-"value" givenValue "length" n. The given value if set; else the one the
-Secret already has in the cluster; else random.
+"value" givenValue "length" n, and optionally "bytes" true. The given value
+if set; else the one the Secret already has in the cluster; else random: n
+letters and digits, or with "bytes" the base64 of n random bytes.
 */}}
 {{- define "todo.stableSecretValue" -}}
 {{- if .value -}}
@@ -119,6 +134,8 @@ Secret already has in the cluster; else random.
 {{- $existing := lookup "v1" "Secret" .root.Release.Namespace .name -}}
 {{- if and $existing $existing.data (hasKey $existing.data .key) -}}
 {{- index $existing.data .key | b64dec -}}
+{{- else if .bytes -}}
+{{- randBytes (int .length) -}}
 {{- else -}}
 {{- randAlphaNum (int .length) -}}
 {{- end -}}
