@@ -55,9 +55,10 @@ func TestLoadConfigValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{Common: cfg.Common, Database: cfg.Database, MigrateOnStart: false, OutboxPoll: 2 * time.Second,
+	want := Config{Common: cfg.Common, Public: cfg.Public, Database: cfg.Database, MigrateOnStart: false, OutboxPoll: 2 * time.Second,
 		OutboxBatch: 1000, DBMaxConns: 2, AuditAppID: "a", NotifierAppID: "n",
 		JWT:       JWTConfig{Secret: secret, Issuer: "iss", Audience: "aud", Leeway: time.Minute},
+		WebTokens: WebTokenConfig{Audience: "todo-api", AppID: "web-app"},
 		WriteRate: 0, WriteBurst: 1}
 	if cfg != want {
 		t.Errorf("got %+v\nwant %+v", cfg, want)
@@ -103,15 +104,44 @@ func TestLoadConfigRefusesEachBadValue(t *testing.T) {
 func TestLoadConfigNeedsAWayToVerifyTokens(t *testing.T) {
 	for _, env := range []map[string]string{nil, {"JWT_SECRET": "  "}, {"JWT_ISSUER": "iss"}} {
 		_, err := LoadConfig(env)
-		if err == nil || !strings.Contains(err.Error(), "one of JWT_SECRET or JWT_JWKS_URL is required") {
+		if err == nil || !strings.Contains(err.Error(), "one of JWT_SECRET, JWT_JWKS_URL or WEB_TOKEN_ISSUER is required") {
 			t.Errorf("%v: err = %v", env, err)
 		}
+	}
+	// web-app's tokens alone are enough; but never under the provider's issuer.
+	if _, err := LoadConfig(map[string]string{"WEB_TOKEN_ISSUER": "todo-web-app"}); err != nil {
+		t.Errorf("web-app's tokens alone: %v", err)
+	}
+	if _, err := LoadConfig(map[string]string{"JWT_SECRET": secret, "JWT_ISSUER": "same", "WEB_TOKEN_ISSUER": "same"}); err == nil ||
+		!strings.Contains(err.Error(), `WEB_TOKEN_ISSUER="same": must differ from JWT_ISSUER`) {
+		t.Errorf("one issuer for both: %v", err)
+	}
+}
+
+// web-app's keys are read through the sidecar by default, with the
+// sidecar's token; EdDSA only, at most WebMaxTTL long.
+func TestWebTokensThroughTheSidecar(t *testing.T) {
+	cfg, err := LoadConfig(map[string]string{"WEB_TOKEN_ISSUER": "todo-web-app", "DAPR_HTTP_PORT": "3555", "DAPR_API_TOKEN": "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.webAuth()
+	if a.JWKSURL != "http://127.0.0.1:3555/v1.0/invoke/web-app/method/.well-known/jwks.json" || a.JWKSHeader.Get("Dapr-Api-Token") != "tok" ||
+		a.Issuer != "todo-web-app" || a.Audience != "todo-api" || len(a.Algorithms) != 1 || a.Algorithms[0] != "EdDSA" || a.MaxTTL != WebMaxTTL {
+		t.Errorf("web-app's verifier: %+v", a)
+	}
+	cfg, err = LoadConfig(map[string]string{"WEB_TOKEN_ISSUER": "w", "WEB_TOKEN_JWKS_URL": "https://web.example.com/jwks.json", "DAPR_API_TOKEN": "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := cfg.webAuth(); a.JWKSURL != "https://web.example.com/jwks.json" || a.JWKSHeader != nil {
+		t.Errorf("a configured URL gets no sidecar token: %+v", a)
 	}
 }
 
 func TestLoadConfigReportsEveryProblem(t *testing.T) {
 	_, err := LoadConfig(map[string]string{"OUTBOX_BATCH_SIZE": "0", "RATE_LIMIT_WRITES_PER_SECOND": "x", "LOG_LEVEL": "loud"})
-	for _, want := range []string{"OUTBOX_BATCH_SIZE=", "RATE_LIMIT_WRITES_PER_SECOND=", "LOG_LEVEL=", "JWT_SECRET", "JWT_JWKS_URL"} {
+	for _, want := range []string{"OUTBOX_BATCH_SIZE=", "RATE_LIMIT_WRITES_PER_SECOND=", "LOG_LEVEL=", "JWT_SECRET", "JWT_JWKS_URL", "WEB_TOKEN_ISSUER"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("err = %v, want one mentioning %s", err, want)
 		}

@@ -293,3 +293,33 @@ func mustParse(s string) *url.URL {
 	}
 	return u
 }
+
+// HEAD /stream (which "GET /stream" matches) is refused at once: its body
+// would be dropped by net/http, and the stream would hold its connection
+// and its slot for good. The hostile suite found it: the next request on
+// that connection hung.
+func TestHeadStreamIsRefused(t *testing.T) {
+	f := newFixture(t, nil)
+	b := f.browser(t)
+	b.signIn("alice")
+	done := make(chan answer, 1)
+	go func() {
+		resp, _ := b.do("HEAD", "/stream", "")
+		done <- resp
+	}()
+	select {
+	case resp := <-done:
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET" {
+			t.Errorf("HEAD /stream: %d %v", resp.StatusCode, resp.Header)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("HEAD /stream did not answer")
+	}
+	// The connection serves the next request.
+	if resp, _ := b.do("GET", "/session", ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("the next request: %d", resp.StatusCode)
+	}
+	if n := f.app.hub.count(); n != 0 {
+		t.Errorf("%d streams open after HEAD", n)
+	}
+}

@@ -150,6 +150,14 @@ func (h *hub) count() int {
 // Server-Sent Events, until the browser goes, the session ends or cannot
 // be confirmed for the grace period, or the app stops.
 func (a *App) serveStream(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		// "GET /stream" also matches HEAD, whose body net/http drops
+		// silently: the stream would never end, and would hold its
+		// connection and its slot.
+		w.Header().Set("Allow", http.MethodGet)
+		httpx.WriteError(w, http.StatusMethodNotAllowed, "method_not_allowed", "the stream is GET only")
+		return
+	}
 	client := clientKey(r, a.set.proxies)
 	if !a.limit(w, a.streamOpens, client, "stream opens") {
 		return
