@@ -3,12 +3,9 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -58,23 +55,14 @@ func scrapeMetrics(t *testing.T, metricsURL string) scrape {
 	return s
 }
 
-// rssMiB is a process's resident memory, from /proc.
-func rssMiB(t *testing.T, pid int) float64 {
+// rssMiB is a process's resident memory.
+func rssMiB(t *testing.T, p *devstack.Process) float64 {
 	t.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	mib, err := p.RSSMiB()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	t.Fatalf("no VmRSS for pid %d", pid)
-	return 0
+	return mib
 }
 
 // portsOf are every port an app's binary listens on.
@@ -106,7 +94,7 @@ func TestFloodsOfMadeUpRequestsStayBounded(t *testing.T) {
 	}
 	readings := map[string]*reading{}
 	for name, inst := range e.sys.Instances {
-		readings[name] = &reading{before: scrapeMetrics(t, inst.MetricsURL()), rssBefore: rssMiB(t, inst.Proc.Pid())}
+		readings[name] = &reading{before: scrapeMetrics(t, inst.MetricsURL()), rssBefore: rssMiB(t, inst.Proc)}
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
@@ -141,7 +129,7 @@ func TestFloodsOfMadeUpRequestsStayBounded(t *testing.T) {
 	}
 	for name, inst := range e.sys.Instances {
 		r := readings[name]
-		r.after, r.rssAfter = scrapeMetrics(t, inst.MetricsURL()), rssMiB(t, inst.Proc.Pid())
+		r.after, r.rssAfter = scrapeMetrics(t, inst.MetricsURL()), rssMiB(t, inst.Proc)
 		t.Logf("%-21s /metrics %6d -> %6d bytes, %4d -> %4d series (%d of requests), RSS %5.1f -> %5.1f MiB",
 			name, r.before.bytes, r.after.bytes, r.before.series, r.after.series, r.after.http, r.rssBefore, r.rssAfter)
 		// Routes x standard methods and "other" x the statuses net/http

@@ -392,19 +392,13 @@ func metricsOf(t testing.TB, u string) (size, series int) {
 	return len(b), series
 }
 
-func rssMiB(t testing.TB, pid int) float64 {
+func rssMiB(t testing.TB, p *devstack.Process) float64 {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	mib, err := p.RSSMiB()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	return 0
+	return mib
 }
 
 func TestWebHostile(t *testing.T) {
@@ -418,7 +412,7 @@ func TestWebHostile(t *testing.T) {
 	tg := start(t)
 	web := tg.sys.Instances["web-app"]
 	size0, series0 := metricsOf(t, web.MetricsURL())
-	rss0 := rssMiB(t, web.Proc.Pid())
+	rss0 := rssMiB(t, web.Proc)
 	deadline := time.Now().Add(*duration)
 	for round := 0; ; round++ {
 		rapid.Check(t, tg.check)
@@ -430,7 +424,7 @@ func TestWebHostile(t *testing.T) {
 		}
 	}
 	size1, series1 := metricsOf(t, web.MetricsURL())
-	rss1 := rssMiB(t, web.Proc.Pid())
+	rss1 := rssMiB(t, web.Proc)
 	t.Logf("%d requests (%d sign-ins); web-app /metrics %d -> %d bytes, %d -> %d series; RSS %.1f -> %.1f MiB",
 		tg.sent.Load(), tg.signIns.Load(), size0, size1, series0, series1, rss0, rss1)
 	if series1-series0 > 1000 || size1 > 512<<10 {
