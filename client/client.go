@@ -132,6 +132,32 @@ func (c *Client) ReopenTask(ctx context.Context, id int64) (Task, error) {
 	return out, err
 }
 
+// SkipTask closes an occurrence of a repeating task without doing it
+// (POST /api/tasks/{id}/skip) and returns it; the next occurrence follows
+// as after a completion. A task that does not repeat answers 409
+// not_repeating; skipping a closed task changes nothing.
+func (c *Client) SkipTask(ctx context.Context, id int64) (Task, error) {
+	var out Task
+	err := c.call(ctx, http.MethodPost, taskPath(id, "/skip"), nil, nil, http.StatusOK, &out)
+	return out, err
+}
+
+// PreviewRecurrence returns the next count occurrences (1 to 50; 0 for the
+// server's 5) of an RFC 5545 rule from start in the IANA zone (empty for
+// UTC), and the rule in plain English (GET /api/recurrence/preview).
+func (c *Client) PreviewRecurrence(ctx context.Context, rrule string, start time.Time, zone string, count int) (RecurrencePreview, error) {
+	q := url.Values{"rrule": {rrule}, "start": {start.Format(time.RFC3339)}}
+	if zone != "" {
+		q.Set("timezone", zone)
+	}
+	if count > 0 {
+		q.Set("count", strconv.Itoa(count))
+	}
+	var out RecurrencePreview
+	err := c.call(ctx, http.MethodGet, "/api/recurrence/preview", q, nil, http.StatusOK, &out)
+	return out, err
+}
+
 // History returns one page of a task's events in version order (GET
 // /api/tasks/{id}/history), also after the task was deleted.
 func (c *Client) History(ctx context.Context, id int64, q PageQuery) (HistoryPage, error) {

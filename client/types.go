@@ -35,6 +35,31 @@ const (
 	RecurrenceYearly  Recurrence = "yearly"
 )
 
+// RepeatFrom says where a series goes on from after an occurrence is
+// closed.
+type RepeatFrom string
+
+// The ways a series goes on.
+const (
+	RepeatFromDue        RepeatFrom = "due"        // the series keeps its schedule
+	RepeatFromCompletion RepeatFrom = "completion" // the rule applies from the day of closing
+)
+
+// Reminder is one reminder of a task: Before its due time (an ISO 8601
+// duration such as "PT15M" or "P1D") or At an absolute time.
+type Reminder struct {
+	Before string     `json:"before,omitempty"`
+	At     *time.Time `json:"at,omitempty"`
+}
+
+// RecurrencePreview is what a rule gives: its next occurrences, what it
+// says in plain English, and its canonical form.
+type RecurrencePreview struct {
+	Occurrences []time.Time `json:"occurrences"`
+	Summary     string      `json:"summary"`
+	RRule       string      `json:"rrule"`
+}
+
 // Task is a task as the API answers it.
 type Task struct {
 	ID          int64      `json:"id"`
@@ -44,13 +69,21 @@ type Task struct {
 	Priority    Priority   `json:"priority"`
 	Tags        []string   `json:"tags"`
 	DueAt       *time.Time `json:"due_at"`
-	ReminderAt  *time.Time `json:"reminder_at"`
-	Recurrence  Recurrence `json:"recurrence"`
-	Timezone    string     `json:"timezone"` // IANA time zone name, used for recurrence
-	Completed   bool       `json:"completed"`
-	CompletedAt *time.Time `json:"completed_at"`
-	CreatedAt   time.Time  `json:"created_at"`
-	UpdatedAt   time.Time  `json:"updated_at"`
+	ReminderAt  *time.Time `json:"reminder_at"` // the next reminder not sent yet
+	Reminders   []Reminder `json:"reminders"`
+	// Recurrence is the simple repeat, or the unit of RRule; none on the
+	// last occurrence of a series that ends.
+	Recurrence   Recurrence `json:"recurrence"`
+	RRule        *string    `json:"rrule"` // an RFC 5545 RRULE, canonical; nil for none
+	RepeatFrom   RepeatFrom `json:"repeat_from"`
+	LastInSeries bool       `json:"last_in_series"` // nothing follows it
+	SeriesIndex  int        `json:"series_index"`   // its number in its series, 1 for the first
+	Timezone     string     `json:"timezone"`       // IANA time zone name, used for recurrence
+	Completed    bool       `json:"completed"`
+	CompletedAt  *time.Time `json:"completed_at"`
+	Skipped      bool       `json:"skipped"` // closed as skipped, not done
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
 	// Version counts the task's changes, starting at 1; its events carry it.
 	Version int `json:"version"`
 	// SeriesID is the id of the first task of the recurring series this
@@ -68,8 +101,11 @@ type NewTask struct {
 	Priority    Priority   `json:"priority,omitempty"`
 	Tags        []string   `json:"tags,omitempty"`
 	DueAt       *time.Time `json:"due_at,omitempty"`
-	ReminderAt  *time.Time `json:"reminder_at,omitempty"`
+	ReminderAt  *time.Time `json:"reminder_at,omitempty"` // one absolute reminder; not with Reminders
+	Reminders   []Reminder `json:"reminders,omitempty"`
 	Recurrence  Recurrence `json:"recurrence,omitempty"`
+	RRule       string     `json:"rrule,omitempty"`
+	RepeatFrom  RepeatFrom `json:"repeat_from,omitempty"`
 	Timezone    string     `json:"timezone,omitempty"`
 }
 
@@ -86,7 +122,10 @@ type TaskPatch struct {
 	Tags        Field[[]string]   `json:"tags,omitzero"`
 	DueAt       Field[time.Time]  `json:"due_at,omitzero"`
 	ReminderAt  Field[time.Time]  `json:"reminder_at,omitzero"`
+	Reminders   Field[[]Reminder] `json:"reminders,omitzero"`
 	Recurrence  Field[Recurrence] `json:"recurrence,omitzero"`
+	RRule       Field[string]     `json:"rrule,omitzero"`
+	RepeatFrom  Field[RepeatFrom] `json:"repeat_from,omitzero"`
 	Timezone    Field[string]     `json:"timezone,omitzero"`
 }
 

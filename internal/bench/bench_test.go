@@ -71,8 +71,14 @@ func TestBenchSmoke(t *testing.T) {
 			t.Errorf("%s: /metrics %d and %d bytes", m.Name, m.IdleBytes, m.LoadedBytes)
 		}
 	}
-	if rep.Sweep.Published != cfg.SweepDue || !rep.Sweep.UsesIndex {
-		t.Errorf("sweep published %d of %d, index used %v\n%s", rep.Sweep.Published, cfg.SweepDue, rep.Sweep.UsesIndex, rep.Sweep.Plan)
+	if len(rep.Sweeps) != len(SweepReminders) {
+		t.Errorf("%d sweeps, want one per count of %v", len(rep.Sweeps), SweepReminders)
+	}
+	for _, s := range rep.Sweeps {
+		if s.Published != cfg.SweepDue || !s.UsesIndex || s.PageTime <= 0 {
+			t.Errorf("sweep with %d reminders a task published %d of %d, first page %s, index used %v\n%s",
+				s.Reminders, s.Published, cfg.SweepDue, s.PageTime, s.UsesIndex, s.Plan)
+		}
 	}
 	if want := 2*len(devstack.Apps) + 2; len(rep.Idle) != want || len(rep.Load) != want {
 		t.Errorf("footprint of %d/%d processes, want %d (every app, its sidecar, the broker, PostgreSQL)", len(rep.Idle), len(rep.Load), want)

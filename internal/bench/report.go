@@ -85,10 +85,17 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "Not run.\n")
 	}
 	fmt.Fprintf(&b, "\n### Reminder sweep\n\n")
-	if r.ran("sweep") {
-		s := r.Sweep
-		fmt.Fprintf(&b, "%d tasks, %d of them due: one sweep found and published %d reminders in %s. Index used: %v.\n\n```\n%s\n```\n",
-			s.Tasks, s.Due, s.Published, s.Duration.Round(time.Millisecond), s.UsesIndex, s.Plan)
+	if r.ran("sweep") && len(r.Sweeps) > 0 {
+		first := r.Sweeps[0]
+		fmt.Fprintf(&b, "%d tasks, %d of them with a reminder due; the table filled afresh for each count of reminders a task.\n\n", first.Tasks, first.Due)
+		fmt.Fprintf(&b, "| reminders a task | rows in the schedule | published | whole sweep | × the first | first page (200), median of 5 | × the first | index used |\n|---|---|---|---|---|---|---|---|\n")
+		for _, s := range r.Sweeps {
+			fmt.Fprintf(&b, "| %d | %d | %d of %d | %s | %.2f | %s | %.2f | %v |\n", s.Reminders, s.Tasks*s.Reminders, s.Published, s.Due,
+				s.Duration.Round(time.Millisecond), ratio(s.Duration, first.Duration),
+				s.PageTime.Round(10*time.Microsecond), ratio(s.PageTime, first.PageTime), s.UsesIndex)
+		}
+		last := r.Sweeps[len(r.Sweeps)-1]
+		fmt.Fprintf(&b, "\nThe plan with %d reminders a task:\n\n```\n%s\n```\n", last.Reminders, last.Plan)
 	} else {
 		fmt.Fprintf(&b, "Not run.\n")
 	}
@@ -150,4 +157,12 @@ func (e E2E) Sustainable() bool {
 	return float64(e.Sent) >= 0.95*float64(e.Target) && e.Sent > 0 && e.AuditDelivered == e.Sent &&
 		e.RecurringDelivered == e.Completed && e.AuditP99 < time.Second && e.RecurringP99 < time.Second &&
 		(!e.WebMeasured || (e.WebDelivered == e.Sent && e.WebP99 < time.Second))
+}
+
+// ratio is a/b, 0 when b is.
+func ratio(a, b time.Duration) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
 }

@@ -178,7 +178,7 @@ func TestChaos(t *testing.T) {
 	// Load and faults run together; the load goes on until it has made
 	// `changes` changes and every fault has been injected.
 	loadCtx, stopLoad := context.WithCancel(ctx)
-	ld := &load{h: h, rate: rate, target: int64(changes), rng: rand.New(rand.NewPCG(1, 2)), open: map[string][]int64{}}
+	ld := &load{h: h, rate: rate, target: int64(changes), rng: rand.New(rand.NewPCG(1, 2)), open: map[string][]int64{}, repeating: map[int64]bool{}}
 	loadDone := make(chan struct{})
 	start := time.Now()
 	go func() { defer close(loadDone); ld.run(loadCtx) }()
@@ -223,9 +223,10 @@ type load struct {
 	done   atomic.Int64 // successful changes
 	failed atomic.Int64 // attempts that failed and were retried
 
-	mu   sync.Mutex
-	rng  *rand.Rand
-	open map[string][]int64 // user -> open task ids
+	mu        sync.Mutex
+	rng       *rand.Rand
+	open      map[string][]int64 // user -> open task ids
+	repeating map[int64]bool     // the open ones that repeat
 }
 
 func (l *load) pick() (user string, op string, id int64) {
@@ -237,8 +238,10 @@ func (l *load) pick() (user string, op string, id int64) {
 	switch {
 	case len(ids) < 2 || r < 40:
 		return user, "create", 0
-	case r < 65:
+	case r < 55:
 		op = "update"
+	case r < 65:
+		op = "move"
 	case r < 88:
 		op = "complete"
 	default:
@@ -246,12 +249,21 @@ func (l *load) pick() (user string, op string, id int64) {
 	}
 	i := l.rng.IntN(len(ids))
 	id = ids[i]
-	if op != "update" {
+	if op == "complete" && l.repeating[id] && l.rng.IntN(3) == 0 {
+		op = "skip"
+	}
+	if op != "update" && op != "move" {
 		l.open[user] = append(ids[:i:i], ids[i+1:]...)
+		delete(l.repeating, id)
 	}
 	return user, op, id
 }
 
+// newTask is a task of one of the kinds the run mixes: plain or repeating
+// (the simple repeats, and rules whose series end after a count or on a
+// date, from the due time or from completion), with no reminder, one
+// already due, or several that fall due during the run (before the due
+// time and at it, and an absolute one).
 func (l *load) newTask() client.NewTask {
 	l.mu.Lock()
 	r := l.rng.IntN(100)
@@ -259,21 +271,30 @@ func (l *load) newTask() client.NewTask {
 	l.mu.Unlock()
 	now := time.Now().UTC().Truncate(time.Second)
 	nt := client.NewTask{Title: "chaos task " + strconv.Itoa(n)}
-	if r < 30 { // recurring, so completions create next occurrences
-		nt.Recurrence = []client.Recurrence{client.RecurrenceDaily, client.RecurrenceWeekly,
-			client.RecurrenceMonthly, client.RecurrenceYearly}[n%4]
+	if r < 30 { // recurring, so completions and skips create next occurrences
+		switch n % 7 {
+		case 4:
+			nt.RRule = "FREQ=DAILY;COUNT=3"
+		case 5:
+			nt.RRule = "FREQ=WEEKLY;BYDAY=MO,WE,FR;UNTIL=" + now.Add(15*24*time.Hour).Format("20060102T150405Z")
+		case 6:
+			nt.RRule, nt.RepeatFrom = "FREQ=DAILY;INTERVAL=2;COUNT=2", client.RepeatFromCompletion
+		default:
+			nt.Recurrence = []client.Recurrence{client.RecurrenceDaily, client.RecurrenceWeekly,
+				client.RecurrenceMonthly, client.RecurrenceYearly}[n%4]
+		}
 		due := now.Add(24 * time.Hour)
 		nt.DueAt = &due
 	}
-	var reminder time.Time
 	switch {
 	case r%10 < 2: // a reminder already due
-		reminder = now.Add(-time.Minute)
-	case r%10 < 3: // a reminder falling due during the run
-		reminder = now.Add(time.Duration(5+n%20) * time.Second)
-	}
-	if !reminder.IsZero() {
-		nt.ReminderAt = &reminder
+		at := now.Add(-time.Minute)
+		nt.ReminderAt = &at
+	case r%10 < 4: // several falling due during the run
+		due := now.Add(time.Duration(30+n%30) * time.Second)
+		at := now.Add(time.Duration(5+n%20) * time.Second)
+		nt.DueAt = &due
+		nt.Reminders = []client.Reminder{{Before: "PT20S"}, {Before: "PT10S"}, {Before: "PT0S"}, {At: &at}}
 	}
 	return nt
 }
@@ -326,9 +347,18 @@ func (l *load) one(ctx context.Context) {
 		call = func() (client.Task, error) {
 			return api.UpdateTask(ctx, id, client.TaskPatch{Title: client.Set(title)})
 		}
+	case "move": // the due time moves: pending relative reminders move with it
+		due := time.Now().UTC().Add(time.Duration(20+id%40) * time.Second).Truncate(time.Second)
+		what = fmt.Sprintf("move task %d to %s", id, due)
+		call = func() (client.Task, error) {
+			return api.UpdateTask(ctx, id, client.TaskPatch{DueAt: client.Set(due)})
+		}
 	case "complete":
 		what = fmt.Sprintf("complete task %d", id)
 		call = func() (client.Task, error) { return api.CompleteTask(ctx, id) }
+	case "skip":
+		what = fmt.Sprintf("skip task %d", id)
+		call = func() (client.Task, error) { return api.SkipTask(ctx, id) }
 	case "delete":
 		what = fmt.Sprintf("delete task %d", id)
 		call = func() (client.Task, error) { return client.Task{}, api.DeleteTask(ctx, id) }
@@ -343,8 +373,9 @@ func (l *load) one(ctx context.Context) {
 			case "create":
 				l.mu.Lock()
 				l.open[user] = append(l.open[user], tk.ID)
+				l.repeating[tk.ID] = tk.Recurrence != client.RecurrenceNone || tk.RRule != nil
 				l.mu.Unlock()
-			case "update":
+			case "update", "move":
 				l.mu.Lock()
 				l.open[user] = append(l.open[user], id) // still open
 				l.mu.Unlock()
@@ -562,13 +593,23 @@ func (h *harness) checks(ctx context.Context) []check {
 				AND (SELECT count(*) FROM tasks n WHERE n.previous_id = t.id) <> 1`)},
 		{"next occurrences of non-recurring or open tasks", q(ctx, `SELECT count(*) FROM tasks WHERE previous_id IS NOT NULL`),
 			q(ctx, `SELECT count(*) FROM tasks n JOIN tasks p ON p.id = n.previous_id WHERE p.recurrence = 'none' OR p.completed_at IS NULL`)},
+		{"occurrences beyond their series' COUNT", q(ctx, `SELECT count(*) FROM tasks WHERE rrule LIKE '%COUNT=%'`),
+			q(ctx, `SELECT count(*) FROM tasks WHERE series_index > substring(rrule from 'COUNT=([0-9]+)')::int`)},
+		{"next occurrences of the last of a series", q(ctx, `SELECT count(*) FROM tasks WHERE last_in_series`),
+			q(ctx, `SELECT count(*) FROM tasks n JOIN tasks p ON p.id = n.previous_id WHERE p.last_in_series`)},
 		{"reminders sent without an inbox entry", len(expected), missingInbox},
 		{"reminders with more than one inbox entry", len(expected), dupInbox},
 		{"inbox entries for no sent reminder", len(inbox), extraInbox},
-		{"open tasks whose due reminder was never sent", q(ctx, `SELECT count(*) FROM tasks WHERE reminder_at IS NOT NULL`),
-			q(ctx, `SELECT count(*) FROM tasks t WHERE t.reminder_at <= now() - interval '10 seconds' AND t.completed_at IS NULL
-				AND t.deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM task_reminders r
-				WHERE r.task_id = t.id AND r.reminder_at = t.reminder_at AND r.sent_at IS NOT NULL)`)},
+		// The schedule holds the pending reminders of open tasks; a sent
+		// one leaves it.
+		{"due reminders of open tasks never sent", q(ctx, `SELECT count(*) FROM task_reminder_times`) + q(ctx, `SELECT count(*) FROM task_reminders`),
+			q(ctx, `SELECT count(*) FROM task_reminder_times rt JOIN tasks t ON t.id = rt.task_id
+				WHERE rt.remind_at <= now() - interval '10 seconds' AND t.completed_at IS NULL AND t.deleted_at IS NULL`)},
+		{"reminders sent before their time", q(ctx, `SELECT count(*) FROM task_reminders`),
+			q(ctx, `SELECT count(*) FROM task_reminders WHERE sent_at < reminder_at`)},
+		{"tasks whose reminder_at is not their next pending reminder", q(ctx, `SELECT count(*) FROM tasks`),
+			q(ctx, `SELECT count(*) FROM tasks t WHERE t.reminder_at IS DISTINCT FROM
+				(SELECT min(remind_at) FROM task_reminder_times rt WHERE rt.task_id = t.id)`)},
 		{"reminders listed by a sweep and never recorded sent", q(ctx, `SELECT count(*) FROM task_reminders`),
 			q(ctx, `SELECT count(*) FROM task_reminders WHERE sent_at IS NULL`)},
 		{"dead-lettered events", q(ctx, `SELECT count(*) FROM outbox`), q(ctx, `SELECT count(*) FROM dead_letters`)},

@@ -56,7 +56,7 @@ func TestClientsSendTheContract(t *testing.T) {
 			return [2]any{id, created}, err
 		},
 		want: call{"todo-api", "POST", "internal/tasks/17/next-occurrence", nil,
-			`{"user_id":"u","title":"","description":"","priority":"","tags":null,"due_at":null,"reminder_at":null,` +
+			`{"user_id":"u","title":"","description":"","priority":"","tags":null,"due_at":null,"reminders":null,` +
 				`"recurrence":"daily","timezone":"","recurrence_anchor":"2026-03-29T00:30:00.000000005Z"}`},
 		result: [2]any{int64(42), true},
 	}, {

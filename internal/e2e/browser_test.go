@@ -119,9 +119,9 @@ func TestWebAppInABrowser(t *testing.T) {
 			chromedp.SetValue(`#t-priority`, "high", chromedp.ByQuery),
 			chromedp.SendKeys(`#t-tags`, "home, errands", chromedp.ByQuery),
 			chromedp.SetValue(`#t-due`, "2030-07-01T09:30", chromedp.ByQuery),
-			chromedp.SetValue(`#t-reminder`, "2030-07-01T09:00", chromedp.ByQuery),
-			chromedp.SetValue(`#t-recurrence`, "weekly", chromedp.ByQuery),
 			chromedp.SetValue(`#t-timezone`, "America/New_York", chromedp.ByQuery),
+			set(`#r-preset`, "weekly"), // on the due day, a Monday
+			set(`#rem-kind`, "at"), set(`#rem-at`, "2030-07-01T09:00"), chromedp.Click(`#rem-add`, chromedp.ByQuery),
 		)
 		tab.AssertNoSeriousAxe(t, "task form")
 		shoot(t, tab, "form")
@@ -135,7 +135,8 @@ func TestWebAppInABrowser(t *testing.T) {
 		weekly = page.Tasks[0]
 		due, rem := weekly.DueAt, weekly.ReminderAt
 		if weekly.Description != "Look at the calendar" || weekly.Priority != "high" || !slices.Equal(weekly.Tags, []string{"home", "errands"}) ||
-			weekly.Recurrence != "weekly" || weekly.Timezone != "America/New_York" || due == nil || rem == nil ||
+			weekly.Recurrence != "weekly" || weekly.RRule == nil || *weekly.RRule != "FREQ=WEEKLY;BYDAY=MO" ||
+			weekly.Timezone != "America/New_York" || due == nil || rem == nil ||
 			!due.Equal(time.Date(2030, 7, 1, 13, 30, 0, 0, time.UTC)) || !rem.Equal(time.Date(2030, 7, 1, 13, 0, 0, 0, time.UTC)) {
 			t.Errorf("stored %+v; want 09:30 and 09:00 New York time (13:30Z, 13:00Z)", weekly)
 		}

@@ -213,8 +213,10 @@ func TestRecurringTasksGetOneNextOccurrence(t *testing.T) {
 	}
 	daily := e.nextOf(ids[0])[0]
 	if daily.Timezone != "Europe/Berlin" || daily.Priority != "high" || len(daily.Tags) != 1 ||
-		daily.ReminderAt == nil || daily.ReminderAt.UTC().Format(time.RFC3339) != "2026-03-29T06:30:00Z" {
-		t.Errorf("daily next occurrence lost fields or the reminder offset: %+v (reminder %v)", daily, daily.ReminderAt)
+		len(daily.Reminders) != 1 || daily.Reminders[0].At == nil || daily.Reminders[0].At.UTC().Format(time.RFC3339) != "2026-03-29T06:30:00Z" {
+		// (The reminder is long past: it is kept, not pending, and
+		// reminder_at, the next pending one, is null.)
+		t.Errorf("daily next occurrence lost fields or the reminder offset: %+v (reminders %+v)", daily, daily.Reminders)
 	}
 	// The chain goes on: completing the monthly Feb 28 gives Mar 31.
 	feb := e.nextOf(ids[2])[0]

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
@@ -65,6 +66,24 @@ type TaskEvent struct {
 	Version          int        `json:"version"`
 	SeriesID         *int64     `json:"series_id"`
 	RecurrenceAnchor *time.Time `json:"recurrence_anchor"`
+	// RRule is the task's RFC 5545 rule (canonical form), null for a
+	// simple repeat; Recurrence is then its unit, or "none" on the last
+	// occurrence of a series that ends (LastInSeries).
+	RRule        *string        `json:"rrule"`
+	RepeatFrom   string         `json:"repeat_from"` // "due" or "completion"
+	Reminders    []ReminderSpec `json:"reminders"`
+	LastInSeries bool           `json:"last_in_series"`
+	SeriesIndex  int            `json:"series_index"` // the occurrence's number in its series, 1 for the first
+	// Skipped is a TaskCompleted of an occurrence closed as skipped: the
+	// series goes on as after a completion.
+	Skipped bool `json:"skipped"`
+}
+
+// ReminderSpec is one reminder of a task: Before its due time (an ISO 8601
+// duration such as "PT15M") or At an absolute time.
+type ReminderSpec struct {
+	Before string     `json:"before,omitempty"`
+	At     *time.Time `json:"at,omitempty"`
 }
 
 // KnownTaskEventType reports whether t is one of the task-events types of
@@ -108,6 +127,12 @@ type ReminderEvent struct {
 	Title      string     `json:"title"`
 	DueAt      *time.Time `json:"due_at"` // the task's due time; null when it has none
 	ReminderAt time.Time  `json:"reminder_at"`
+	// Before is the relative reminder it comes from ("PT15M"), absent for
+	// an absolute one.
+	Before string `json:"before,omitempty"`
+	// Timezone is the task's IANA time zone, in which the notification
+	// says how the due time stands.
+	Timezone string `json:"timezone,omitempty"`
 }
 
 // Validate checks the fields the notification service relies on.
@@ -216,4 +241,53 @@ func TaskEventOf(ce cloudevents.Event) (TaskEvent, error) {
 		return te, fmt.Errorf("events: %w", err)
 	}
 	return te, nil
+}
+
+// DueStatus says how the task's due time stands at the reminder's time, in
+// the task's time zone: "due in 15 minutes", "due now", "overdue since
+// 09:00" (or "since Mon 4 Jan 09:00" on another day); "" when the task has
+// no due time.
+func (e ReminderEvent) DueStatus() string {
+	if e.DueAt == nil {
+		return ""
+	}
+	loc, err := time.LoadLocation(e.Timezone)
+	if err != nil || e.Timezone == "" {
+		loc = time.UTC
+	}
+	d := e.DueAt.Sub(e.ReminderAt).Round(time.Minute)
+	switch {
+	case d == 0:
+		return "due now"
+	case d > 0:
+		return "due in " + span(d)
+	}
+	due, at := e.DueAt.In(loc), e.ReminderAt.In(loc)
+	if y, m, day := due.Date(); y == at.Year() && m == at.Month() && day == at.Day() {
+		return "overdue since " + due.Format("15:04")
+	}
+	return "overdue since " + due.Format("Mon 2 Jan 15:04")
+}
+
+// span reads a positive duration of whole minutes as days, hours and
+// minutes: "15 minutes", "1 hour", "1 day 2 hours".
+func span(d time.Duration) string {
+	days, rest := int(d/(24*time.Hour)), d%(24*time.Hour)
+	hours, mins := int(rest/time.Hour), int(rest%time.Hour/time.Minute)
+	var parts []string
+	for _, p := range []struct {
+		n    int
+		unit string
+	}{{days, "day"}, {hours, "hour"}, {mins, "minute"}} {
+		switch {
+		case p.n == 1:
+			parts = append(parts, "1 "+p.unit)
+		case p.n > 1:
+			parts = append(parts, strconv.Itoa(p.n)+" "+p.unit+"s")
+		}
+	}
+	if len(parts) > 2 {
+		parts = parts[:2] // "1 day 2 hours": minutes do not matter then
+	}
+	return strings.Join(parts, " ")
 }

@@ -122,7 +122,7 @@ func retryConflicts[T any](ctx context.Context, op func() (T, error)) (T, error)
 func (h *Handler) reminder(ctx context.Context, d *consumer.Delivery, e events.ReminderEvent) error {
 	d.Log("title", e.Title, "due_at", e.DueAt, "reminder_at", e.ReminderAt)
 	n := notifierapi.Notification{ID: d.ID, TaskID: e.TaskID, Title: e.Title, DueAt: e.DueAt, ReminderAt: e.ReminderAt,
-		CreatedAt: h.Now().UTC()}
+		Message: e.DueStatus(), CreatedAt: h.Now().UTC()}
 	duplicate, err := h.deliver(ctx, e.UserID, n)
 	if err != nil {
 		return fmt.Errorf("store notification: %w", err)

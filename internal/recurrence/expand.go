@@ -62,11 +62,16 @@ func (s *Series) First() (time.Time, bool) {
 	return t, ok
 }
 
-// After is the first occurrence strictly after t, in UTC, and its number
-// in the series (1 for First); false when there is none: the series ended
-// (COUNT or UNTIL), or none within Horizon years after t.
+// After is the first occurrence strictly after t, in UTC, and, for a rule
+// with COUNT, the number COUNT counts it as (0 without COUNT); false when
+// there is none: the series ended (COUNT, UNTIL, or the year 9999 in UTC),
+// or none within Horizon years after t.
 func (s *Series) After(t time.Time) (time.Time, int, bool) {
-	return s.scan(t, 1)
+	at, n, ok := s.scan(t, 1)
+	if s.rule.Count == 0 {
+		n = 0
+	}
+	return at, n, ok
 }
 
 // Occurrences are up to n occurrences at or after from, in UTC.
@@ -84,12 +89,14 @@ func (s *Series) Occurrences(from time.Time, n int) []time.Time {
 	return out
 }
 
-// scan finds the k-th occurrence strictly after t (k >= 1) and its
-// number in the series. With COUNT it counts from the first period, so
-// that the numbers are the series'; otherwise it starts at the period of
-// t, bounded by Horizon years either way.
+// scan finds the k-th occurrence strictly after t (k >= 1), at most
+// Horizon years after t and in the years up to 9999 UTC (what RFC 3339
+// and the API can hold), and, with COUNT, its number as COUNT counts it:
+// then it counts from the first period; otherwise it starts at the period
+// of t.
 func (s *Series) scan(t time.Time, k int) (time.Time, int, bool) {
 	r := s.rule
+	horizon := t.AddDate(Horizon, 0, 0)
 	p := 0
 	if r.Count == 0 {
 		p = max(0, s.periodOf(t)-1)
@@ -115,7 +122,7 @@ func (s *Series) scan(t time.Time, k int) (time.Time, int, bool) {
 			if d != s.day0 {
 				at = s.at(d)
 			}
-			if !r.Until.IsZero() && at.After(r.Until) {
+			if !r.Until.IsZero() && at.After(r.Until) || at.UTC().Year() > 9999 {
 				return time.Time{}, 0, false
 			}
 			n++
@@ -123,6 +130,9 @@ func (s *Series) scan(t time.Time, k int) (time.Time, int, bool) {
 				return time.Time{}, 0, false
 			}
 			if at.After(t) {
+				if at.After(horizon) {
+					return time.Time{}, 0, false
+				}
 				if k--; k == 0 {
 					return at.UTC(), n, true
 				}
@@ -397,12 +407,12 @@ func NextByRule(rule RRule, anchor, prev time.Time, index int, closedAt time.Tim
 		if err != nil {
 			return Step{}, false, err
 		}
-		next, n, ok := s.After(prev)
+		next, _, ok := s.After(prev)
 		if !ok {
 			return Step{}, false, nil
 		}
 		_, _, more := s.After(next)
-		return Step{At: next, Index: n, Anchor: anchor.UTC(), Last: !more}, true, nil
+		return Step{At: next, Index: index + 1, Anchor: anchor.UTC(), Last: !more}, true, nil
 	}
 	if rule.Count > 0 && index >= rule.Count {
 		return Step{}, false, nil
@@ -429,5 +439,7 @@ func NextByRule(rule RRule, anchor, prev time.Time, index int, closedAt time.Tim
 	}
 	_, _, more := s.After(next)
 	last := !more || (rule.Count > 0 && index+1 >= rule.Count)
-	return Step{At: next, Index: index + 1, Anchor: next, Last: last}, true, nil
+	// The anchor stays: it keeps DTSTART's time of day, which an
+	// occurrence in a DST gap does not show.
+	return Step{At: next, Index: index + 1, Anchor: anchor.UTC(), Last: last}, true, nil
 }

@@ -349,3 +349,21 @@ func NextOccurrence(dueAt, reminderAt, anchor *time.Time, completedAt time.Time,
 		return Occurrence{DueAt: &next, Anchor: anc.UTC()}, nil
 	}
 }
+
+// NextFromCompletion is the simple rule's next occurrence when it repeats
+// from completion: the rule anchored on the local date of closedAt, at
+// anchor's local time of day, and its first occurrence on a later date (a
+// day, a week, a month or a year after the day of closing). In UTC.
+func NextFromCompletion(rule Rule, anchor, closedAt time.Time, loc *time.Location) (time.Time, error) {
+	if loc == nil {
+		return time.Time{}, errors.New("recurrence: nil location")
+	}
+	a, c := localWall(anchor.In(loc)), localWall(closedAt.In(loc))
+	y, m, d := c.Date()
+	start := wallTime(y, m, d, a.Hour(), a.Minute(), a.Second(), a.Nanosecond(), loc)
+	s, err := newSchedule(start, rule, loc)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return s.after(wallTime(y, m, d, 23, 59, 59, 999999999, loc)), nil
+}

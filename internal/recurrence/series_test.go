@@ -3,10 +3,6 @@ package recurrence
 import (
 	"archive/zip"
 	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -19,15 +15,7 @@ import (
 // under its first name: every zone is covered.
 func embeddedZones(t *testing.T) []*time.Location {
 	t.Helper()
-	root := os.Getenv("GOROOT")
-	if root == "" {
-		out, err := exec.Command("go", "env", "GOROOT").Output()
-		if err != nil {
-			t.Fatalf("go env GOROOT: %v", err)
-		}
-		root = strings.TrimSpace(string(out))
-	}
-	zr, err := zip.OpenReader(filepath.Join(root, "lib", "time", "zoneinfo.zip"))
+	zr, err := zip.OpenReader(zoneinfoZip(t))
 	if err != nil {
 		t.Fatalf("open the embedded tz database: %v", err)
 	}

@@ -74,37 +74,26 @@ func other(_ context.Context, d *consumer.Delivery) error {
 	return nil
 }
 
-// completed computes and requests the next occurrence of a completed task
-// (recurrence.NextOccurrence: the series' anchor decides the date and time
-// of day; a series without a due date runs on its reminder).
+// completed computes and requests the next occurrence of a completed or
+// skipped task (Next): the rule and the series' anchor decide the date and
+// time of day; a series without a due date runs on its first absolute
+// reminder.
 func (h *Handler) completed(ctx context.Context, d *consumer.Delivery, e events.TaskEvent) error {
-	d.Log("recurrence", e.Recurrence)
+	d.Log("recurrence", e.Recurrence, "rrule", e.RRule, "skipped", e.Skipped)
 	if e.EventType != events.TaskCompleted {
 		return consumer.Permanentf("routed a %q event to the completions", e.EventType)
 	}
-	rule := recurrence.Rule(e.Recurrence)
-	if rule == "" || rule == recurrence.None {
+	next, ok, err := Next(e)
+	if err != nil {
+		return consumer.Permanent(err)
+	}
+	if !ok {
 		d.Outcome("skipped")
 		return nil
 	}
-	if e.CompletedAt == nil {
-		return consumer.Permanentf("TaskCompleted without completed_at")
-	}
-	loc, err := time.LoadLocation(e.Timezone)
-	if err != nil || e.Timezone == "" || e.Timezone == "Local" {
-		return consumer.Permanentf("unknown time zone %q", e.Timezone)
-	}
-	occ, err := recurrence.NextOccurrence(e.DueAt, e.ReminderAt, e.RecurrenceAnchor, *e.CompletedAt, rule, loc)
-	if err != nil {
-		return consumer.Permanentf("cannot compute the next occurrence: %w", err)
-	}
-	d.Log("due_at", occ.DueAt, "reminder_at", occ.ReminderAt)
+	d.Log("due_at", next.DueAt, "reminders", len(next.Reminders), "series_index", next.SeriesIndex, "last_in_series", next.LastInSeries)
 	todo := todointernal.Client{Dapr: h.Dapr, AppID: h.TodoAppID}
-	id, created, err := todo.NextOccurrence(ctx, e.TaskID, todointernal.NextOccurrence{
-		UserID: e.UserID, Title: e.Title, Description: e.Description, Priority: e.Priority, Tags: e.Tags,
-		DueAt: occ.DueAt, ReminderAt: occ.ReminderAt, Recurrence: e.Recurrence, Timezone: e.Timezone,
-		RecurrenceAnchor: occ.Anchor,
-	})
+	id, created, err := todo.NextOccurrence(ctx, e.TaskID, next)
 	var refused *dapr.AppError
 	if errors.As(err, &refused) && refused.Client() {
 		// The request can never succeed (task unknown, invalid content).
@@ -120,6 +109,124 @@ func (h *Handler) completed(ctx context.Context, d *consumer.Delivery, e events.
 		d.Outcome("already_created")
 	}
 	return nil
+}
+
+// Next is the task that follows the occurrence a TaskCompleted closed
+// (completed or skipped); false when none does: the task does not repeat,
+// or its series ended (it was the last, or the rule has no occurrence
+// after it). The error is one no redelivery can cure.
+//
+//   - The series runs on the due time, else on the earliest absolute
+//     reminder, else (a simple repeat only) on the completion.
+//   - A simple repeat from the due time is recurrence.NextOccurrence; from
+//     completion, the same repeat anchored on the day of completion at the
+//     anchor's time of day.
+//   - An RRULE is recurrence.NextByRule, which gives the occurrence's
+//     number and whether it is the last.
+//   - Relative reminders stay as they are (todo-api computes their times
+//     from the new due time); absolute ones move as the series' clock did.
+func Next(e events.TaskEvent) (todointernal.NextOccurrence, bool, error) {
+	rule := recurrence.Rule(e.Recurrence)
+	switch {
+	case e.RRule != nil && e.LastInSeries, e.RRule == nil && (rule == "" || rule == recurrence.None):
+		return todointernal.NextOccurrence{}, false, nil
+	case e.RRule == nil && !rule.Repeats():
+		return todointernal.NextOccurrence{}, false, fmt.Errorf("unknown recurrence %q", e.Recurrence)
+	}
+	if e.Reminders == nil && e.ReminderAt != nil {
+		// An event of the version before several reminders: its one
+		// reminder is reminder_at.
+		e.Reminders = []events.ReminderSpec{{At: e.ReminderAt}}
+	}
+	if e.CompletedAt == nil {
+		return todointernal.NextOccurrence{}, false, errors.New("TaskCompleted without completed_at")
+	}
+	loc, err := time.LoadLocation(e.Timezone)
+	if err != nil || e.Timezone == "" || e.Timezone == "Local" {
+		return todointernal.NextOccurrence{}, false, fmt.Errorf("unknown time zone %q", e.Timezone)
+	}
+	closed := *e.CompletedAt
+	from := recurrence.RepeatFrom(e.RepeatFrom)
+	// The series' clock: the due time, else the first absolute reminder.
+	clock, firstAbs := e.DueAt, firstAbsolute(e.Reminders)
+	if clock == nil {
+		clock = firstAbs
+	}
+	anchor := e.RecurrenceAnchor
+	if anchor == nil {
+		anchor = clock
+	}
+	out := todointernal.NextOccurrence{UserID: e.UserID, Title: e.Title, Description: e.Description, Priority: e.Priority,
+		Tags: e.Tags, Recurrence: e.Recurrence, RRule: e.RRule, RepeatFrom: e.RepeatFrom, Timezone: e.Timezone}
+	var next time.Time
+	switch {
+	case e.RRule != nil:
+		r, err := recurrence.ParseRRule(*e.RRule)
+		if err != nil {
+			return out, false, fmt.Errorf("rrule %q: %w", *e.RRule, err)
+		}
+		if clock == nil || anchor == nil {
+			return out, false, errors.New("a series with a rule has neither a due time nor an absolute reminder")
+		}
+		step, ok, err := recurrence.NextByRule(r, *anchor, *clock, max(e.SeriesIndex, 1), closed, from, loc)
+		if err != nil || !ok {
+			return out, false, err
+		}
+		next = step.At
+		out.Recurrence = string(r.Freq.Rule())
+		out.RecurrenceAnchor, out.SeriesIndex, out.LastInSeries = step.Anchor, step.Index, step.Last
+	case from == recurrence.FromCompletion:
+		// The simple repeat, restarted on the day of closing at the
+		// anchor's time of day: a period after that day.
+		a := clock
+		if a == nil {
+			a = &closed
+		}
+		if next, err = recurrence.NextFromCompletion(rule, *a, closed, loc); err != nil {
+			return out, false, err
+		}
+		out.RecurrenceAnchor, out.SeriesIndex = next, max(e.SeriesIndex, 1)+1
+	default:
+		occ, err := recurrence.NextOccurrence(e.DueAt, firstAbs, e.RecurrenceAnchor, closed, rule, loc)
+		if err != nil {
+			return out, false, fmt.Errorf("cannot compute the next occurrence: %w", err)
+		}
+		switch {
+		case occ.DueAt != nil:
+			next = *occ.DueAt
+		case occ.ReminderAt != nil:
+			next = *occ.ReminderAt
+		}
+		out.RecurrenceAnchor, out.SeriesIndex = occ.Anchor, max(e.SeriesIndex, 1)+1
+	}
+	shift := time.Duration(0)
+	if clock != nil {
+		shift = next.Sub(*clock)
+	}
+	if e.DueAt != nil || clock == nil {
+		n := next
+		out.DueAt = &n
+	}
+	out.Reminders = make([]events.ReminderSpec, 0, len(e.Reminders))
+	for _, r := range e.Reminders {
+		if r.At != nil {
+			at := r.At.Add(shift).UTC()
+			r.At = &at
+		}
+		out.Reminders = append(out.Reminders, r)
+	}
+	return out, true, nil
+}
+
+// firstAbsolute is the earliest absolute reminder, or nil.
+func firstAbsolute(rs []events.ReminderSpec) *time.Time {
+	var first *time.Time
+	for _, r := range rs {
+		if r.At != nil && (first == nil || r.At.Before(*first)) {
+			first = r.At
+		}
+	}
+	return first
 }
 
 // New builds recurring-service's handler.

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/evolution-todo/todo/internal/contract/contracttest"
 	"github.com/evolution-todo/todo/internal/contract/todointernal"
@@ -226,6 +227,12 @@ func TestNextOccurrenceRequest(t *testing.T) {
 			if err := json.Unmarshal(c.body, &body); err != nil {
 				t.Fatalf("body %s: %v", c.body, err)
 			}
+			// The event's one reminder_at (an event of the version before
+			// several reminders) is one absolute reminder.
+			reminders := []any{}
+			if tt.wantReminder != nil {
+				reminders = append(reminders, map[string]any{"at": tt.wantReminder})
+			}
 			want := map[string]any{
 				"user_id":           "user-1",
 				"title":             "Water the plants",
@@ -233,8 +240,9 @@ func TestNextOccurrenceRequest(t *testing.T) {
 				"priority":          "high",
 				"tags":              []any{"home", "garden"},
 				"due_at":            tt.wantDue,
-				"reminder_at":       tt.wantReminder,
+				"reminders":         reminders,
 				"recurrence":        data["recurrence"],
+				"series_index":      float64(2),
 				"timezone":          "Europe/Berlin",
 				"recurrence_anchor": tt.wantAnchor,
 			}
@@ -266,7 +274,7 @@ func TestLogLine(t *testing.T) {
 	want := map[string]any{
 		"msg": "recurring event", "event_id": "ce-1", "task_id": float64(17), "user_id": "user-1", "recurrence": "daily",
 		"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "next_task_id": float64(18), "due_at": "2026-03-11T08:00:00Z",
-		"reminder_at": "2026-03-11T07:30:00Z", "outcome": "already_created", "event_type": "TaskCompleted",
+		"reminders": float64(1), "series_index": float64(2), "outcome": "already_created", "event_type": "TaskCompleted",
 	}
 	for k, v := range want {
 		if rec[k] != v {
@@ -504,4 +512,120 @@ func TestConsumerSuite(t *testing.T) {
 			},
 		}
 	})
+}
+
+// Next over the fields of several reminders and rules: the next date, the
+// occurrence's number, whether it is the last, and the reminders it
+// carries (relative ones as they are, absolute ones moved with the due
+// time).
+func TestNextWithRules(t *testing.T) {
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	at := func(y int, m time.Month, d, h, min int) *time.Time {
+		v := time.Date(y, m, d, h, min, 0, 0, berlin).UTC()
+		return &v
+	}
+	str := func(s string) *string { return &s }
+	// A task due Monday 4 January 2027 at 09:00 in Berlin, closed on time.
+	base := func() events.TaskEvent {
+		return events.TaskEvent{EventType: events.TaskCompleted, TaskID: 5, UserID: "u", Title: "t", Timezone: "Europe/Berlin",
+			Recurrence: "weekly", RRule: str("FREQ=WEEKLY;BYDAY=MO,TH"), RepeatFrom: "due", SeriesIndex: 1,
+			DueAt: at(2027, 1, 4, 9, 0), CompletedAt: at(2027, 1, 4, 10, 0), Completed: true,
+			Reminders: []events.ReminderSpec{{Before: "PT15M"}, {At: at(2027, 1, 3, 20, 0)}}}
+	}
+	tests := []struct {
+		name      string
+		change    func(e *events.TaskEvent)
+		wantNone  bool
+		wantDue   *time.Time
+		wantIndex int
+		wantLast  bool
+		wantAt    *time.Time // the absolute reminder, moved
+	}{
+		{name: "Monday and Thursday: the Thursday", change: func(*events.TaskEvent) {},
+			wantDue: at(2027, 1, 7, 9, 0), wantIndex: 2, wantAt: at(2027, 1, 6, 20, 0)},
+		{name: "skipped goes on as completed", change: func(e *events.TaskEvent) { e.Skipped = true },
+			wantDue: at(2027, 1, 7, 9, 0), wantIndex: 2, wantAt: at(2027, 1, 6, 20, 0)},
+		{name: "closed late, from due: the schedule's next after the closed one",
+			change:  func(e *events.TaskEvent) { e.CompletedAt = at(2027, 1, 20, 12, 0) },
+			wantDue: at(2027, 1, 7, 9, 0), wantIndex: 2, wantAt: at(2027, 1, 6, 20, 0)},
+		{name: "closed late, from completion: the rule's first after the closing",
+			change: func(e *events.TaskEvent) {
+				e.RepeatFrom, e.CompletedAt = "completion", at(2027, 1, 20, 12, 0) // a Wednesday
+			},
+			wantDue: at(2027, 1, 21, 9, 0), wantIndex: 2, wantAt: at(2027, 1, 20, 20, 0)},
+		{name: "every 3 days from completion, 4 days late",
+			change: func(e *events.TaskEvent) {
+				e.RRule, e.Recurrence, e.RepeatFrom, e.CompletedAt = str("FREQ=DAILY;INTERVAL=3"), "daily", "completion", at(2027, 1, 8, 18, 0)
+			},
+			wantDue: at(2027, 1, 11, 9, 0), wantIndex: 2, wantAt: at(2027, 1, 10, 20, 0)},
+		{name: "the second of COUNT=3: the next is the last",
+			change: func(e *events.TaskEvent) {
+				e.RRule, e.SeriesIndex, e.RecurrenceAnchor = str("FREQ=WEEKLY;COUNT=3;BYDAY=MO,TH"), 2, e.DueAt
+				e.DueAt = at(2027, 1, 7, 9, 0)
+			},
+			wantDue: at(2027, 1, 11, 9, 0), wantIndex: 3, wantLast: true, wantAt: at(2027, 1, 7, 20, 0)},
+		{name: "the last of its series", change: func(e *events.TaskEvent) { e.LastInSeries, e.Recurrence = true, "none" }, wantNone: true},
+		{name: "UNTIL passed", change: func(e *events.TaskEvent) { e.RRule = str("FREQ=WEEKLY;UNTIL=20270105T000000Z;BYDAY=MO,TH") }, wantNone: true},
+		{name: "UNTIL at the next one: it is the last",
+			change:  func(e *events.TaskEvent) { e.RRule = str("FREQ=WEEKLY;UNTIL=20270107T080000Z;BYDAY=MO,TH") },
+			wantDue: at(2027, 1, 7, 9, 0), wantIndex: 2, wantLast: true, wantAt: at(2027, 1, 6, 20, 0)},
+		{name: "the last Friday of the month",
+			change: func(e *events.TaskEvent) {
+				e.RRule, e.Recurrence, e.DueAt = str("FREQ=MONTHLY;BYDAY=-1FR"), "monthly", at(2027, 1, 29, 9, 0)
+				e.CompletedAt = e.DueAt
+			},
+			wantDue: at(2027, 2, 26, 9, 0), wantIndex: 2, wantAt: at(2027, 1, 31, 20, 0)}, // 28 days on
+		{name: "the first in a DST gap: later ones at DTSTART's time of day",
+			change: func(e *events.TaskEvent) {
+				// From Saturday 27 March 02:30; Sunday 28 March 02:30 does
+				// not exist, so the first is 03:30 CEST.
+				e.RRule, e.RecurrenceAnchor = str("FREQ=WEEKLY;BYDAY=SU"), at(2027, 3, 27, 2, 30)
+				due := time.Date(2027, 3, 28, 1, 30, 0, 0, time.UTC)
+				e.DueAt, e.CompletedAt = &due, &due
+			},
+			wantDue: at(2027, 4, 4, 2, 30), wantIndex: 2, wantAt: at(2027, 1, 10, 19, 0)}, // 6 days 23 hours on
+		{name: "a simple daily repeat from completion, 4 days late",
+			change: func(e *events.TaskEvent) {
+				e.RRule, e.Recurrence, e.RepeatFrom, e.CompletedAt = nil, "daily", "completion", at(2027, 1, 8, 18, 0)
+			},
+			wantDue: at(2027, 1, 9, 9, 0), wantIndex: 2, wantAt: at(2027, 1, 8, 20, 0)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := base()
+			tt.change(&e)
+			got, ok, err := recurring.Next(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok == tt.wantNone {
+				t.Fatalf("Next gave one: %v, want %v (%+v)", ok, !tt.wantNone, got)
+			}
+			if tt.wantNone {
+				return
+			}
+			if got.DueAt == nil || !got.DueAt.Equal(*tt.wantDue) || got.SeriesIndex != tt.wantIndex || got.LastInSeries != tt.wantLast {
+				t.Errorf("next due %v index %d last %v, want %v %d %v", got.DueAt, got.SeriesIndex, got.LastInSeries, tt.wantDue, tt.wantIndex, tt.wantLast)
+			}
+			if len(got.Reminders) != 2 || got.Reminders[0].Before != "PT15M" || got.Reminders[1].At == nil || !got.Reminders[1].At.Equal(*tt.wantAt) {
+				t.Errorf("reminders %+v, want PT15M before and at %v", got.Reminders, tt.wantAt)
+			}
+		})
+	}
+}
+
+// An event of this version reads reminder_at as the next reminder still
+// to send, not as a reminder: its reminders list is what carries over.
+func TestNextKeepsTheRemindersList(t *testing.T) {
+	due := time.Date(2027, 1, 4, 8, 0, 0, 0, time.UTC)
+	pending := due.Add(-time.Hour)
+	e := events.TaskEvent{EventType: events.TaskCompleted, TaskID: 5, UserID: "u", Title: "t", Timezone: "UTC", Recurrence: "daily",
+		DueAt: &due, CompletedAt: &due, ReminderAt: &pending, Reminders: []events.ReminderSpec{}}
+	got, ok, err := recurring.Next(e)
+	if err != nil || !ok {
+		t.Fatalf("Next: %v %v", ok, err)
+	}
+	if len(got.Reminders) != 0 {
+		t.Errorf("reminders %+v, want none", got.Reminders)
+	}
 }

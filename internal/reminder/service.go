@@ -260,7 +260,7 @@ func (s *Service) publish(ctx context.Context, page []todointernal.Reminder) err
 	for _, d := range page {
 		data := events.ReminderEvent{
 			EventType: events.ReminderDue, TaskID: d.TaskID, UserID: d.UserID, Title: d.Title,
-			DueAt: d.DueAt, ReminderAt: d.ReminderAt,
+			DueAt: d.DueAt, ReminderAt: d.ReminderAt, Before: d.Before, Timezone: d.Timezone,
 		}
 		id := events.ReminderEventID(d.TaskID, d.ReminderAt)
 		ce, err := events.NewCloudEvent(id, "reminder-service", events.ReminderDue, d.TaskID, d.ReminderAt, data)

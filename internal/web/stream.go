@@ -292,6 +292,7 @@ type reminderPush struct {
 	Title      string     `json:"title"`
 	DueAt      *time.Time `json:"due_at"`
 	ReminderAt time.Time  `json:"reminder_at"`
+	Message    string     `json:"message"` // how the due time stands: "due in 15 minutes"
 }
 
 // subscriptions are the live stream's sources: task-events and reminders,
@@ -312,7 +313,8 @@ func (a *App) subscriptions() []consumer.Subscription {
 			})},
 		{Topic: events.TopicReminders, Path: "/events/reminders", NoDeadLetter: true, LogMessage: "live reminder",
 			Handle: consumer.Reminders(func(_ context.Context, d *consumer.Delivery, e events.ReminderEvent) error {
-				data, err := json.Marshal(reminderPush{ID: d.ID, TaskID: e.TaskID, Title: e.Title, DueAt: e.DueAt, ReminderAt: e.ReminderAt})
+				data, err := json.Marshal(reminderPush{ID: d.ID, TaskID: e.TaskID, Title: e.Title, DueAt: e.DueAt,
+					ReminderAt: e.ReminderAt, Message: e.DueStatus()})
 				if err != nil {
 					return consumer.Permanent(err)
 				}

@@ -578,6 +578,48 @@ func TestAPIProxyCarriesTheUsersTokenOnly(t *testing.T) {
 	}
 }
 
+// The routes of the repeat editor and of Skip reach todo-api as the page
+// sends them: the method, the path and the query, escapes and all (an
+// RRULE's ";", "=" and "," are escaped in a query).
+func TestAPIProxyPassesTheRepeatRoutes(t *testing.T) {
+	f := newFixture(t, nil)
+	b := f.browser(t)
+	b.signIn("alice")
+	for _, c := range []struct{ method, path, query string }{
+		{"POST", "/api/tasks/42/skip", ""},
+		{"GET", "/api/recurrence/preview", "rrule=FREQ%3DWEEKLY%3BINTERVAL%3D2%3BBYDAY%3DMO%2CTH%3BUNTIL%3D20300331T215959Z" +
+			"&start=2030-01-07T08%3A00%3A00Z&timezone=Europe%2FBerlin&count=5"},
+		{"GET", "/api/recurrence/preview", "rrule=FREQ%3DMONTHLY%3BBYDAY%3D-1FR%3BCOUNT%3D3&start=2030-01-10T23%3A00%3A00Z&timezone=America%2FNew_York&count=1"},
+		{"PATCH", "/api/tasks/42", ""},
+	} {
+		target := c.path
+		if c.query != "" {
+			target += "?" + c.query
+		}
+		body := ""
+		if c.method == "PATCH" {
+			body = `{"rrule":"FREQ=DAILY","reminders":[{"before":"PT15M"}]}`
+		}
+		before := len(f.api.requests())
+		if resp, raw := b.do(c.method, target, body); resp.StatusCode != http.StatusOK {
+			t.Errorf("%s %s: %d %s", c.method, target, resp.StatusCode, raw)
+			continue
+		}
+		reqs := f.api.requests()
+		if len(reqs) != before+1 {
+			t.Errorf("%s %s: %d requests upstream", c.method, target, len(reqs)-before)
+			continue
+		}
+		r := reqs[len(reqs)-1]
+		if r.Method != c.method || r.URL.EscapedPath() != c.path || r.URL.RawQuery != c.query {
+			t.Errorf("upstream got %s %s?%s, want %s %s?%s", r.Method, r.URL.EscapedPath(), r.URL.RawQuery, c.method, c.path, c.query)
+		}
+		if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+			t.Errorf("%s %s went upstream without the user's token", c.method, target)
+		}
+	}
+}
+
 const testTraceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 func TestAPIProxyRefusesPathsThatCouldBeRewritten(t *testing.T) {

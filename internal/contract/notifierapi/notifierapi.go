@@ -40,8 +40,12 @@ type Notification struct {
 	Title      string     `json:"title"`
 	DueAt      *time.Time `json:"due_at"`
 	ReminderAt time.Time  `json:"reminder_at"`
-	CreatedAt  time.Time  `json:"created_at"`
-	ReadAt     *time.Time `json:"read_at"`
+	// Message says how the due time stands at the reminder, in the task's
+	// time zone ("due in 15 minutes", "due now", "overdue since 09:00");
+	// empty for a task without a due time.
+	Message   string     `json:"message"`
+	CreatedAt time.Time  `json:"created_at"`
+	ReadAt    *time.Time `json:"read_at"`
 }
 
 // InboxPage is one page of a user's notifications, newest first; Unread

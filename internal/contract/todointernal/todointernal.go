@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/evolution-todo/todo/internal/dapr"
+	"github.com/evolution-todo/todo/internal/events"
 )
 
 // AppID is todo-api's default Dapr app id.
@@ -34,23 +35,35 @@ func PathNextOccurrence(id int64) string {
 // NextOccurrence is the body of POST /internal/tasks/{id}/next-occurrence:
 // the task that follows completed task {id} in its series. DueAt is null
 // for a series without a due date (it runs on its reminder).
+//
+// With an RRULE, SeriesIndex and LastInSeries are the occurrence's place in
+// its series, which the caller computed: todo-api takes them as they are.
+// Reminders are the next task's: relative ones as they were (todo-api
+// computes their times from the new due time), absolute ones moved by the
+// caller.
 type NextOccurrence struct {
-	UserID           string     `json:"user_id"`
-	Title            string     `json:"title"`
-	Description      string     `json:"description"`
-	Priority         string     `json:"priority"`
-	Tags             []string   `json:"tags"`
-	DueAt            *time.Time `json:"due_at"`
-	ReminderAt       *time.Time `json:"reminder_at"`
-	Recurrence       string     `json:"recurrence"`
-	Timezone         string     `json:"timezone"`
-	RecurrenceAnchor time.Time  `json:"recurrence_anchor"`
+	UserID           string                `json:"user_id"`
+	Title            string                `json:"title"`
+	Description      string                `json:"description"`
+	Priority         string                `json:"priority"`
+	Tags             []string              `json:"tags"`
+	DueAt            *time.Time            `json:"due_at"`
+	Reminders        []events.ReminderSpec `json:"reminders"`
+	Recurrence       string                `json:"recurrence"`
+	RRule            *string               `json:"rrule,omitempty"`
+	RepeatFrom       string                `json:"repeat_from,omitempty"`
+	SeriesIndex      int                   `json:"series_index,omitempty"`
+	LastInSeries     bool                  `json:"last_in_series,omitempty"`
+	Timezone         string                `json:"timezone"`
+	RecurrenceAnchor time.Time             `json:"recurrence_anchor"`
 }
 
-// NextOccurrenceFields are the JSON members of NextOccurrence, the only
-// ones the route accepts.
-var NextOccurrenceFields = []string{"user_id", "title", "description", "priority", "tags", "due_at",
-	"reminder_at", "recurrence", "timezone", "recurrence_anchor"}
+// NextOccurrenceFields are the JSON members the route accepts: those of
+// NextOccurrence, and reminder_at, which callers of the version before
+// several reminders send (one absolute reminder), so that a rolling
+// upgrade loses no occurrence.
+var NextOccurrenceFields = []string{"user_id", "title", "description", "priority", "tags", "due_at", "reminder_at",
+	"reminders", "recurrence", "rrule", "repeat_from", "series_index", "last_in_series", "timezone", "recurrence_anchor"}
 
 // Created is the part of the answer (the created task) callers read.
 type Created struct {
@@ -71,6 +84,8 @@ type Reminder struct {
 	Title      string     `json:"title"`
 	DueAt      *time.Time `json:"due_at"` // the task's due time; null when it has none
 	ReminderAt time.Time  `json:"reminder_at"`
+	Before     string     `json:"before,omitempty"` // the relative reminder it comes from, such as PT15M
+	Timezone   string     `json:"timezone,omitempty"`
 }
 
 // DueQuery is the query of GET internal/reminders/due: the reminders due

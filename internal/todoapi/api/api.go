@@ -27,6 +27,7 @@ type TaskStore interface {
 	UpdateTask(ctx context.Context, userID string, id int64, p task.Patch) (task.Task, error)
 	CompleteTask(ctx context.Context, userID string, id int64) (task.Task, error)
 	ReopenTask(ctx context.Context, userID string, id int64) (task.Task, error)
+	SkipTask(ctx context.Context, userID string, id int64) (task.Task, error)
 	DeleteTask(ctx context.Context, userID string, id int64) error
 	Ping(ctx context.Context) error
 }
@@ -94,6 +95,8 @@ func (s *Server) Routes() []Route {
 		{Method: "DELETE", Path: "/api/tasks/{id}", Auth: true, handler: s.deleteTask},
 		{Method: "POST", Path: "/api/tasks/{id}/complete", Auth: true, handler: s.completeTask},
 		{Method: "POST", Path: "/api/tasks/{id}/reopen", Auth: true, handler: s.reopenTask},
+		{Method: "POST", Path: "/api/tasks/{id}/skip", Auth: true, handler: s.skipTask},
+		{Method: "GET", Path: "/api/recurrence/preview", Auth: true, handler: s.previewRecurrence},
 		{Method: "GET", Path: "/api/tasks/{id}/history", Auth: true, handler: s.history},
 		{Method: "GET", Path: "/api/notifications", Auth: true, handler: s.notifications},
 		{Method: "POST", Path: "/api/notifications/{id}/read", Auth: true, handler: s.readNotification},
@@ -355,6 +358,10 @@ func (s *Server) completeTask(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) reopenTask(w http.ResponseWriter, r *http.Request) error {
 	return s.transition(w, r, s.store.ReopenTask)
+}
+
+func (s *Server) skipTask(w http.ResponseWriter, r *http.Request) error {
+	return s.transition(w, r, s.store.SkipTask)
 }
 
 func (s *Server) transition(w http.ResponseWriter, r *http.Request,

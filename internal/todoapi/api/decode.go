@@ -129,7 +129,8 @@ func checkJSONShape(body []byte) error {
 }
 
 // writableFields are the task fields a client may set.
-var writableFields = []string{"title", "description", "priority", "tags", "due_at", "reminder_at", "recurrence", "timezone"}
+var writableFields = []string{"title", "description", "priority", "tags", "due_at", "reminder_at", "reminders",
+	"recurrence", "rrule", "repeat_from", "timezone"}
 
 // decodePatch turns the members of a create or update body into a Patch.
 func decodePatch(members map[string]json.RawMessage) (task.Patch, error) {
@@ -177,6 +178,46 @@ func decodePatch(members map[string]json.RawMessage) (task.Patch, error) {
 					err = badField(name, err.Error())
 				}
 				p.Recurrence = task.Some(rec)
+			}
+		case "reminders":
+			if null {
+				p.Reminders = task.Some([]task.ReminderSpec{})
+				break
+			}
+			var list []json.RawMessage
+			if json.Unmarshal(raw, &list) != nil {
+				return p, badField(name, `must be an array of reminders: {"before": "PT15M"} or {"at": "<RFC 3339 time>"}`)
+			}
+			if len(list) > task.MaxReminders {
+				return p, badField(name, fmt.Sprintf("at most %d reminders, got %d", task.MaxReminders, len(list)))
+			}
+			specs := make([]task.ReminderSpec, len(list))
+			for i, item := range list {
+				if e := specs[i].UnmarshalJSON(item); e != nil {
+					return p, badField(name, fmt.Sprintf("reminder %d: %v", i+1, e))
+				}
+			}
+			p.Reminders = task.Some(specs)
+		case "rrule":
+			if null {
+				p.RRule = task.Some[*string](nil)
+				break
+			}
+			var v task.Field[string]
+			if v, err = decodeValue[string](name, raw, "must be an RFC 5545 RRULE value such as FREQ=WEEKLY;BYDAY=MO,TH, or null"); err == nil {
+				p.RRule = task.Some(&v.Value)
+			}
+		case "repeat_from":
+			var v task.Field[string]
+			if v, err = decodeValue[string](name, raw, "must be one of due, completion"); err == nil {
+				from := task.RepeatFrom(v.Value)
+				if null {
+					from = recurrence.FromDue
+				}
+				if !slices.Contains(recurrence.RepeatFroms(), from) {
+					err = badField(name, "must be one of due, completion")
+				}
+				p.RepeatFrom = task.Some(from)
 			}
 		case "timezone":
 			if null {

@@ -25,6 +25,7 @@ const (
 	CodeInternal         = "internal"
 	CodeUnavailable      = "unavailable"
 	CodeRateLimited      = "rate_limited"
+	CodeNotRepeating     = "not_repeating"
 )
 
 // apiError is an error with its HTTP answer.
@@ -53,6 +54,8 @@ func toAPIError(err error) (*apiError, bool) {
 		return errorf(http.StatusBadRequest, CodeInvalidField, ve.Field, ve.Error()), true
 	case errors.Is(err, task.ErrNotFound):
 		return errorf(http.StatusNotFound, CodeNotFound, "", "task not found"), true
+	case errors.Is(err, task.ErrNotRepeating):
+		return errorf(http.StatusConflict, CodeNotRepeating, "", err.Error()), true
 	case errors.Is(err, task.ErrConflict):
 		return errorf(http.StatusConflict, "conflict", "", err.Error()), true
 	case errors.Is(err, task.ErrBadCursor):

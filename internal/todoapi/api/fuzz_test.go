@@ -76,6 +76,10 @@ func (m *memStore) ReopenTask(ctx context.Context, user string, id int64) (task.
 	return m.GetTask(ctx, user, id)
 }
 
+func (m *memStore) SkipTask(ctx context.Context, user string, id int64) (task.Task, error) {
+	return m.GetTask(ctx, user, id)
+}
+
 func (m *memStore) DeleteTask(ctx context.Context, user string, id int64) error {
 	_, err := m.GetTask(ctx, user, id)
 	return err

@@ -47,18 +47,36 @@ func (s *Server) nextOccurrence(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	delete(members, "user_id")
-	delete(members, "recurrence_anchor")
+	place := task.SeriesPlace{Index: 1}
+	if raw, ok := members["series_index"]; ok {
+		v, err := decodeValue[int]("series_index", raw, "must be a positive integer")
+		if err != nil || v.Value < 1 {
+			return badField("series_index", "must be a positive integer")
+		}
+		place.Index = v.Value
+	}
+	if raw, ok := members["last_in_series"]; ok {
+		v, err := decodeValue[bool]("last_in_series", raw, "must be true or false")
+		if err != nil {
+			return err
+		}
+		place.Last = v.Value
+	}
+	for _, k := range []string{"user_id", "recurrence_anchor", "series_index", "last_in_series"} {
+		delete(members, k)
+	}
 	p, err := decodePatch(members)
 	if err != nil {
 		return err
 	}
+	if anchor.Value != nil {
+		// The caller computed the occurrence's place in its series.
+		place.Anchor = *anchor.Value
+		p.Series = task.Some(place)
+	}
 	next, err := p.Apply(task.Defaults())
 	if err != nil {
 		return err
-	}
-	if anchor.Value != nil {
-		next.RecurrenceAnchor = anchor.Value
 	}
 	t, created, err := s.store.CreateNextOccurrence(r.Context(), user.Value, prev, next)
 	if err != nil {
@@ -111,8 +129,12 @@ func (s *Server) dueReminders(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := todointernal.DueReminders{Reminders: make([]todointernal.Reminder, 0, len(list))}
 	for _, d := range list {
-		out.Reminders = append(out.Reminders, todointernal.Reminder{TaskID: d.TaskID, UserID: d.UserID, Title: d.Title,
-			DueAt: d.DueAt, ReminderAt: d.ReminderAt})
+		r := todointernal.Reminder{TaskID: d.TaskID, UserID: d.UserID, Title: d.Title,
+			DueAt: d.DueAt, ReminderAt: d.ReminderAt, Timezone: d.Timezone}
+		if d.Before != nil {
+			r.Before = *d.Before
+		}
+		out.Reminders = append(out.Reminders, r)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

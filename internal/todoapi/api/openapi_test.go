@@ -272,7 +272,26 @@ func TestResponsesMatchSchemas(t *testing.T) {
 	ok("complete", err)
 	_, err = alice.ReopenTask(ctx, created.ID)
 	ok("reopen", err)
+	skipped, err := alice.SkipTask(ctx, created.ID)
+	ok("skip", err)
+	if !skipped.Skipped || !skipped.Completed {
+		t.Errorf("skipped = %+v, want closed as skipped", skipped)
+	}
+	_, err = alice.ReopenTask(ctx, created.ID)
+	ok("reopen the skipped", err)
+	want(t, "skip of a task that does not repeat", s.first(alice.SkipTask(ctx, plain.ID)), 409)
 	ok("delete", alice.DeleteTask(ctx, plain.ID))
+
+	// The preview of a rule.
+	start := time.Date(2027, 1, 4, 9, 0, 0, 0, time.UTC)
+	pv, err := alice.PreviewRecurrence(ctx, "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TH;COUNT=3", start, "Europe/Berlin", 0)
+	ok("preview", err)
+	if len(pv.Occurrences) != 3 || pv.Summary == "" || pv.RRule == "" {
+		t.Errorf("preview = %+v, want 3 occurrences and a summary", pv)
+	}
+	want(t, "preview of a bad rule", s.first(alice.PreviewRecurrence(ctx, "FREQ=HOURLY", start, "", 0)), 400)
+	want(t, "preview in an unknown zone", s.first(alice.PreviewRecurrence(ctx, "FREQ=DAILY", start, "Mars/Olympus", 0)), 400)
+	want(t, "preview of too many", s.first(alice.PreviewRecurrence(ctx, "FREQ=DAILY", start, "", api.MaxPreview+1)), 400)
 
 	// The task routes' refusals.
 	want(t, "create without a title", s.first(alice.CreateTask(ctx, apiclient.NewTask{Title: " "})), 400)
@@ -361,7 +380,7 @@ func TestResponsesMatchSchemas(t *testing.T) {
 	// A store that fails, and apps that cannot be reached.
 	broken := s.client(s.broken, "alice")
 	for name, call := range s.everyAuthCall(broken, created.ID, first) {
-		if strings.Contains(name, "notification") {
+		if strings.Contains(name, "notification") || strings.Contains(name, "preview") {
 			continue // they do not reach the store
 		}
 		want(t, name+" with the database down", call(), 500)
@@ -435,6 +454,7 @@ func (s *system) taskCalls(c *apiclient.Client) map[string]func(id int64) error 
 		"DELETE task":   func(id int64) error { return c.DeleteTask(ctx, id) },
 		"POST complete": func(id int64) error { return s.first(c.CompleteTask(ctx, id)) },
 		"POST reopen":   func(id int64) error { return s.first(c.ReopenTask(ctx, id)) },
+		"POST skip":     func(id int64) error { return s.first(c.SkipTask(ctx, id)) },
 	}
 }
 
@@ -448,6 +468,9 @@ func (s *system) everyAuthCall(c *apiclient.Client, id int64, notification strin
 		"GET history":            func() error { return s.first(c.History(ctx, id, apiclient.PageQuery{})) },
 		"GET notifications":      func() error { return s.first(c.Notifications(ctx, apiclient.PageQuery{})) },
 		"POST notification read": func() error { return s.first(c.MarkNotificationRead(ctx, notification)) },
+		"GET preview": func() error {
+			return s.first(c.PreviewRecurrence(ctx, "FREQ=DAILY", time.Date(2027, 1, 1, 9, 0, 0, 0, time.UTC), "", 0))
+		},
 	}
 	for name, call := range s.taskCalls(c) {
 		calls[name] = func() error { return call(id) }
@@ -476,6 +499,9 @@ func (brokenStore) CompleteTask(context.Context, string, int64) (task.Task, erro
 	return task.Task{}, errDown
 }
 func (brokenStore) ReopenTask(context.Context, string, int64) (task.Task, error) {
+	return task.Task{}, errDown
+}
+func (brokenStore) SkipTask(context.Context, string, int64) (task.Task, error) {
 	return task.Task{}, errDown
 }
 func (brokenStore) DeleteTask(context.Context, string, int64) error       { return errDown }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -105,9 +106,12 @@ func TestDueRemindersAndMarking(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.NewPool(t)
 	s := store.New(pool)
+	clock := useClock(s)
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	past, future := now.Add(-time.Hour), now.Add(time.Hour)
 	mk := func(title string, at time.Time) task.Task {
+		clock.set(past.Add(-time.Minute)) // set before they were due
+		defer clock.set(time.Time{})
 		tk, err := s.CreateTask(ctx, "alice", task.Patch{Title: task.Some(title), ReminderAt: task.Some(&at)})
 		if err != nil {
 			t.Fatal(err)
@@ -173,18 +177,22 @@ func TestDueRemindersAndMarking(t *testing.T) {
 	}
 }
 
-// The reminder sweep's query is served by the partial index, not a scan of
-// the tasks table.
+// The reminder sweep's query is served by the schedule's index, not a
+// scan of the tasks table.
 func TestDueRemindersUseIndex(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.NewPool(t)
-	if _, err := pool.Exec(ctx, `INSERT INTO tasks (user_id, title, reminder_at, reminded_for, created_at, updated_at)
-		SELECT 'u' || (i % 100), 't', now() - interval '1 day' + (i || ' seconds')::interval,
-		       CASE WHEN i % 50 = 0 THEN NULL ELSE now() - interval '1 day' + (i || ' seconds')::interval END, now(), now()
+	if _, err := pool.Exec(ctx, `INSERT INTO tasks (user_id, title, reminder_at, created_at, updated_at)
+		SELECT 'u' || (i % 100), 't', now() - interval '1 day' + (i || ' seconds')::interval, now(), now()
 		FROM generate_series(1, 50000) AS i`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pool.Exec(ctx, `ANALYZE tasks`); err != nil {
+	// A thousand pending reminders among fifty thousand tasks.
+	if _, err := pool.Exec(ctx, `INSERT INTO task_reminder_times (task_id, remind_at)
+		SELECT id, reminder_at FROM tasks WHERE id % 50 = 0`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `ANALYZE tasks; ANALYZE task_reminder_times`); err != nil {
 		t.Fatal(err)
 	}
 	var plan string
@@ -192,7 +200,39 @@ func TestDueRemindersUseIndex(t *testing.T) {
 		time.Now(), time.Time{}, 0, 200).Scan(&plan); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(plan, "tasks_reminder_pending") {
-		t.Errorf("the due-reminders query does not use tasks_reminder_pending:\n%s", plan)
+	if !strings.Contains(plan, "task_reminder_times_due") || seqScans(t, plan)["tasks"] {
+		t.Errorf("the due-reminders query does not read the schedule by its index, or scans tasks:\n%s", plan)
 	}
+}
+
+// seqScans are the tables a JSON plan scans sequentially.
+func seqScans(t *testing.T, plan string) map[string]bool {
+	t.Helper()
+	var nodes []map[string]any
+	if err := json.Unmarshal([]byte(plan), &nodes); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	var walk func(n map[string]any)
+	walk = func(n map[string]any) {
+		if n["Node Type"] == "Seq Scan" {
+			out[fmt.Sprint(n["Relation Name"])] = true
+		}
+		for _, k := range []string{"Plan", "Plans"} {
+			switch v := n[k].(type) {
+			case map[string]any:
+				walk(v)
+			case []any:
+				for _, c := range v {
+					if m, ok := c.(map[string]any); ok {
+						walk(m)
+					}
+				}
+			}
+		}
+	}
+	for _, n := range nodes {
+		walk(n)
+	}
+	return out
 }

@@ -37,6 +37,7 @@ func TestListedReminderIsRecordedSentWhateverHappensToTheTask(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	past := now.Add(-time.Hour)
 	later, earlier := now.Add(time.Hour), now.Add(-2*time.Hour)
+	useClock(s).set(past.Add(-time.Minute)) // the reminders are set before they are due
 
 	changes := []struct {
 		name   string
@@ -128,6 +129,7 @@ func TestReminderOfATaskClosedBeforeTheSweepIsNeverListed(t *testing.T) {
 	s := store.New(pool)
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	past := now.Add(-time.Hour)
+	useClock(s).set(past.Add(-time.Minute))
 	done, err := s.CreateTask(ctx, "alice", task.Patch{Title: task.Some("done"), ReminderAt: task.Some(&past)})
 	if err != nil {
 		t.Fatal(err)
@@ -225,6 +227,7 @@ func TestReleasedReminderIsListedOnlyFromItsTask(t *testing.T) {
 	s := store.New(pgtest.NewPool(t))
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	past, later := now.Add(-time.Hour), now.Add(time.Hour)
+	useClock(s).set(past.Add(-time.Minute))
 	for _, c := range []struct {
 		name    string
 		change  func(id int64) error

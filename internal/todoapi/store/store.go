@@ -8,6 +8,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -73,18 +74,23 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 const taskColumns = `id, user_id, title, description, priority, tags, due_at, reminder_at,
-	recurrence, timezone, completed_at, created_at, updated_at, version, series_id, recurrence_anchor`
+	recurrence, timezone, completed_at, created_at, updated_at, version, series_id, recurrence_anchor,
+	rrule, repeat_from, series_index, last_in_series, skipped, reminders`
 
 func scanTask(row pgx.Row) (task.Task, error) {
 	var t task.Task
-	var rec string
+	var rec, from string
+	var reminders []byte
 	err := row.Scan(&t.ID, &t.UserID, &t.Title, &t.Description, &t.Priority, &t.Tags,
 		&t.DueAt, &t.ReminderAt, &rec, &t.Timezone, &t.CompletedAt, &t.CreatedAt, &t.UpdatedAt,
-		&t.Version, &t.SeriesID, &t.RecurrenceAnchor)
+		&t.Version, &t.SeriesID, &t.RecurrenceAnchor, &t.RRule, &from, &t.SeriesIndex, &t.LastInSeries, &t.Skipped, &reminders)
 	if err != nil {
 		return t, err
 	}
-	t.Recurrence = task.Recurrence(rec)
+	t.Recurrence, t.RepeatFrom = task.Recurrence(rec), task.RepeatFrom(from)
+	if err := json.Unmarshal(reminders, &t.Reminders); err != nil {
+		return t, fmt.Errorf("task %d: reminders: %w", t.ID, err)
+	}
 	t.Completed = t.CompletedAt != nil
 	if t.Tags == nil {
 		t.Tags = []string{}
@@ -127,31 +133,51 @@ func (s *Store) CreateTask(ctx context.Context, userID string, p task.Patch) (ta
 	if t.Tags == nil {
 		t.Tags = []string{}
 	}
+	sched := planReminders(t, nil, nil, now)
+	t.ReminderAt = sched.next
+	reminders, err := json.Marshal(t.Reminders)
+	if err != nil {
+		return t, fmt.Errorf("store: %w", err)
+	}
 	b := &pgx.Batch{}
 	b.Queue(`INSERT INTO tasks (id, user_id, title, description, priority, tags, due_at,
-		reminder_at, recurrence, timezone, recurrence_anchor, created_at, updated_at)
+		reminder_at, recurrence, timezone, recurrence_anchor, created_at, updated_at,
+		rrule, repeat_from, series_index, last_in_series, reminders)
 		OVERRIDING SYSTEM VALUE
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16, $17)
 		RETURNING `+taskColumns,
 		id, userID, t.Title, t.Description, int16(t.Priority), t.Tags, t.DueAt, t.ReminderAt,
-		string(t.Recurrence), t.Timezone, t.RecurrenceAnchor, now)
+		string(t.Recurrence), t.Timezone, t.RecurrenceAnchor, now,
+		t.RRule, string(t.RepeatFrom), t.SeriesIndex, t.LastInSeries, reminders)
+	sched.queue(b, id)
 	if err := queueEvent(ctx, b, events.TaskCreated, t, now); err != nil {
 		return t, fmt.Errorf("store: %w", err)
 	}
-	out, err := taskAndEvent(s.pool.SendBatch(ctx, b))
+	out, err := taskAndEvent(s.pool.SendBatch(ctx, b), 0, 3)
 	if err != nil {
 		return out, fmt.Errorf("store: insert task: %w", err)
 	}
 	return out, nil
 }
 
-// taskAndEvent reads the results of a batch of two statements, a task's
-// insert or update (RETURNING the row) and its outbox insert, and closes
-// it. A statement that affected no row gives pgx.ErrNoRows, once the rest
-// of the batch went through.
-func taskAndEvent(br pgx.BatchResults) (task.Task, error) {
-	t, err := scanTask(br.QueryRow())
-	_, eerr := br.Exec()
+// taskAndEvent reads the results of a batch of statements, one of which
+// (number at) is a task's insert or update RETURNING the row, and the
+// others, n in all after it or before it, execs (the reminder schedule's
+// statements, the outbox insert); then it closes the batch. A task
+// statement that affected no row gives pgx.ErrNoRows, once the rest of the
+// batch went through.
+func taskAndEvent(br pgx.BatchResults, at, n int) (task.Task, error) {
+	var t task.Task
+	var err, eerr error
+	for i := 0; i <= n; i++ {
+		if i == at {
+			t, err = scanTask(br.QueryRow())
+			continue
+		}
+		if _, e := br.Exec(); e != nil && eerr == nil {
+			eerr = e
+		}
+	}
 	cerr := br.Close()
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return t, err
@@ -205,6 +231,23 @@ func (s *Store) CompleteTask(ctx context.Context, userID string, id int64) (task
 	})
 }
 
+// SkipTask closes userID's occurrence id of a repeating series as skipped,
+// not done, and records TaskCompleted with skipped: the series goes on as
+// after a completion. Skipping a closed occurrence changes nothing; a task
+// that does not repeat cannot be skipped (task.ErrNotRepeating).
+func (s *Store) SkipTask(ctx context.Context, userID string, id int64) (task.Task, error) {
+	return s.mutate(ctx, userID, id, func(t task.Task, now time.Time) (task.Task, string, error) {
+		if t.Completed {
+			return t, "", nil
+		}
+		if t.RRule == nil && !t.Recurrence.Repeats() {
+			return t, "", task.ErrNotRepeating
+		}
+		t.Completed, t.CompletedAt, t.Skipped = true, &now, true
+		return t, events.TaskCompleted, nil
+	})
+}
+
 // ReopenTask marks userID's completed task id open again and records
 // TaskUpdated. Reopening an open task changes nothing.
 func (s *Store) ReopenTask(ctx context.Context, userID string, id int64) (task.Task, error) {
@@ -212,7 +255,7 @@ func (s *Store) ReopenTask(ctx context.Context, userID string, id int64) (task.T
 		if !t.Completed {
 			return t, "", nil
 		}
-		t.Completed, t.CompletedAt = false, nil
+		t.Completed, t.CompletedAt, t.Skipped = false, nil, false
 		return t, events.TaskUpdated, nil
 	})
 }
@@ -221,7 +264,7 @@ func (s *Store) ReopenTask(ctx context.Context, userID string, id int64) (task.T
 func (s *Store) DeleteTask(ctx context.Context, userID string, id int64) error {
 	now := s.clock()
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		t, err := scanTask(tx.QueryRow(ctx, `UPDATE tasks SET deleted_at = $3, version = version + 1
+		t, err := scanTask(tx.QueryRow(ctx, `UPDATE tasks SET deleted_at = $3, version = version + 1, reminder_at = NULL
 			WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL
 			RETURNING `+taskColumns, id, userID, now))
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -229,6 +272,9 @@ func (s *Store) DeleteTask(ctx context.Context, userID string, id int64) error {
 		}
 		if err != nil {
 			return fmt.Errorf("delete task: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM task_reminder_times WHERE task_id = $1`, id); err != nil {
+			return fmt.Errorf("delete task's reminders: %w", err)
 		}
 		return writeEvent(ctx, tx, events.TaskDeleted, t, now)
 	})
@@ -249,13 +295,23 @@ func (s *Store) mutate(ctx context.Context, userID string, id int64,
 	b := &pgx.Batch{}
 	b.BeginTx(pgx.TxOptions{})
 	b.Queue(`SELECT `+taskColumns+` FROM tasks WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL FOR UPDATE`, id, userID)
+	// What the reminder schedule holds, and what was sent.
+	b.Queue(`SELECT array_agg(remind_at) FROM task_reminder_times WHERE task_id = $1`, id)
+	b.Queue(`SELECT array_agg(reminder_at) FROM task_reminders WHERE task_id = $1 AND sent_at IS NOT NULL`, id)
 	br := s.pool.SendBatch(ctx, b)
 	tx := br.Tx()
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	_, err = br.Exec()
 	var cur task.Task
+	var pending, sent []time.Time
 	if err == nil {
 		cur, err = scanTask(br.QueryRow())
+	}
+	if err == nil {
+		err = br.QueryRow().Scan(&pending)
+	}
+	if err == nil {
+		err = br.QueryRow().Scan(&sent)
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -275,17 +331,26 @@ func (s *Store) mutate(ctx context.Context, userID string, id int64,
 	}
 	next.Version, next.UpdatedAt = cur.Version+1, now
 	next.Completed = next.CompletedAt != nil
+	sched := planReminders(next, pending, sent, now)
+	next.ReminderAt = sched.next
+	reminders, err := json.Marshal(next.Reminders)
+	if err != nil {
+		return out, fmt.Errorf("store: %w", err)
+	}
 	b = &pgx.Batch{}
+	sched.queue(b, id)
 	b.Queue(`UPDATE tasks SET title = $2, description = $3, priority = $4,
 		tags = $5, due_at = $6, reminder_at = $7, recurrence = $8, timezone = $9,
-		completed_at = $10, updated_at = $11, recurrence_anchor = $12, version = version + 1
+		completed_at = $10, updated_at = $11, recurrence_anchor = $12, version = version + 1,
+		rrule = $13, repeat_from = $14, series_index = $15, last_in_series = $16, skipped = $17, reminders = $18
 		WHERE id = $1 RETURNING `+taskColumns,
 		id, next.Title, next.Description, int16(next.Priority), next.Tags, next.DueAt, next.ReminderAt,
-		string(next.Recurrence), next.Timezone, next.CompletedAt, now, next.RecurrenceAnchor)
+		string(next.Recurrence), next.Timezone, next.CompletedAt, now, next.RecurrenceAnchor,
+		next.RRule, string(next.RepeatFrom), next.SeriesIndex, next.LastInSeries, next.Skipped, reminders)
 	if err := queueEvent(ctx, b, eventType, next, now); err != nil {
 		return out, fmt.Errorf("store: %w", err)
 	}
-	if out, err = taskAndEvent(tx.SendBatch(ctx, b)); err != nil {
+	if out, err = taskAndEvent(tx.SendBatch(ctx, b), 2, 3); err != nil {
 		return out, fmt.Errorf("store: update task: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -296,8 +361,18 @@ func (s *Store) mutate(ctx context.Context, userID string, id int64,
 
 func sameContent(a, b task.Task) bool {
 	return a.Title == b.Title && a.Description == b.Description && a.Priority == b.Priority &&
-		slices.Equal(a.Tags, b.Tags) && timesEqual(a.DueAt, b.DueAt) && timesEqual(a.ReminderAt, b.ReminderAt) &&
-		a.Recurrence == b.Recurrence && a.Timezone == b.Timezone
+		slices.Equal(a.Tags, b.Tags) && timesEqual(a.DueAt, b.DueAt) &&
+		a.Recurrence == b.Recurrence && a.Timezone == b.Timezone &&
+		slices.EqualFunc(a.Reminders, b.Reminders, task.SameReminder) && stringsEqual(a.RRule, b.RRule) &&
+		a.RepeatFrom == b.RepeatFrom && a.SeriesIndex == b.SeriesIndex && a.LastInSeries == b.LastInSeries &&
+		timesEqual(a.RecurrenceAnchor, b.RecurrenceAnchor)
+}
+
+func stringsEqual(a, b *string) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 func timesEqual(a, b *time.Time) bool {

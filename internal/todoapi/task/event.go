@@ -32,5 +32,28 @@ func (t Task) Event(eventType string, at time.Time) events.TaskEvent {
 		Version:          t.Version,
 		SeriesID:         t.SeriesID,
 		RecurrenceAnchor: t.RecurrenceAnchor,
+		RRule:            t.RRule,
+		RepeatFrom:       string(t.RepeatFrom),
+		Reminders:        EventReminders(t.Reminders),
+		LastInSeries:     t.LastInSeries,
+		SeriesIndex:      t.SeriesIndex,
+		Skipped:          t.Skipped,
 	}
+}
+
+// EventReminders are reminders as events carry them.
+func EventReminders(rs []ReminderSpec) []events.ReminderSpec {
+	out := make([]events.ReminderSpec, 0, len(rs))
+	for _, r := range rs {
+		var e events.ReminderSpec
+		if r.Before != nil {
+			e.Before = r.Before.String()
+		}
+		if r.At != nil {
+			u := r.At.UTC()
+			e.At = &u
+		}
+		out = append(out, e)
+	}
+	return out
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/evolution-todo/todo/internal/events"
+	"github.com/evolution-todo/todo/internal/recurrence"
 )
 
 func TestEventHasSpecFields(t *testing.T) {
@@ -45,16 +46,22 @@ func TestEventCopiesTheTask(t *testing.T) {
 	at := time.Date(2024, 12, 10, 1, 0, 0, 0, berlin)
 	due, rem, done, anchor := at.Add(time.Hour), at.Add(30*time.Minute), at.Add(2*time.Hour), at.Add(-time.Hour)
 	series := int64(5)
+	rule := "FREQ=WEEKLY;BYDAY=MO,TH;COUNT=4"
+	before := recurrence.Before{Exact: 15 * time.Minute}
 	tk := Task{
 		ID: 9, UserID: "u", Title: "t", Description: "d", Priority: PriorityHigh, Tags: []string{"a", "b"},
 		DueAt: &due, ReminderAt: &rem, Recurrence: RecurrenceWeekly, Timezone: "Europe/Berlin",
 		Completed: true, CompletedAt: &done, Version: 3, SeriesID: &series, RecurrenceAnchor: &anchor,
+		RRule: &rule, RepeatFrom: recurrence.FromCompletion, SeriesIndex: 2, LastInSeries: true, Skipped: true,
+		Reminders: []ReminderSpec{{Before: &before}, {At: &rem}},
 	}
 	want := events.TaskEvent{
 		EventType: events.TaskUpdated, TaskID: 9, UserID: "u", Title: "t", Timestamp: at.UTC(),
 		Recurrence: "weekly", Description: "d", Priority: "high", Tags: []string{"a", "b"},
 		DueAt: &due, ReminderAt: &rem, Timezone: "Europe/Berlin", Completed: true, CompletedAt: &done,
 		Version: 3, SeriesID: &series, RecurrenceAnchor: &anchor,
+		RRule: &rule, RepeatFrom: "completion", SeriesIndex: 2, LastInSeries: true, Skipped: true,
+		Reminders: []events.ReminderSpec{{Before: "PT15M"}, {At: ptrUTC(rem)}},
 	}
 	got := tk.Event(events.TaskUpdated, at)
 	if !reflect.DeepEqual(got, want) {
@@ -64,3 +71,5 @@ func TestEventCopiesTheTask(t *testing.T) {
 		t.Errorf("timestamp in %v, want UTC", got.Timestamp.Location())
 	}
 }
+
+func ptrUTC(t time.Time) *time.Time { u := t.UTC(); return &u }

@@ -16,6 +16,10 @@ var ErrNotFound = errors.New("task not found")
 // as a next occurrence asked for another user's task.
 var ErrConflict = errors.New("conflict")
 
+// ErrNotRepeating is a skip of a task that does not repeat: only an
+// occurrence of a series can be skipped.
+var ErrNotRepeating = errors.New("only an occurrence of a repeating task can be skipped; complete or delete it")
+
 // Status filters the task list.
 type Status string
 
@@ -162,4 +166,6 @@ type Reminder struct {
 	Title      string     `json:"title"`
 	DueAt      *time.Time `json:"due_at"`
 	ReminderAt time.Time  `json:"reminder_at"`
+	Before     *string    `json:"before"`   // the relative reminder it comes from (ISO 8601); nil for an absolute one
+	Timezone   string     `json:"timezone"` // the task's
 }

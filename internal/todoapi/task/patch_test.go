@@ -11,11 +11,12 @@ func TestApplyAnchor(t *testing.T) {
 	feb28 := time.Date(2027, 2, 28, 12, 0, 0, 0, time.UTC)
 	rem := time.Date(2027, 2, 28, 11, 0, 0, 0, time.UTC)
 	// A task of a monthly series anchored on Jan 31, now due Feb 28.
+	// (ReminderAt is what the store reads as the next pending reminder.)
 	series := Task{Title: "rent", Recurrence: RecurrenceMonthly, Timezone: "UTC", Tags: []string{},
-		DueAt: &feb28, ReminderAt: &rem, RecurrenceAnchor: &jan31}
+		DueAt: &feb28, ReminderAt: &rem, Reminders: []ReminderSpec{{At: &rem}}, RecurrenceAnchor: &jan31}
 	// A task without due date whose series runs on its reminder.
 	reminderOnly := Task{Title: "water", Recurrence: RecurrenceDaily, Timezone: "UTC", Tags: []string{},
-		ReminderAt: &rem, RecurrenceAnchor: &jan31}
+		ReminderAt: &rem, Reminders: []ReminderSpec{{At: &rem}}, RecurrenceAnchor: &jan31}
 	at := func(v time.Time) *time.Time { return &v }
 	tests := []struct {
 		name  string

@@ -90,6 +90,9 @@ const (
 // ParseRecurrence checks that s names a known recurrence (recurrence.Parse).
 func ParseRecurrence(s string) (Recurrence, error) { return recurrence.Parse(s) }
 
+// RepeatFrom says where a series goes on from (recurrence.RepeatFrom).
+type RepeatFrom = recurrence.RepeatFrom
+
 // Task is one todo item, as stored and as served.
 type Task struct {
 	ID          int64      `json:"id"`
@@ -99,13 +102,30 @@ type Task struct {
 	Priority    Priority   `json:"priority"`
 	Tags        []string   `json:"tags"`
 	DueAt       *time.Time `json:"due_at"`
-	ReminderAt  *time.Time `json:"reminder_at"`
-	Recurrence  Recurrence `json:"recurrence"`
+	// ReminderAt is the time of the next reminder not sent yet (nil when
+	// none is pending); writing it sets one absolute reminder.
+	ReminderAt *time.Time     `json:"reminder_at"`
+	Reminders  []ReminderSpec `json:"reminders"`
+	// Recurrence is the spec's field: the simple repeat, or the unit of
+	// RRule, and "none" on the last occurrence of a series that ends.
+	Recurrence Recurrence `json:"recurrence"`
+	// RRule is an RFC 5545 rule in its canonical form; nil for a simple
+	// repeat or none.
+	RRule      *string    `json:"rrule"`
+	RepeatFrom RepeatFrom `json:"repeat_from"`
+	// LastInSeries is the last occurrence of a series that ends (COUNT or
+	// UNTIL): nothing follows it.
+	LastInSeries bool `json:"last_in_series"`
+	// SeriesIndex is the occurrence's number in its series, 1 for the
+	// first (COUNT counts it).
+	SeriesIndex int        `json:"series_index"`
 	Timezone    string     `json:"timezone"`
 	Completed   bool       `json:"completed"`
 	CompletedAt *time.Time `json:"completed_at"`
-	CreatedAt   time.Time  `json:"created_at"`
-	UpdatedAt   time.Time  `json:"updated_at"`
+	// Skipped is an occurrence closed as skipped, not done.
+	Skipped   bool      `json:"skipped"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 	// Version counts the task's changes, starting at 1.
 	Version int `json:"version"`
 	// SeriesID is the id of the first task of the recurring series this task

@@ -8,6 +8,8 @@ import (
 	"time"
 	_ "time/tzdata" // every binary that validates accepts the same zone names; see checkTimezone
 	"unicode/utf8"
+
+	"github.com/evolution-todo/todo/internal/recurrence"
 )
 
 //go:generate go run genzones.go
@@ -71,6 +73,34 @@ func Normalize(t Task) (Task, error) {
 	}
 	if err := checkTimezone(t.Timezone); err != nil {
 		return t, err
+	}
+	if t.RepeatFrom == "" {
+		t.RepeatFrom = recurrence.FromDue
+	}
+	if !slices.Contains(recurrence.RepeatFroms(), t.RepeatFrom) {
+		return t, invalid("repeat_from", "must be one of due, completion")
+	}
+	if len(t.Reminders) > MaxReminders {
+		return t, invalid("reminders", "at most %d reminders, got %d", MaxReminders, len(t.Reminders))
+	}
+	for i, r := range t.Reminders {
+		switch {
+		case r.Before == nil && r.At == nil:
+			return t, invalid("reminders", `each reminder has "before" or "at"`)
+		case r.Before != nil && t.DueAt == nil:
+			return t, invalid("reminders", "a reminder before the due time needs a due time")
+		case r.At != nil:
+			if !TimeInRange(*r.At) {
+				return t, invalid("reminders", "must be times in the years 0001 to 9999 UTC")
+			}
+			t.Reminders[i].At = utc(r.At)
+		}
+	}
+	if t.Reminders == nil {
+		t.Reminders = []ReminderSpec{}
+	}
+	if t.SeriesIndex < 1 {
+		t.SeriesIndex = 1
 	}
 	t.DueAt = utc(t.DueAt)
 	t.ReminderAt = utc(t.ReminderAt)

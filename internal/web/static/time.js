@@ -66,3 +66,14 @@ export function formatIn(iso, zone) {
   }
   return z === browserZone() ? s : `${s} (${z})`;
 }
+
+// formatDay shows instant iso in zone with its weekday ("Mon, Jan 4,
+// 2027, 9:00 AM"), for lists of dates where the weekday matters.
+export function formatDay(iso, zone) {
+  try {
+    return new Intl.DateTimeFormat(undefined, { timeZone: zone, weekday: "short", year: "numeric", month: "short", day: "numeric",
+      hour: "numeric", minute: "2-digit" }).format(new Date(iso));
+  } catch {
+    return new Date(iso).toLocaleString();
+  }
+}
