@@ -1,5 +1,8 @@
 # The two commands a newcomer needs:
-#   make run    start the whole system locally (Ctrl-C stops it)
+#   make run    start the whole system locally (Ctrl-C stops it);
+#               BROKER=redis|rabbitmq|mqtt runs it on that broker instead of
+#               the dev broker (also for make chaos, make bench and the e2e
+#               tests)
 #   make test   run every check and test (what CI runs)
 
 SHELL := bash
@@ -10,6 +13,7 @@ LINT  := $(GO) tool -modfile=tools/go.mod golangci-lint
 
 help:
 	@echo "make run               start broker, PostgreSQL, every service and its Dapr sidecar"
+	@echo "make run BROKER=redis  the same on Redis Streams (or rabbitmq, mqtt; default kafka, the dev broker)"
 	@echo "make test              formatting, vet, lint, and every test (builds daprd once)"
 	@echo "make daprd             find the pinned daprd (DAPRD, ~/.dapr/bin, PATH) or build it into .cache/dapr/"
 	@echo "make token USER_ID=bob print a bearer token for a user of the local system"

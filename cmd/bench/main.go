@@ -27,12 +27,19 @@ func main() {
 	rates := flag.String("rates", "", "comma-separated end-to-end rates, writes per second (default 100,150,200,300,400,500; the API's own maximum is always added)")
 	soak := flag.Duration("soak", 0, "length of the soak step (default 10m)")
 	logLevel := flag.String("log-level", "warn", "log level of the services and their sidecars (info measures logging's cost)")
+	broker := flag.String("broker", os.Getenv("BROKER"), "pub/sub broker: kafka (the dev broker, default), redis, rabbitmq or mqtt ($BROKER)")
 	flag.Parse()
 	cfg := bench.DefaultConfig()
 	if *smoke {
 		cfg = bench.SmokeConfig()
 	}
 	cfg.LogLevel = *logLevel
+	b, err := devstack.ParseBroker(*broker)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: -broker:", err)
+		os.Exit(2)
+	}
+	cfg.Broker = b
 	if *soak > 0 {
 		cfg.Soak = *soak
 	}

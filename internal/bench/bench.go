@@ -54,6 +54,9 @@ type Config struct {
 	SoakRate   int
 	SoakSample time.Duration
 	LogLevel   string // of the services and sidecars ("" = warn)
+	// Broker is the pub/sub broker the system runs on ("" = Kafka, the dev
+	// broker).
+	Broker devstack.Broker
 }
 
 // Check reports an option that cannot work: an unknown step or app, or a
@@ -243,7 +246,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	sys, err := devstack.Up(ctx, devstack.Config{
 		Root: cfg.Root, WorkDir: work, Out: cfg.ProcOut, Daprd: daprd, BinDir: bin, DatabaseURL: apiURL,
-		CronSchedule: "@every 1h", JWTSecret: cfg.JWTSecret, LogFormat: "json", LogLevel: logLevel, DaprLogLevel: logLevel,
+		CronSchedule: "@every 1h", JWTSecret: cfg.JWTSecret, LogFormat: "json", LogLevel: logLevel, DaprLogLevel: logLevel, Broker: cfg.Broker,
 		AppEnv: appEnv, LockWait: 15 * time.Minute, OnlyApps: cfg.OnlyApps, DevSignIn: true,
 		// The web step signs in 100 users and opens 1,000 streams, all
 		// from 127.0.0.1: web-app's per-address limits are raised for it.

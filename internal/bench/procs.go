@@ -42,8 +42,19 @@ func processes(sys *devstack.System) []procGroup {
 			out = append(out, procGroup{a.ID, []int{inst.Proc.Pid()}}, procGroup{"daprd " + a.ID, []int{inst.Daprd.Pid()}})
 		}
 	}
-	out = append(out, procGroup{"devbroker", []int{sys.Broker.Pid()}}, procGroup{postgresName, postgresPids()})
+	if sys.Broker != nil {
+		out = append(out, procGroup{brokerName(sys.BrokerKind), []int{sys.Broker.Pid()}})
+	}
+	out = append(out, procGroup{postgresName, postgresPids()})
 	return out
+}
+
+// brokerName is the name of the broker's row in the tables.
+func brokerName(b devstack.Broker) string {
+	if b == devstack.Kafka {
+		return "devbroker"
+	}
+	return string(b) + " broker"
 }
 
 // postgresPids are the processes named postgres (the server and its

@@ -144,7 +144,7 @@ func TestChaos(t *testing.T) {
 	h := &harness{t: t, pg: pg, dbURL: pg.DatabaseURL("todo"), clients: map[string]*client.Client{}, openAPI: openAPI}
 	h.sys, err = devstack.Up(ctx, devstack.Config{
 		Root: root, WorkDir: work, Out: logs, Daprd: daprd, BinDir: binDir, DatabaseURL: h.dbURL,
-		BrokerDataDir: filepath.Join(work, "broker"), CronSchedule: "@every 2s", JWTSecret: jwtSecret,
+		Broker: devstack.Broker(os.Getenv("BROKER")), BrokerDataDir: filepath.Join(work, "broker"), CronSchedule: "@every 2s", JWTSecret: jwtSecret,
 		LogFormat: "json", DaprLogLevel: "warn", AppEnv: []string{"RATE_LIMIT_WRITES_PER_SECOND=0"},
 		LockHeld: true, DevSignIn: true,
 	})
@@ -455,10 +455,7 @@ func (h *harness) faultRound(ctx context.Context, start time.Time, round int) []
 	})
 	do("SIGKILL todo-api sidecar", restartSidecar("todo-api"))
 	do("SIGKILL broker (data dir kept)", func() (string, error) {
-		h.sys.Broker.Kill()
-		p, err := h.sys.StartBroker(ctx, h.sys.BrokerPort, h.sys.Cfg.BrokerDataDir)
-		h.sys.Broker = p
-		return "", err
+		return "", h.sys.RestartBroker(ctx)
 	})
 	for _, id := range []string{"audit-service", "recurring-service", "reminder-service", "notification-service"} {
 		do("SIGKILL "+id, restartApp(id))

@@ -14,32 +14,50 @@ import (
 )
 
 // Overrides are the only component settings that may differ between
-// environments: addresses and the cron period. Empty fields keep the file's
-// value.
+// environments: the broker, addresses and the cron period. Empty fields
+// keep the files' values.
 type Overrides struct {
-	Brokers         string // brokers of kafka-pubsub and live-pubsub
+	// Broker picks the pub/sub components: "" or kafka for the pair in
+	// components/ itself, else those of components/brokers/<Broker>/, which
+	// take the place of the components of the same names.
+	Broker          Broker
+	BrokerAddress   string // address of kafka-pubsub and live-pubsub, in the form their type takes
 	StateConnection string // statestore connectionString
 	CronSchedule    string // reminder-cron schedule
 }
 
-// overridable says which (component, metadata key) pairs an override may
-// change.
-var overridable = map[string]string{
-	"kafka-pubsub":  "brokers",
-	"live-pubsub":   "brokers",
-	"statestore":    "connectionString",
-	"reminder-cron": "schedule",
+// brokerComponents are the components a broker folder provides.
+var brokerComponents = []string{"kafka-pubsub", "live-pubsub"}
+
+// addressKey is the metadata item that holds a pub/sub component's address,
+// by component type.
+var addressKey = map[string]string{
+	"pubsub.kafka":    "brokers",
+	"pubsub.redis":    "redisHost",
+	"pubsub.rabbitmq": "connectionString",
+	"pubsub.mqtt3":    "url",
 }
 
-// RenderComponents copies every YAML file of src to dst, replacing the
-// overridden metadata values. It fails when an override names a component
-// or key that is not in the files, so that a renamed component cannot be
-// silently left at its default address.
+// BrokerDir is the folder of broker b's pub/sub components under the
+// components folder src.
+func BrokerDir(src string, b Broker) string {
+	if b == "" || b == Kafka {
+		return src
+	}
+	return filepath.Join(src, "brokers", string(b))
+}
+
+// RenderComponents writes the components of src, with the broker's in place
+// of the Kafka pair, to dst, replacing the overridden metadata values. It
+// fails when an override names a component or key that is not in the files,
+// so that a renamed component cannot be silently left at its default
+// address, and when the broker's folder lacks one of the pair.
 func RenderComponents(src, dst string, o Overrides) error {
-	want := map[string]string{}
-	if o.Brokers != "" {
-		want["kafka-pubsub"] = o.Brokers
-		want["live-pubsub"] = o.Brokers
+	want := map[string]string{} // component -> new value of its overridable item
+	if o.BrokerAddress != "" {
+		for _, name := range brokerComponents {
+			want[name] = o.BrokerAddress
+		}
 	}
 	if o.StateConnection != "" {
 		want["statestore"] = o.StateConnection
@@ -47,44 +65,77 @@ func RenderComponents(src, dst string, o Overrides) error {
 	if o.CronSchedule != "" {
 		want["reminder-cron"] = o.CronSchedule
 	}
-	files, err := filepath.Glob(filepath.Join(src, "*.yaml"))
-	if err != nil {
-		return err
-	}
-	sort.Strings(files)
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return err
 	}
+	replaced := map[string]bool{}
+	brokerDir := BrokerDir(src, o.Broker)
+	if brokerDir != src {
+		for _, name := range brokerComponents {
+			replaced[name] = true
+		}
+	}
 	applied := map[string]bool{}
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
+	provided := map[string]bool{}
+	render := func(dir, prefix string, skip map[string]bool) error {
+		files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 		if err != nil {
 			return err
 		}
-		var docs [][]byte
-		for _, doc := range splitYAML(raw) {
-			var obj map[string]any
-			if err := yaml.Unmarshal(doc, &obj); err != nil {
-				return fmt.Errorf("%s: %w", f, err)
-			}
-			if obj == nil {
-				continue
-			}
-			name, _ := nested(obj, "metadata", "name").(string)
-			if value, ok := want[name]; ok && obj["kind"] == "Component" {
-				if err := setMetadata(obj, overridable[name], value); err != nil {
-					return fmt.Errorf("%s: component %s: %w", f, name, err)
-				}
-				applied[name] = true
-			}
-			out, err := yaml.Marshal(obj)
+		sort.Strings(files)
+		for _, f := range files {
+			raw, err := os.ReadFile(f)
 			if err != nil {
 				return err
 			}
-			docs = append(docs, out)
+			var docs [][]byte
+			for _, doc := range splitYAML(raw) {
+				var obj map[string]any
+				if err := yaml.Unmarshal(doc, &obj); err != nil {
+					return fmt.Errorf("%s: %w", f, err)
+				}
+				if obj == nil {
+					continue
+				}
+				name, _ := nested(obj, "metadata", "name").(string)
+				if obj["kind"] == "Component" {
+					if skip[name] {
+						continue
+					}
+					provided[name] = true
+					if value, ok := want[name]; ok {
+						if err := setMetadata(obj, overrideKey(obj, name), value); err != nil {
+							return fmt.Errorf("%s: component %s: %w", f, name, err)
+						}
+						applied[name] = true
+					}
+				}
+				out, err := yaml.Marshal(obj)
+				if err != nil {
+					return err
+				}
+				docs = append(docs, out)
+			}
+			if len(docs) == 0 {
+				continue
+			}
+			if err := os.WriteFile(filepath.Join(dst, prefix+filepath.Base(f)), bytes.Join(docs, []byte("---\n")), 0o644); err != nil {
+				return err
+			}
 		}
-		if err := os.WriteFile(filepath.Join(dst, filepath.Base(f)), bytes.Join(docs, []byte("---\n")), 0o644); err != nil {
+		return nil
+	}
+	if err := render(src, "", replaced); err != nil {
+		return err
+	}
+	if brokerDir != src {
+		if err := render(brokerDir, string(o.Broker)+"-", nil); err != nil {
 			return err
+		}
+	}
+	for _, name := range brokerComponents {
+		if !provided[name] {
+			return fmt.Errorf("components in %s: no component named %q", brokerDir, name)
 		}
 	}
 	for name := range want {
@@ -93,6 +144,20 @@ func RenderComponents(src, dst string, o Overrides) error {
 		}
 	}
 	return nil
+}
+
+// overrideKey is the metadata item that an override of component name
+// changes: a pub/sub component's address item (by its type), the state
+// store's connection string, the cron binding's schedule.
+func overrideKey(obj map[string]any, name string) string {
+	switch name {
+	case "statestore":
+		return "connectionString"
+	case "reminder-cron":
+		return "schedule"
+	}
+	typ, _ := nested(obj, "spec", "type").(string)
+	return addressKey[typ]
 }
 
 func splitYAML(b []byte) [][]byte {

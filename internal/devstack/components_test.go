@@ -1,6 +1,7 @@
 package devstack
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,7 +12,7 @@ func TestRenderChangesOnlyAddressesAndPeriod(t *testing.T) {
 	src := filepath.Join("..", "..", "components")
 	dst := t.TempDir()
 	err := RenderComponents(src, dst, Overrides{
-		Brokers:         "127.0.0.1:19092",
+		BrokerAddress:   "127.0.0.1:19092",
 		StateConnection: "postgres://u@127.0.0.1:5433/x",
 		CronSchedule:    "@every 2s",
 	})
@@ -77,7 +78,95 @@ func TestRenderRefusesUnknownComponent(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(src, "x.yaml"), []byte("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: other\nspec:\n  type: pubsub.kafka\n  metadata: []\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := RenderComponents(src, t.TempDir(), Overrides{Brokers: "x:1"}); err == nil {
+	if err := RenderComponents(src, t.TempDir(), Overrides{BrokerAddress: "x:1"}); err == nil {
 		t.Error("override of a missing kafka-pubsub component was silently ignored")
+	}
+}
+
+// Every broker renders to one set of uniquely named components: the
+// broker's pub/sub pair under the names kafka-pubsub and live-pubsub, with
+// its address set, and the shared components unchanged. The settings
+// without which a broker loses events are part of the contract.
+func TestRenderEachBroker(t *testing.T) {
+	src := filepath.Join("..", "..", "components")
+	shared, err := ComponentMetadata(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		broker  Broker
+		address string
+		main    map[string]string // kafka-pubsub's settings
+		live    map[string]string // live-pubsub's settings
+	}{
+		{Kafka, "127.0.0.1:19092",
+			map[string]string{"type": "pubsub.kafka", "brokers": "127.0.0.1:19092", "consumerGroup": "{appID}", "initialOffset": "oldest"},
+			map[string]string{"type": "pubsub.kafka", "brokers": "127.0.0.1:19092", "consumerGroup": "{appID}-{uuid}", "initialOffset": "newest"}},
+		{Redis, "127.0.0.1:16379",
+			map[string]string{"type": "pubsub.redis", "redisHost": "127.0.0.1:16379", "consumerID": "{appID}",
+				// longer than a delivery with every retry; milliseconds
+				"processingTimeout": "150s", "redeliverInterval": "15000", "maxLenApprox": "1000000"},
+			// a group per pod that survives a restart, not one per start
+			map[string]string{"type": "pubsub.redis", "redisHost": "127.0.0.1:16379", "consumerID": "{appID}-{podName}"}},
+		{RabbitMQ, "amqp://guest:guest@127.0.0.1:5672/v",
+			map[string]string{"type": "pubsub.rabbitmq", "connectionString": "amqp://guest:guest@127.0.0.1:5672/v", "consumerID": "{appID}",
+				"durable": "true", "deletedWhenUnused": "false", "deliveryMode": "2", "publisherConfirm": "true", "requeueInFailure": "true"},
+			// the exchange's flags must be kafka-pubsub's
+			map[string]string{"type": "pubsub.rabbitmq", "consumerID": "{appID}-{uuid}", "durable": "true", "deletedWhenUnused": "false"}},
+		{MQTT, "tcp://127.0.0.1:11883",
+			// every app but web-app, whose replicas would share a client id
+			map[string]string{"type": "pubsub.mqtt3", "url": "tcp://127.0.0.1:11883", "consumerID": "{appID}", "qos": "1", "cleanSession": "true",
+				"scopes": "todo-api,audit-service,recurring-service,reminder-service,notification-service,event-viewer"},
+			map[string]string{"type": "pubsub.mqtt3", "consumerID": "{appID}-{uuid}", "qos": "1", "cleanSession": "true"}},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.broker), func(t *testing.T) {
+			dst := t.TempDir()
+			if err := RenderComponents(src, dst, Overrides{Broker: tt.broker, BrokerAddress: tt.address}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := ComponentMetadata(dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(shared) {
+				t.Errorf("%d components, want %d (names must stay unique)", len(got), len(shared))
+			}
+			for name, md := range shared {
+				if name == "kafka-pubsub" || name == "live-pubsub" {
+					continue
+				}
+				if fmt.Sprint(got[name]) != fmt.Sprint(md) {
+					t.Errorf("%s changed: %v, want %v", name, got[name], md)
+				}
+			}
+			for _, c := range []struct {
+				name string
+				want map[string]string
+			}{{"kafka-pubsub", tt.main}, {"live-pubsub", tt.live}} {
+				for k, v := range c.want {
+					if got[c.name][k] != v {
+						t.Errorf("%s %s = %q, want %q", c.name, k, got[c.name][k], v)
+					}
+				}
+				// Topic scopes are the same on every broker.
+				for _, k := range []string{"protectedTopics", "publishingScopes", "subscriptionScopes"} {
+					if got[c.name][k] != shared[c.name][k] {
+						t.Errorf("%s %s = %q, want Kafka's %q", c.name, k, got[c.name][k], shared[c.name][k])
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestParseBroker(t *testing.T) {
+	for in, want := range map[string]Broker{"": Kafka, "kafka": Kafka, "redis": Redis, "rabbitmq": RabbitMQ, "mqtt": MQTT} {
+		if got, err := ParseBroker(in); err != nil || got != want {
+			t.Errorf("ParseBroker(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := ParseBroker("jetstream"); err == nil {
+		t.Error("jetstream was accepted")
 	}
 }

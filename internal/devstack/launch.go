@@ -26,7 +26,12 @@ func Launch(ctx context.Context, args []string, out io.Writer) error {
 	cron := fs.String("cron", "@every 30s", "reminder sweep period (production: @every 5m)")
 	persistBroker := fs.Bool("persist-broker", true, "keep broker data in .cache/broker across runs")
 	daprLog := fs.String("dapr-log-level", "warn", "daprd log level (debug, info, warn, error)")
+	brokerName := fs.String("broker", os.Getenv("BROKER"), "pub/sub broker: "+brokerList()+" (default kafka, the dev broker; $BROKER)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	broker, err := ParseBroker(*brokerName)
+	if err != nil {
 		return err
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(out, "devstack | "+format+"\n", a...) }
@@ -87,10 +92,10 @@ func Launch(ctx context.Context, args []string, out io.Writer) error {
 	if *persistBroker {
 		brokerData = filepath.Join(cache, "broker")
 	}
-	say("4/5 starting the broker, then each service with its Dapr sidecar")
+	say("4/5 starting the broker (%s), then each service with its Dapr sidecar", broker)
 	sys, err := Up(ctx, Config{
 		Root: root, WorkDir: filepath.Join(cache, "run"), Out: out, Daprd: daprd, BinDir: binDir,
-		DatabaseURL: dbURL, FixedPorts: true, BrokerDataDir: brokerData, CronSchedule: *cron,
+		DatabaseURL: dbURL, FixedPorts: true, Broker: broker, BrokerDataDir: brokerData, CronSchedule: *cron,
 		JWTSecret: secret, CookieKeys: cookieKeys, TokenKeys: tokenKeys, LogFormat: "text", DaprLogLevel: *daprLog, DevSignIn: true,
 	})
 	if err != nil {
@@ -152,7 +157,7 @@ func Launch(ctx context.Context, args []string, out io.Writer) error {
  Ctrl-C stops everything.
 ================================================================================
 
-`, api, sys.BrokerAddr(), config.MaskURL(dbURL), *user, token,
+`, api, string(sys.BrokerKind)+" at "+sys.BrokerAddr()+vhostNote(sys), config.MaskURL(dbURL), *user, token,
 		time.Now().UTC().Add(time.Minute).Truncate(time.Second).Format(time.RFC3339), *cron, apps.String(), sys.Instances["web-app"].URL())
 
 	select {
@@ -163,10 +168,21 @@ func Launch(ctx context.Context, args []string, out io.Writer) error {
 	}
 }
 
+// vhostNote names a RabbitMQ system's virtual host.
+func vhostNote(sys *System) string {
+	if sys.Vhost == "" {
+		return ""
+	}
+	return ", virtual host " + sys.Vhost
+}
+
 // firstExit is closed when any process of the system exits.
 func firstExit(sys *System) <-chan struct{} {
 	ch := make(chan struct{})
-	procs := []*Process{sys.Broker}
+	var procs []*Process
+	if sys.Broker != nil {
+		procs = append(procs, sys.Broker)
+	}
 	for _, inst := range sys.Instances {
 		procs = append(procs, inst.Proc, inst.Daprd)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -36,9 +37,24 @@ type Stack struct {
 	Daprd  string    // daprd binary
 	BinDir string    // where BuildBinaries put this repository's binaries
 
-	mu    sync.Mutex
-	procs []*Process
-	lock  *machineLock
+	mu       sync.Mutex
+	procs    []*Process
+	cleanups []func()
+	lock     *machineLock
+}
+
+// Processes are the processes started so far, running or not.
+func (s *Stack) Processes() []*Process {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.procs)
+}
+
+// onClose has Close run f after every process stopped.
+func (s *Stack) onClose(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cleanups = append(s.cleanups, f)
 }
 
 func (s *Stack) track(p *Process) {
@@ -57,29 +73,16 @@ func (s *Stack) Close() {
 		procs[i].Stop(10 * time.Second)
 	}
 	s.mu.Lock()
+	cleanups := s.cleanups
+	s.cleanups = nil
+	s.mu.Unlock()
+	for _, f := range cleanups {
+		f()
+	}
+	s.mu.Lock()
 	s.lock.release()
 	s.lock = nil
 	s.mu.Unlock()
-}
-
-// StartBroker runs the dev broker on port and waits until it accepts
-// connections. dataDir, when not empty, keeps its log across restarts.
-func (s *Stack) StartBroker(ctx context.Context, port int, dataDir string) (*Process, error) {
-	args := []string{"-port", strconv.Itoa(port)}
-	if dataDir != "" {
-		args = append(args, "-data-dir", dataDir)
-	}
-	p, err := Start("devbroker", s.Out, nil, filepath.Join(s.BinDir, "devbroker"), args...)
-	if err != nil {
-		return nil, err
-	}
-	s.track(p)
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := WaitTCP(wctx, "127.0.0.1:"+strconv.Itoa(port), p); err != nil {
-		return p, fmt.Errorf("broker did not start: %w", err)
-	}
-	return p, nil
 }
 
 // StartApp runs one of this repository's binaries with env and waits until

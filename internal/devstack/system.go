@@ -7,9 +7,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -89,7 +91,8 @@ type Config struct {
 	Daprd         string              // daprd binary
 	BinDir        string              // this repository's binaries (BuildBinaries)
 	DatabaseURL   string              // the todo database (it must exist)
-	FixedPorts    bool                // the documented ports (8080.., 3500.., 9092) instead of free ones
+	FixedPorts    bool                // the documented ports (8080.., 3500.., 9092) and the machine's broker servers, instead of free ports and brokers of its own
+	Broker        Broker              // the pub/sub broker ("" = Kafka)
 	BrokerDataDir string              // keep broker data here across restarts ("" = memory)
 	CronSchedule  string              // reminder-cron schedule ("" = the file's)
 	JWTSecret     string              // HS256 secret shared by todo-api and token minting
@@ -99,6 +102,7 @@ type Config struct {
 	LogFormat     string              // LOG_FORMAT of the services (json or text)
 	DaprLogLevel  string              // daprd --log-level (default info)
 	OnlyApps      []string            // start only these app ids (default: all)
+	NoApps        bool                // start the broker and render the components, but no app (the pub/sub suite)
 	AppEnv        []string            // added to every app's environment
 	AppEnvFor     map[string][]string // added to the environment of the app with this id
 	DevSignIn     bool                // web-app's dev sign-in (a user name alone): local runs and tests only
@@ -143,8 +147,10 @@ type System struct {
 	*Stack
 	Cfg           Config
 	ComponentsDir string // rendered components used by every sidecar
+	BrokerKind    Broker
 	BrokerPort    int
-	Broker        *Process
+	Broker        *Process             // the system's own broker process; nil on a shared server
+	Vhost         string               // RabbitMQ: the system's virtual host
 	Instances     map[string]*Instance // by Name
 	// DaprToken and AppTokens secure the app <-> sidecar calls: every
 	// sidecar requires DaprToken from its app, and each app requires its
@@ -159,7 +165,7 @@ func (s *System) AppToken(id string) string { return s.AppTokens[id] }
 // APIURL is todo-api's base URL.
 func (s *System) APIURL() string { return s.Instances["todo-api"].URL() }
 
-// BrokerAddr is the dev broker's address.
+// BrokerAddr is the broker's host:port.
 func (s *System) BrokerAddr() string { return "127.0.0.1:" + strconv.Itoa(s.BrokerPort) }
 
 func randomToken() string {
@@ -208,25 +214,26 @@ func Up(ctx context.Context, cfg Config) (sys *System, err error) {
 			started.Close()
 		}
 	}()
-	sys.BrokerPort = 9092
-	if !cfg.FixedPorts {
-		if sys.BrokerPort, err = FreePort(); err != nil {
-			return nil, err
-		}
+	if sys.BrokerKind, err = ParseBroker(string(cfg.Broker)); err != nil {
+		return nil, err
+	}
+	if err := sys.startBroker(ctx); err != nil {
+		return nil, err
 	}
 	sys.ComponentsDir = filepath.Join(cfg.WorkDir, "components")
+	if err := os.RemoveAll(sys.ComponentsDir); err != nil {
+		return nil, err
+	}
 	if err := RenderComponents(filepath.Join(cfg.Root, "components"), sys.ComponentsDir, Overrides{
-		Brokers:         sys.BrokerAddr(),
+		Broker:          sys.BrokerKind,
+		BrokerAddress:   sys.BrokerAddress(),
 		StateConnection: cfg.DatabaseURL,
 		CronSchedule:    cfg.CronSchedule,
 	}); err != nil {
 		return nil, fmt.Errorf("render components: %w", err)
 	}
-	if sys.Broker, err = sys.StartBroker(ctx, sys.BrokerPort, cfg.BrokerDataDir); err != nil {
-		return nil, err
-	}
 	for _, app := range Apps {
-		if len(cfg.OnlyApps) > 0 && !slices.Contains(cfg.OnlyApps, app.ID) {
+		if cfg.NoApps || len(cfg.OnlyApps) > 0 && !slices.Contains(cfg.OnlyApps, app.ID) {
 			continue
 		}
 		if _, err := sys.StartInstance(ctx, app, app.ID); err != nil {
@@ -308,7 +315,10 @@ func (s *System) StartAppProcess(ctx context.Context, inst *Instance) error {
 // StartDaprd (re)starts an instance's sidecar, on the same ports, and waits
 // until it is healthy.
 func (s *System) StartDaprd(ctx context.Context, inst *Instance) error {
-	p, err := s.StartSidecar(ctx, inst.Sidecar, []string{"DAPR_API_TOKEN=" + s.DaprToken, "APP_API_TOKEN=" + s.AppToken(inst.App.ID)})
+	p, err := s.StartSidecar(ctx, inst.Sidecar, []string{"DAPR_API_TOKEN=" + s.DaprToken, "APP_API_TOKEN=" + s.AppToken(inst.App.ID),
+		// {podName} in component metadata: what the pod's name is in
+		// Kubernetes, the instance's name here.
+		"POD_NAME=" + strings.ReplaceAll(inst.Name, "#", "-")})
 	inst.Daprd = p
 	return err
 }

@@ -167,7 +167,8 @@ func startSystemWith(t *testing.T, configure func(*devstack.Config), apps ...str
 	cfg := devstack.Config{
 		Root: repoRoot, WorkDir: t.TempDir(), Out: logs, Daprd: bin, BinDir: binDir,
 		DatabaseURL: dbURL, JWTSecret: jwtSecret, CronSchedule: "@every 2s", LogFormat: "json", OnlyApps: apps, DevSignIn: true,
-		LockWait:  15 * time.Minute, // other test packages run their systems one at a time
+		Broker:    devstack.Broker(os.Getenv("BROKER")), // the default, Kafka (the dev broker), when unset
+		LockWait:  15 * time.Minute,                     // other test packages run their systems one at a time
 		AppEnvFor: map[string][]string{"web-app": slices.Clone(raisedWebLimits)},
 	}
 	if configure != nil {

@@ -40,6 +40,9 @@ type App struct {
 	now         func() time.Time
 	stop        <-chan struct{} // closed when the app stops: streams end
 	metrics     *telemetry.Metrics
+	// started is when this replica started: live events from well before it
+	// are a new consumer group's replay (stale).
+	started time.Time
 }
 
 // Run runs web-app until ctx ends (service.Main's run function).
@@ -71,7 +74,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, state StateStore,
 	}
 	perMinute := func(n float64) float64 { return n / 60 }
 	a := &App{
-		cfg: cfg, set: set, log: log, assets: assets, now: time.Now, stop: ctx.Done(), metrics: m,
+		cfg: cfg, set: set, log: log, assets: assets, now: time.Now, stop: ctx.Done(), metrics: m, started: time.Now(),
 		sessions: &sessions{state: state, store: cfg.StateStore, keys: set.cookies, ttl: cfg.SessionTTL,
 			secure: set.secure(), now: time.Now},
 		hub:         newHub(cfg.StreamsPerUser, cfg.StreamsPerClient, cfg.MaxStreams),

@@ -295,6 +295,23 @@ type reminderPush struct {
 	Message    string     `json:"message"` // how the due time stands: "due in 15 minutes"
 }
 
+// staleAfter is how long before this replica's start an event may have
+// happened and still be pushed: anything older is a replay.
+const staleAfter = time.Minute
+
+// stale says whether d happened well before this replica started: a new
+// consumer group's replay (Redis Streams starts a new group at the oldest
+// entry), which would pop old reminders up again. A page re-syncs from the
+// API whenever its stream opens, so it needs none of them.
+func (a *App) stale(d *consumer.Delivery) bool {
+	at := d.CloudEvent.Time()
+	if at.IsZero() || !at.Before(a.started.Add(-staleAfter)) {
+		return false
+	}
+	d.Outcome("stale")
+	return true
+}
+
 // subscriptions are the live stream's sources: task-events and reminders,
 // through the sidecar, on the live pub/sub component whose consumer group
 // is this replica's own, so that every replica gets every event. There is
@@ -304,6 +321,9 @@ func (a *App) subscriptions() []consumer.Subscription {
 	return []consumer.Subscription{
 		{Topic: events.TopicTaskEvents, Path: "/events/task-events", NoDeadLetter: true, LogMessage: "live task event",
 			Handle: consumer.TaskEvents(func(_ context.Context, d *consumer.Delivery, e events.TaskEvent) error {
+				if a.stale(d) {
+					return nil
+				}
 				data, err := json.Marshal(e)
 				if err != nil {
 					return consumer.Permanent(err)
@@ -313,6 +333,9 @@ func (a *App) subscriptions() []consumer.Subscription {
 			})},
 		{Topic: events.TopicReminders, Path: "/events/reminders", NoDeadLetter: true, LogMessage: "live reminder",
 			Handle: consumer.Reminders(func(_ context.Context, d *consumer.Delivery, e events.ReminderEvent) error {
+				if a.stale(d) {
+					return nil
+				}
 				data, err := json.Marshal(reminderPush{ID: d.ID, TaskID: e.TaskID, Title: e.Title, DueAt: e.DueAt,
 					ReminderAt: e.ReminderAt, Message: e.DueStatus()})
 				if err != nil {

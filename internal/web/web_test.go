@@ -743,7 +743,11 @@ func deliver(t *testing.T, f *fixture, path string, body []byte) dapr.Status {
 
 func taskEvent(t *testing.T, id, user, title string) []byte {
 	t.Helper()
-	now := time.Now().UTC()
+	return taskEventAt(t, id, user, title, time.Now().UTC())
+}
+
+func taskEventAt(t *testing.T, id, user, title string, now time.Time) []byte {
+	t.Helper()
 	data := events.TaskEvent{EventType: events.TaskCreated, TaskID: 7, UserID: user, Title: title, Timestamp: now, Version: 1}
 	ce, err := events.NewCloudEvent(id, "todo-api", events.CloudEventType(events.TaskCreated), 7, now, data)
 	if err != nil {
@@ -755,7 +759,11 @@ func taskEvent(t *testing.T, id, user, title string) []byte {
 
 func reminderEvent(t *testing.T, id, user, title string) []byte {
 	t.Helper()
-	now := time.Now().UTC()
+	return reminderEventAt(t, id, user, title, time.Now().UTC())
+}
+
+func reminderEventAt(t *testing.T, id, user, title string, now time.Time) []byte {
+	t.Helper()
 	data := events.ReminderEvent{EventType: events.ReminderDue, TaskID: 9, UserID: user, Title: title, ReminderAt: now}
 	ce, err := events.NewCloudEvent(id, "reminder-service", events.CloudEventType(events.ReminderDue), 9, now, data)
 	if err != nil {
@@ -800,6 +808,32 @@ func TestStreamCarriesOnlyTheUsersOwnEvents(t *testing.T) {
 	// Bob's first event is his own: nothing of alice's came before it.
 	if ev, data := bs.next(5 * time.Second); ev != "task" || !strings.Contains(data, "bob's task") {
 		t.Errorf("bob got %s %s", ev, data)
+	}
+}
+
+// A new consumer group's replay (Redis Streams starts one at the oldest
+// entry) is acknowledged and not pushed: an event from well before the
+// replica started would pop an old reminder up again. Events from just
+// before the start (a restart's own gap) still go out.
+func TestStreamSkipsTheReplayOfOldEvents(t *testing.T) {
+	f := newFixture(t, nil)
+	alice := f.browser(t)
+	alice.signIn("alice")
+	s, _ := alice.stream()
+	if ev, _ := s.next(5 * time.Second); ev != "hello" {
+		t.Fatalf("first event %q, want hello", ev)
+	}
+	old := time.Now().UTC().Add(-2 * staleAfter)
+	if st := deliver(t, f, "/events/reminders", reminderEventAt(t, "old-r", "alice", "yesterday's reminder", old)); st != dapr.Success {
+		t.Fatalf("old reminder: %s, want SUCCESS (acknowledged)", st)
+	}
+	if st := deliver(t, f, "/events/task-events", taskEventAt(t, "old-e", "alice", "old change", old)); st != dapr.Success {
+		t.Fatalf("old task event: %s, want SUCCESS (acknowledged)", st)
+	}
+	recent := time.Now().UTC().Add(-staleAfter / 2)
+	deliver(t, f, "/events/task-events", taskEventAt(t, "recent-e", "alice", "recent change", recent))
+	if ev, data := s.next(5 * time.Second); ev != "task" || !strings.Contains(data, "recent change") {
+		t.Errorf("first push %s %s, want the recent change (nothing older)", ev, data)
 	}
 }
 
