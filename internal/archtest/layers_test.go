@@ -33,7 +33,7 @@ var layers = [][]string{
 	{"internal/devstack"},
 	{"internal/pgtest", "internal/bench"},
 	// 7: binaries and test-only packages.
-	{"cmd/*", "internal/e2e", "internal/chaos", "internal/hostile", "internal/webhostile", "internal/archtest"},
+	{"cmd/*", "internal/e2e", "internal/brokersuite", "internal/chaos", "internal/hostile", "internal/webhostile", "internal/archtest"},
 }
 
 // appRanks orders the packages inside one app: each imports only lower
