@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -290,5 +292,52 @@ func TestHistoryThroughTheClient(t *testing.T) {
 	}
 	if json.Unmarshal(appErr.Body, &body) != nil || body.Error.Code != "invalid_cursor" {
 		t.Errorf("bad cursor answered %s, want code invalid_cursor", appErr.Body)
+	}
+}
+
+// One task's events delivered shuffled and duplicated, as brokers other
+// than Kafka deliver them: each is kept once, and the history is in version
+// order whatever the order of delivery. The events share one timestamp (a
+// clock's granularity) and have random ids, so that only the version can
+// order them.
+func TestShuffledAndDuplicatedEventsKeepVersionOrder(t *testing.T) {
+	at := time.Date(2026, 3, 10, 8, 0, 0, 0, time.UTC)
+	types := []string{events.TaskCreated, events.TaskUpdated, events.TaskCompleted, events.TaskUpdated,
+		events.TaskUpdated, events.TaskCompleted, events.TaskUpdated, events.TaskDeleted}
+	var bodies [][]byte
+	for i, typ := range types {
+		data := taskData()
+		data["event_type"], data["version"], data["timestamp"] = typ, i+1, at.Format(time.RFC3339)
+		bodies = append(bodies, mustJSON(t, deliveredEvent(uuid.NewString(), data)))
+	}
+	for seed := range uint64(5) {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+			store, _ := newStore(t)
+			h := newHandler(store, appToken)
+			r := rand.New(rand.NewPCG(seed, 2))
+			var order [][]byte
+			for _, b := range bodies {
+				for range 1 + r.IntN(3) {
+					order = append(order, b)
+				}
+			}
+			r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+			for _, b := range order {
+				if got := deliver(t, h, b); got != dapr.Success {
+					t.Fatalf("status %s", got)
+				}
+			}
+			h2, err := store.History(t.Context(), 42, nil, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var versions []int
+			for _, e := range h2 {
+				versions = append(versions, e.Version)
+			}
+			if want := []int{1, 2, 3, 4, 5, 6, 7, 8}; !reflect.DeepEqual(versions, want) {
+				t.Errorf("history versions %v, want %v", versions, want)
+			}
+		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -32,7 +33,8 @@ type StateStore interface {
 	Transact(ctx context.Context, store string, ops []dapr.StateOp) error
 }
 
-// Inbox is a user's notifications, newest first, as stored under one key.
+// Inbox is a user's notifications, newest reminder time first (then by
+// id), as stored under one key.
 type Inbox struct {
 	Items []notifierapi.Notification `json:"items"`
 }
@@ -143,7 +145,7 @@ func (h *Handler) deliver(ctx context.Context, user string, n notifierapi.Notifi
 		if indexOf(inbox.Items, n.ID) >= 0 {
 			return true, nil
 		}
-		inbox.Items = append([]notifierapi.Notification{n}, inbox.Items...)
+		inbox.Items = insertByReminder(inbox.Items, n)
 		if len(inbox.Items) > MaxInbox {
 			inbox.Items = inbox.Items[:MaxInbox]
 		}
@@ -163,6 +165,23 @@ func (h *Handler) deliver(ctx context.Context, user string, n notifierapi.Notifi
 		}
 		return false, err
 	})
+}
+
+// insertByReminder puts n into items, which are newest first by reminder
+// time (then by id), at its place: the inbox's order is the reminders', not
+// the order the broker delivered them in (which only Kafka keeps, and only
+// per partition).
+func insertByReminder(items []notifierapi.Notification, n notifierapi.Notification) []notifierapi.Notification {
+	i := slices.IndexFunc(items, func(old notifierapi.Notification) bool {
+		if c := n.ReminderAt.Compare(old.ReminderAt); c != 0 {
+			return c > 0
+		}
+		return n.ID > old.ID
+	})
+	if i < 0 {
+		i = len(items)
+	}
+	return slices.Insert(items, i, n)
 }
 
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -510,7 +511,10 @@ func TestReplayAfterEvictionIsADuplicate(t *testing.T) {
 		t.Fatalf("status = %q", got)
 	}
 	for i := range notifier.MaxInbox {
-		if got := deliver(t, h, deliveredEvent(t, "ev-"+strconv.Itoa(i), reminderData(int64(i+2)))); got != dapr.Success {
+		// Later reminders than ev-first's (08:30).
+		d := reminderData(int64(i + 2))
+		d["reminder_at"] = time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Second).Format(time.RFC3339)
+		if got := deliver(t, h, deliveredEvent(t, "ev-"+strconv.Itoa(i), d)); got != dapr.Success {
 			t.Fatalf("delivery %d: %q", i, got)
 		}
 	}
@@ -524,6 +528,49 @@ func TestReplayAfterEvictionIsADuplicate(t *testing.T) {
 	if after := ids(st.inbox(t).Items); !reflect.DeepEqual(after, before) {
 		t.Errorf("the replay changed the inbox: first entries %v, want %v", after[:3], before[:3])
 	}
+}
+
+// One task's reminders delivered shuffled and duplicated, as brokers other
+// than Kafka deliver them (and as a sweep's bulk publish sends them there):
+// each is in the inbox once, and the inbox is in reminder order, newest
+// first, whatever the order of delivery.
+func TestShuffledAndDuplicatedRemindersKeepTheirOrder(t *testing.T) {
+	base := time.Date(2026, 3, 10, 8, 0, 0, 0, time.UTC)
+	var want []string // newest first
+	var bodies [][]byte
+	for i := range 8 {
+		id := fmt.Sprintf("ev-%d", i)
+		want = append([]string{id}, want...)
+		d := reminderData(7)
+		d["reminder_at"] = base.Add(time.Duration(i) * 15 * time.Minute).Format(time.RFC3339)
+		bodies = append(bodies, deliveredEvent(t, id, d))
+	}
+	for seed := range uint64(20) {
+		st := newMemStore()
+		h := newHandler(st)
+		for _, b := range shuffledWithDuplicates(bodies, seed) {
+			if got := deliver(t, h, b); got != dapr.Success {
+				t.Fatalf("seed %d: status = %q", seed, got)
+			}
+		}
+		if got := ids(st.inbox(t).Items); !reflect.DeepEqual(got, want) {
+			t.Fatalf("seed %d: inbox = %v, want %v", seed, got, want)
+		}
+	}
+}
+
+// shuffledWithDuplicates is every body one to three times, in an order
+// that seed picks.
+func shuffledWithDuplicates(bodies [][]byte, seed uint64) [][]byte {
+	r := rand.New(rand.NewPCG(seed, 1))
+	var out [][]byte
+	for _, b := range bodies {
+		for range 1 + r.IntN(3) {
+			out = append(out, b)
+		}
+	}
+	r.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
 }
 
 func TestListDefaultLimit(t *testing.T) {

@@ -48,7 +48,7 @@ type Notification struct {
 	ReadAt    *time.Time `json:"read_at"`
 }
 
-// InboxPage is one page of a user's notifications, newest first; Unread
+// InboxPage is one page of a user's notifications, newest reminder time first; Unread
 // counts the whole inbox; NextCursor is null on the last page.
 type InboxPage struct {
 	Notifications []Notification `json:"notifications"`

@@ -54,7 +54,7 @@ const state = {
   cursor: null,
   editing: null, // the task being edited, null for a new one
   detail: null, // id of the task shown in the detail dialog
-  notifications: new Map(), // id -> notification, newest first by created_at
+  notifications: new Map(), // id -> notification, in the inbox's order (newest reminder first), pushes not yet in it first
   unread: 0,
   stream: null,
   pendingDeletes: new Map(), // task id -> timer
