@@ -90,7 +90,20 @@ func (s *System) startBroker(ctx context.Context) error {
 		s.BrokerPort = 9092
 	case kind == RabbitMQ:
 		s.BrokerPort = portOf(sharedRabbitMQ)
-		return s.prepareVhost(ctx)
+		if err := s.prepareVhost(ctx); err != nil {
+			return err
+		}
+		if !cfg.FixedPorts {
+			// A test system reaches the server through a proxy of its own,
+			// which RestartBroker cuts.
+			p, err := startProxy(sharedRabbitMQ)
+			if err != nil {
+				return err
+			}
+			s.onClose(p.Close)
+			s.proxy, s.BrokerPort = p, p.Port()
+		}
+		return nil
 	case cfg.FixedPorts && kind == Redis:
 		s.BrokerPort = portOf(sharedRedis)
 		return s.waitShared(ctx, "Redis", "redis-server, or `dapr init`")
@@ -254,8 +267,19 @@ func rabbitmqctl(ctx context.Context, args ...string) error {
 }
 
 // RestartBroker kills the system's own broker process and starts it again
-// on the same port with the same data (a test's fault).
+// on the same port with the same data (a test's fault). On RabbitMQ, which
+// the system shares with the machine, it cuts every connection of the
+// system's proxy for two seconds instead.
 func (s *System) RestartBroker(ctx context.Context) error {
+	if s.proxy != nil {
+		s.proxy.Cut()
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
+		s.proxy.Restore()
+		return ctx.Err()
+	}
 	if s.Broker == nil {
 		return fmt.Errorf("the %s broker is a server this system shares: it is never stopped", s.BrokerKind)
 	}

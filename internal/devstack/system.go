@@ -151,6 +151,7 @@ type System struct {
 	BrokerPort    int
 	Broker        *Process             // the system's own broker process; nil on a shared server
 	Vhost         string               // RabbitMQ: the system's virtual host
+	proxy         *tcpProxy            // RabbitMQ in a test system: what RestartBroker cuts
 	Instances     map[string]*Instance // by Name
 	// DaprToken and AppTokens secure the app <-> sidecar calls: every
 	// sidecar requires DaprToken from its app, and each app requires its

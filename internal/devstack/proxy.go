@@ -1,0 +1,114 @@
+package devstack
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+)
+
+// tcpProxy forwards connections from a loopback port to a server, and can
+// cut them: how a test system "restarts" a broker it shares with the
+// machine (RabbitMQ), without stopping the server itself.
+type tcpProxy struct {
+	ln     net.Listener
+	target string
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	down  bool
+}
+
+// startProxy listens on a free loopback port and forwards to target.
+func startProxy(target string) (*tcpProxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &tcpProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	go p.serve()
+	return p, nil
+}
+
+// Port is the port the proxy listens on.
+func (p *tcpProxy) Port() int { return p.ln.Addr().(*net.TCPAddr).Port }
+
+func (p *tcpProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
+		if err != nil {
+			continue
+		}
+		go p.forward(c)
+	}
+}
+
+func (p *tcpProxy) forward(c net.Conn) {
+	if !p.track(c) {
+		c.Close()
+		return
+	}
+	defer p.untrack(c)
+	s, err := net.Dial("tcp", p.target)
+	if err != nil {
+		return
+	}
+	if !p.track(s) {
+		s.Close()
+		return
+	}
+	defer p.untrack(s)
+	done := make(chan struct{}, 2)
+	pipe := func(dst, src net.Conn) {
+		_, _ = io.Copy(dst, src)
+		done <- struct{}{}
+	}
+	go pipe(s, c)
+	go pipe(c, s)
+	<-done // either side ended: end both
+}
+
+// track registers c unless the proxy is cut.
+func (p *tcpProxy) track(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.down {
+		return false
+	}
+	p.conns[c] = struct{}{}
+	return true
+}
+
+func (p *tcpProxy) untrack(c net.Conn) {
+	p.mu.Lock()
+	delete(p.conns, c)
+	p.mu.Unlock()
+	c.Close()
+}
+
+// Cut closes every connection and refuses new ones until Restore, as a
+// broker that went down would.
+func (p *tcpProxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = true
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
+// Restore lets connections through again.
+func (p *tcpProxy) Restore() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = false
+}
+
+// Close stops the proxy and closes every connection.
+func (p *tcpProxy) Close() {
+	p.Cut()
+	p.ln.Close()
+}
