@@ -29,7 +29,7 @@ run:
 	@.cache/bin/devstack $(ARGS)
 
 test: daprd check-fmt vet lint compose-check chart-check
-	CI=$${CI:-} $(GO) test -race -count=1 -timeout 20m ./...
+	CI=$${CI:-} $(GO) test -race -count=1 -timeout 45m ./...
 
 # Offline checks of Dockerfile, deploy/compose and dapr.yaml (its own module).
 .PHONY: compose-check

@@ -30,7 +30,11 @@ import (
 // versions and one timestamp (so that only versions order them), published
 // through the sidecars of the apps that may publish them.
 func TestShuffledAndDuplicatedEvents(t *testing.T) {
-	e := startSystem(t)
+	checkShuffled(t, startSystem(t))
+}
+
+// checkShuffled is TestShuffledAndDuplicatedEvents on the system of e.
+func checkShuffled(t *testing.T, e *env) {
 	due := time.Now().UTC().Add(72 * time.Hour).Truncate(time.Second)
 	tk := e.create(client.NewTask{Title: "Shuffled", Recurrence: client.RecurrenceDaily, DueAt: &due, Timezone: "Europe/Berlin"})
 	created := e.outboxData(tk.ID, events.TaskCreated)
