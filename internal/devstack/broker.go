@@ -68,6 +68,36 @@ const (
 // (components/brokers/rabbitmq/pubsub-live.yaml says why).
 const liveQueuePolicy = `{"expires":60000,"max-length":10000}`
 
+// BrokerMissing says what a test system on broker b needs and this
+// machine lacks ("" when nothing): the server binaries it starts (Redis,
+// Mosquitto), or RabbitMQ's server and rabbitmqctl.
+func BrokerMissing(b Broker) string {
+	var need []string
+	switch b {
+	case Redis:
+		need = []string{"redis-server", "redis-cli"}
+	case MQTT:
+		need = []string{"mosquitto"}
+	case RabbitMQ:
+		need = []string{"rabbitmqctl"}
+	}
+	for _, bin := range need {
+		if _, err := exec.LookPath(bin); err != nil {
+			if _, err := os.Stat("/usr/sbin/" + bin); err != nil {
+				return bin + " is not installed"
+			}
+		}
+	}
+	if b == RabbitMQ {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := WaitTCP(ctx, sharedRabbitMQ, nil); err != nil {
+			return "RabbitMQ is not answering on " + sharedRabbitMQ
+		}
+	}
+	return ""
+}
+
 // BrokerAddress is the broker's address in the form its components take:
 // host:port for Kafka and Redis, an AMQP URL for RabbitMQ, an MQTT URL.
 func (s *System) BrokerAddress() string {
