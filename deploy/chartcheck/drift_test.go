@@ -20,27 +20,70 @@ import (
 // Metadata whose values may differ between components/ and the chart: the
 // addresses, the cron period, and the broker's authentication (with SASL,
 // TLS too: a managed Kafka is reached over TLS). Everything else must be
-// equal. Keys in saslOnly may exist only in the chart, and only with SASL.
+// equal. For kafka-pubsub and live-pubsub, brokerValues says it per broker
+// type (dapr.pubsub.type); chartOnly lists the keys that may exist only in
+// the chart, set from values (Kafka's SASL keys only with SASL).
 var (
 	mayDiffer = map[string]map[string]bool{
-		"kafka-pubsub":  brokerAuth,
-		"live-pubsub":   brokerAuth,
 		"statestore":    {"connectionString": true},
 		"reminder-cron": {"schedule": true},
 	}
-	saslOnly   = map[string]bool{"saslUsername": true, "saslPassword": true, "saslMechanism": true}
-	brokerAuth = map[string]bool{"brokers": true, "authType": true, "disableTls": true, "saslUsername": true, "saslPassword": true, "saslMechanism": true}
+	brokerValues = map[string]map[string]bool{
+		"pubsub.kafka": {"brokers": true, "authType": true, "disableTls": true, "saslUsername": true, "saslPassword": true, "saslMechanism": true},
+		// The address; the password and TLS come from values only.
+		"pubsub.redis": {"redisHost": true, "redisPassword": true, "enableTLS": true},
+		// The connection string holds the password: a secretKeyRef.
+		"pubsub.rabbitmq": {"connectionString": true},
+	}
+	chartOnly = map[string]map[string]bool{
+		"pubsub.kafka": saslOnly,
+		"pubsub.redis": {"redisPassword": true, "enableTLS": true},
+	}
+	saslOnly = map[string]bool{"saslUsername": true, "saslPassword": true, "saslMechanism": true}
+	// pubsubNames are the components dapr.pubsub.type switches.
+	pubsubNames = map[string]bool{"kafka-pubsub": true, "live-pubsub": true}
 )
 
-// sourceObjects decodes components/*.yaml strictly.
-func sourceObjects(t *testing.T) []Object {
+// valueKeys are the metadata of component s whose values come from values.
+func valueKeys(s *componentsv1alpha1.Component) map[string]bool {
+	if pubsubNames[s.Name] {
+		return brokerValues[s.Spec.Type]
+	}
+	return mayDiffer[s.Name]
+}
+
+// sourceObjects decodes components/*.yaml strictly, with, for broker
+// "redis" or "rabbitmq", kafka-pubsub and live-pubsub of
+// components/brokers/<broker>/*.yaml in place of the Kafka pair (as the
+// launcher loads them).
+func sourceObjects(t *testing.T, broker string) []Object {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(componentsDir, "*.yaml"))
+	objs := decodeFolder(t, componentsDir)
+	if broker == "" || broker == "kafka" {
+		return objs
+	}
+	objs = slices.DeleteFunc(objs, func(o Object) bool { return o.Key == "dapr.io/v1alpha1/Component" && pubsubNames[o.Name] })
+	pair := decodeFolder(t, filepath.Join(componentsDir, "brokers", broker))
+	for _, o := range pair {
+		if o.Key != "dapr.io/v1alpha1/Component" || !pubsubNames[o.Name] {
+			t.Fatalf("components/brokers/%s: %s: only kafka-pubsub and live-pubsub belong there", broker, o)
+		}
+	}
+	if len(pair) != len(pubsubNames) {
+		t.Fatalf("components/brokers/%s has %d components, want kafka-pubsub and live-pubsub", broker, len(pair))
+	}
+	return append(objs, pair...)
+}
+
+// decodeFolder decodes dir/*.yaml strictly.
+func decodeFolder(t *testing.T, dir string) []Object {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(files) == 0 {
-		t.Fatalf("no YAML files in %s", componentsDir)
+		t.Fatalf("no YAML files in %s", dir)
 	}
 	var objs []Object
 	for _, f := range files {
@@ -50,7 +93,7 @@ func sourceObjects(t *testing.T) []Object {
 		}
 		o, err := DecodeAll(raw, f)
 		if err != nil {
-			t.Fatalf("components/: %v", err)
+			t.Fatalf("%s: %v", dir, err)
 		}
 		objs = append(objs, o...)
 	}
@@ -87,10 +130,9 @@ func metadataMap(t reporter, where string, c *componentsv1alpha1.Component) map[
 }
 
 func TestChartComponentsMatchComponentsFolder(t *testing.T) {
-	src := sourceObjects(t)
-	srcComps := componentsByName(t, "components/", src)
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
+			srcComps := componentsByName(t, "components/", sourceObjects(t, v.broker))
 			chartComps := componentsByName(t, "chart", render(t, v))
 			for name := range chartComps {
 				if srcComps[name] == nil {
@@ -146,7 +188,7 @@ func compareComponent(t reporter, v variant, s, c *componentsv1alpha1.Component)
 			t.Errorf("%s: metadata %s of components/ is missing in the chart", name, k)
 			continue
 		}
-		if mayDiffer[name][k] {
+		if valueKeys(s)[k] {
 			continue
 		}
 		if scopeKeys[k] && se.secret == ce.secret {
@@ -163,12 +205,23 @@ func compareComponent(t reporter, v variant, s, c *componentsv1alpha1.Component)
 		if _, ok := sm[k]; ok {
 			continue
 		}
-		if s.Spec.Type == "pubsub.kafka" && saslOnly[k] && sasl {
+		if pubsubNames[name] && chartOnly[s.Spec.Type][k] && (s.Spec.Type != "pubsub.kafka" || sasl) {
 			continue
 		}
 		t.Errorf("%s: metadata %s is in the chart only", name, k)
 	}
-	if sasl {
+	// Secrets come from a Secret; a broker's TLS switch only turns TLS on.
+	if pubsubNames[name] {
+		for _, k := range []string{"redisPassword", "connectionString"} {
+			if ce, ok := cm[k]; ok && !ce.secret {
+				t.Errorf("%s: metadata %s must be a secretKeyRef", name, k)
+			}
+		}
+		if ce, ok := cm["enableTLS"]; ok && s.Spec.Type == "pubsub.redis" && ce.value != "true" {
+			t.Errorf("%s: metadata enableTLS = %s: the chart sets it only to turn TLS on", name, show(ce))
+		}
+	}
+	if sasl && s.Spec.Type == "pubsub.kafka" {
 		for k := range saslOnly {
 			if _, ok := cm[k]; !ok {
 				t.Errorf("%s: authType password without %s", name, k)
@@ -180,7 +233,7 @@ func compareComponent(t reporter, v variant, s, c *componentsv1alpha1.Component)
 	}
 	// Without SASL (the in-cluster broker) only the addresses and the
 	// period may differ.
-	if !sasl {
+	if !sasl && s.Spec.Type == "pubsub.kafka" {
 		for _, k := range []string{"authType", "disableTls"} {
 			if se, ok := sm[k]; ok && cm[k] != se {
 				t.Errorf("%s: metadata %s = %s in the chart without SASL, %s in components/", name, k, show(cm[k]), show(se))
@@ -257,7 +310,7 @@ func topics(v string) []string {
 }
 
 func TestChartResiliencyEqualsComponentsFolder(t *testing.T) {
-	src := Of[resiliencyv1alpha1.Resiliency](sourceObjects(t))
+	src := Of[resiliencyv1alpha1.Resiliency](sourceObjects(t, ""))
 	if len(src) != 1 {
 		t.Fatalf("components/ has %d Resiliency objects, want 1", len(src))
 	}
@@ -286,7 +339,7 @@ func TestChartResiliencyEqualsComponentsFolder(t *testing.T) {
 // The drift test must notice drift: a changed value, a missing key and an
 // extra key are each reported.
 func TestDriftIsDetected(t *testing.T) {
-	src := componentsByName(t, "components/", sourceObjects(t))
+	src := componentsByName(t, "components/", sourceObjects(t, ""))
 	chart := componentsByName(t, "chart", render(t, variants[0]))
 	mutations := map[string]func(c *componentsv1alpha1.Component){
 		"changed initialOffset": func(c *componentsv1alpha1.Component) {
@@ -333,6 +386,71 @@ func TestDriftIsDetected(t *testing.T) {
 				t.Errorf("drift %q went unnoticed", what)
 			}
 			t.Logf("reported: %s", strings.Join(r.msgs, "; "))
+		})
+	}
+}
+
+// On every broker of dapr.pubsub.type, the comparison of kafka-pubsub and
+// live-pubsub with their files must notice any setting of the files missing
+// in the chart or set otherwise, a key the files lack, another type and
+// other scopes; and the render as it is must pass.
+func TestBrokerDriftIsDetected(t *testing.T) {
+	seen := map[string]bool{}
+	for _, v := range variants {
+		if seen[v.brokerType()] {
+			continue
+		}
+		seen[v.brokerType()] = true
+		t.Run(v.brokerType(), func(t *testing.T) {
+			src := componentsByName(t, "components/", sourceObjects(t, v.broker))
+			chart := componentsByName(t, "chart", render(t, v))
+			for name := range pubsubNames {
+				s, c := src[name], chart[name]
+				if s == nil || c == nil {
+					t.Fatalf("%s: missing in components/ or in the chart", name)
+				}
+				if want := "pubsub." + v.brokerType(); s.Spec.Type != want {
+					t.Fatalf("%s of components/ for %s is %s, want %s", name, v.brokerType(), s.Spec.Type, want)
+				}
+				mutations := map[string]func(c *componentsv1alpha1.Component){
+					"other type":   func(c *componentsv1alpha1.Component) { c.Spec.Type = "pubsub.mqtt3" },
+					"other scopes": func(c *componentsv1alpha1.Component) { c.Scopes = []string{"todo-api", "web-app"} },
+					"extra key": func(c *componentsv1alpha1.Component) {
+						c.Spec.Metadata = append(c.Spec.Metadata, commonNVP{Name: "concurrencyMode"})
+					},
+				}
+				for _, md := range s.Spec.Metadata {
+					key := md.Name
+					mutations["missing "+key] = func(c *componentsv1alpha1.Component) {
+						c.Spec.Metadata = slices.DeleteFunc(c.Spec.Metadata, func(m commonNVP) bool { return m.Name == key })
+					}
+					if valueKeys(s)[key] {
+						continue
+					}
+					mutations["changed "+key] = func(c *componentsv1alpha1.Component) {
+						for i := range c.Spec.Metadata {
+							if c.Spec.Metadata[i].Name == key {
+								c.Spec.Metadata[i].SetValue([]byte(`"drifted"`))
+							}
+						}
+					}
+				}
+				for what, mutate := range mutations {
+					cc := c.DeepCopy()
+					mutate(cc)
+					r := &recorder{}
+					compareComponent(r, v, s, cc)
+					if len(r.msgs) == 0 {
+						t.Errorf("%s: drift %q went unnoticed", name, what)
+					}
+				}
+				r := &recorder{}
+				compareComponent(r, v, s, c.DeepCopy())
+				if len(r.msgs) > 0 {
+					t.Errorf("%s: the render as it is fails: %s", name, strings.Join(r.msgs, "; "))
+				}
+				t.Logf("%s: %d drifts noticed", name, len(mutations))
+			}
 		})
 	}
 }

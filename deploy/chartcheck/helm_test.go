@@ -35,6 +35,18 @@ type variant struct {
 	ingress           bool
 	jwks              bool // jwt.jwksUrl set
 	pubsubExtraScopes []string
+	// broker is dapr.pubsub.type: "" (kafka, the default), "redis" or
+	// "rabbitmq". Its components are compared with components/pubsub*.yaml
+	// or components/brokers/<broker>/*.yaml.
+	broker string
+}
+
+// brokerType is the variant's dapr.pubsub.type.
+func (v variant) brokerType() string {
+	if v.broker == "" {
+		return "kafka"
+	}
+	return v.broker
 }
 
 // devOIDC is the identity provider a development install names (values.yaml
@@ -53,6 +65,29 @@ var variants = []variant{
 		"--set", "ingress.enabled=false",
 		"--set", "dapr.pubsub.extraScopes={event-viewer}",
 	}, production: true, serviceMonitor: true, pubsubExtraScopes: []string{"event-viewer"}},
+	// Every other broker of dapr.pubsub.type: in a development install (the
+	// chart's Secret, no Redis password) and in production (the operator's
+	// Secret; Redis with a password and TLS).
+	{name: "redis", args: append([]string{
+		"--set", "dapr.pubsub.type=redis",
+		"--set", "dapr.pubsub.redis.host=redis-master.redis.svc.cluster.local:6379",
+	}, devOIDC...), accessControl: true, ingress: true, broker: "redis"},
+	{name: "redis-production", args: []string{
+		"-f", chartDir + "/values-production.yaml",
+		"--set", "dapr.pubsub.type=redis",
+		"--set", "dapr.pubsub.redis.host=redis.example.com:6380",
+		"--set", "dapr.pubsub.redis.usePassword=true",
+		"--set", "dapr.pubsub.redis.enableTLS=true",
+	}, production: true, accessControl: true, ingress: true, jwks: true, broker: "redis"},
+	{name: "rabbitmq", args: append([]string{
+		"--set", "dapr.pubsub.type=rabbitmq",
+		"--set", "secrets.values.rabbitmqConnectionString=amqp://todo:todo@rabbitmq.rabbitmq.svc.cluster.local:5672/todo",
+	}, devOIDC...), accessControl: true, ingress: true, broker: "rabbitmq"},
+	{name: "rabbitmq-production", args: []string{
+		"-f", chartDir + "/values-production.yaml",
+		"--set", "dapr.pubsub.type=rabbitmq",
+		"--set", "dapr.pubsub.rabbitmq.secretName=todo-rabbitmq",
+	}, production: true, accessControl: true, ingress: true, jwks: true, broker: "rabbitmq"},
 }
 
 // helm runs `go tool helm args...` in this module (the helm version pinned
@@ -214,6 +249,13 @@ func TestChartRefusesBadValues(t *testing.T) {
 		"web issuer = identity provider": {"jwt.issuer=todo-web-app", "web.apiToken.issuer must differ from jwt.issuer"},
 		"negative default replicas":      {"replicas=-1", "replicas"},
 		"unknown auth type":              {"dapr.pubsub.authType=scram", "authType"},
+		// The brokers of dapr.pubsub.type.
+		"MQTT as the broker":             {"dapr.pubsub.type=mqtt", "type"},
+		"Redis without an address":       {"dapr.pubsub.type=redis", "dapr.pubsub.redis.host (host:port) is required"},
+		"Redis address as a URL":         {"dapr.pubsub.type=redis,dapr.pubsub.redis.host=redis://redis:6379", "host"},
+		"Redis password not given":       {"dapr.pubsub.type=redis,dapr.pubsub.redis.host=redis:6379,dapr.pubsub.redis.usePassword=true", "secrets.values.redisPassword is required"},
+		"RabbitMQ without its URL":       {"dapr.pubsub.type=rabbitmq", "secrets.values.rabbitmqConnectionString is required"},
+		"RabbitMQ key of another broker": {"dapr.pubsub.rabbitmq.host=rabbitmq:5672", "additional properties 'host' not allowed"},
 		"no Secret at all":               {"secrets.create=false", "secrets.existingSecret is required"},
 		"short JWT secret":               {"secrets.values.jwtSecret=short", "at least 32 bytes"},
 		"negative replicas":              {"apps.audit-service.replicas=-1", "replicas"},

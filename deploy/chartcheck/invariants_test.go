@@ -128,9 +128,19 @@ func TestChartInvariants(t *testing.T) {
 func checkAll(c checker, objs []Object) {
 	secrets := secretKeys(objs)
 	if c.v.production {
-		// The Secret made by the operator before the install.
+		// The Secrets made by the operator before the install, with the
+		// broker's credentials (values-production.yaml, docs/deploy.md).
 		secrets["todo-credentials"] = map[string]bool{"DATABASE_URL": true, "JWT_SECRET": true,
-			"API_TOKEN_KEYS": true, "COOKIE_KEYS": true, "KAFKA_SASL_USERNAME": true, "KAFKA_SASL_PASSWORD": true}
+			"API_TOKEN_KEYS": true, "COOKIE_KEYS": true}
+		switch c.v.brokerType() {
+		case "kafka":
+			secrets["todo-credentials"]["KAFKA_SASL_USERNAME"] = true
+			secrets["todo-credentials"]["KAFKA_SASL_PASSWORD"] = true
+		case "redis":
+			secrets["todo-credentials"]["REDIS_PASSWORD"] = true
+		case "rabbitmq":
+			secrets["todo-rabbitmq"] = map[string]bool{"RABBITMQ_CONNECTION_STRING": true}
+		}
 	}
 	configs := map[string]*configurationv1alpha1.Configuration{}
 	for _, cfg := range Of[configurationv1alpha1.Configuration](objs) {
@@ -805,6 +815,9 @@ func checkComponents(c checker, comps []*componentsv1alpha1.Component, secrets m
 			}
 			ref := corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: md.SecretKeyRef.Name}, Key: md.SecretKeyRef.Key}
 			c.secretRef(where+" metadata "+md.Name, &ref, secrets)
+		}
+		if comp.Name == "kafka-pubsub" || comp.Name == "live-pubsub" {
+			c.equal(where+" type", comp.Spec.Type, "pubsub."+c.v.brokerType())
 		}
 		if comp.Spec.Type == "pubsub.kafka" {
 			auth := metadataValue(comp, "authType")

@@ -87,7 +87,7 @@ app.kubernetes.io/component: {{ .app.binary }}
 {{- end -}}
 {{- end }}
 
-{{/* Secret with DATABASE_URL, JWT_SECRET and the Kafka SASL credentials. */}}
+{{/* Secret with DATABASE_URL, JWT_SECRET and the broker credentials. */}}
 {{- define "todo.secretName" -}}
 {{- if .Values.secrets.create -}}
 {{- printf "%s-secrets" (include "todo.fullname" .) -}}
@@ -99,6 +99,79 @@ app.kubernetes.io/component: {{ .app.binary }}
 {{/* Secret with the Kafka SASL credentials. */}}
 {{- define "todo.kafkaSecretName" -}}
 {{- .Values.dapr.pubsub.sasl.secretName | default (include "todo.secretName" .) -}}
+{{- end }}
+
+{{/* Secret with the Redis password (dapr.pubsub.type redis). */}}
+{{- define "todo.redisSecretName" -}}
+{{- .Values.dapr.pubsub.redis.secretName | default (include "todo.secretName" .) -}}
+{{- end }}
+
+{{/* Secret with the RabbitMQ connection string (dapr.pubsub.type rabbitmq). */}}
+{{- define "todo.rabbitmqSecretName" -}}
+{{- .Values.dapr.pubsub.rabbitmq.secretName | default (include "todo.secretName" .) -}}
+{{- end }}
+
+{{/*
+The broker of kafka-pubsub and live-pubsub: dapr.pubsub.type, kafka, redis
+or rabbitmq (the components of components/pubsub*.yaml or
+components/brokers/<type>/). MQTT is not offered: one replica per app only.
+*/}}
+{{- define "todo.pubsubType" -}}
+{{- $t := .Values.dapr.pubsub.type | default "kafka" -}}
+{{- if not (has $t (list "kafka" "redis" "rabbitmq")) -}}
+{{- fail (printf "dapr.pubsub.type must be kafka, redis or rabbitmq, not %s" $t) -}}
+{{- end -}}
+{{- $t -}}
+{{- end }}
+
+{{/*
+Fails when the broker's credentials are to be in the Secret the chart makes
+(secrets.create, no dapr.pubsub.<type>.secretName) but secrets.values lacks
+them: the Redis password (with dapr.pubsub.redis.usePassword) or the
+RabbitMQ connection string.
+*/}}
+{{- define "todo.pubsubSecretsGiven" -}}
+{{- $p := .Values.dapr.pubsub -}}
+{{- $t := include "todo.pubsubType" . -}}
+{{- if .Values.secrets.create -}}
+{{- if and (eq $t "redis") $p.redis.usePassword (not $p.redis.secretName) (not .Values.secrets.values.redisPassword) -}}
+{{- fail "secrets.values.redisPassword is required with dapr.pubsub.redis.usePassword (or name the Secret in dapr.pubsub.redis.secretName)" -}}
+{{- end -}}
+{{- if and (eq $t "rabbitmq") (not $p.rabbitmq.secretName) (not .Values.secrets.values.rabbitmqConnectionString) -}}
+{{- fail "secrets.values.rabbitmqConnectionString is required with dapr.pubsub.type rabbitmq (or name the Secret in dapr.pubsub.rabbitmq.secretName)" -}}
+{{- end -}}
+{{- end -}}
+{{- end }}
+
+{{/*
+The connection metadata of kafka-pubsub and live-pubsub on Redis: redisHost,
+and from values only, redisPassword (a secretKeyRef) and enableTLS.
+*/}}
+{{- define "todo.redisConnection" -}}
+{{- $r := .Values.dapr.pubsub.redis -}}
+- name: redisHost
+  value: {{ required "dapr.pubsub.redis.host (host:port) is required with dapr.pubsub.type redis" $r.host | quote }}
+{{- if $r.usePassword }}
+- name: redisPassword
+  secretKeyRef:
+    name: {{ include "todo.redisSecretName" . }}
+    key: {{ .Values.secrets.keys.redisPassword }}
+{{- end }}
+{{- if $r.enableTLS }}
+- name: enableTLS
+  value: "true"
+{{- end }}
+{{- end }}
+
+{{/*
+The connection metadata of kafka-pubsub and live-pubsub on RabbitMQ: the
+connectionString (amqp[s]://user:password@host:port/vhost) from the Secret.
+*/}}
+{{- define "todo.rabbitmqConnection" -}}
+- name: connectionString
+  secretKeyRef:
+    name: {{ include "todo.rabbitmqSecretName" . }}
+    key: {{ .Values.secrets.keys.rabbitmqConnectionString }}
 {{- end }}
 
 {{/*
