@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -146,18 +147,26 @@ func RenderComponents(src, dst string, o Overrides) error {
 	return nil
 }
 
+// overridable says which metadata item an override changes, for the
+// components of components/ itself; a broker folder's pair changes its
+// type's address item instead (addressKey). deploy/composecheck reads this
+// map from the source: keep it a literal.
+var overridable = map[string]string{
+	"kafka-pubsub":  "brokers",
+	"live-pubsub":   "brokers",
+	"statestore":    "connectionString",
+	"reminder-cron": "schedule",
+}
+
 // overrideKey is the metadata item that an override of component name
-// changes: a pub/sub component's address item (by its type), the state
-// store's connection string, the cron binding's schedule.
+// changes: a pub/sub component's address item (by its type), else
+// overridable's.
 func overrideKey(obj map[string]any, name string) string {
-	switch name {
-	case "statestore":
-		return "connectionString"
-	case "reminder-cron":
-		return "schedule"
+	if slices.Contains(brokerComponents, name) {
+		typ, _ := nested(obj, "spec", "type").(string)
+		return addressKey[typ]
 	}
-	typ, _ := nested(obj, "spec", "type").(string)
-	return addressKey[typ]
+	return overridable[name]
 }
 
 func splitYAML(b []byte) [][]byte {
