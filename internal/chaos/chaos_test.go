@@ -81,6 +81,9 @@ type harness struct {
 }
 
 func TestChaos(t *testing.T) {
+	if devstack.Broker(os.Getenv("BROKER")) == devstack.MQTT {
+		t.Skip("mqtt: what is published while an app's sidecar is down never reaches it (components/brokers/mqtt/pubsub.yaml), which every fault here does")
+	}
 	root, err := devstack.RepoRoot()
 	if err != nil {
 		t.Fatal(err)

@@ -4,10 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -82,10 +86,8 @@ func BrokerMissing(b Broker) string {
 		need = []string{"rabbitmqctl"}
 	}
 	for _, bin := range need {
-		if _, err := exec.LookPath(bin); err != nil {
-			if _, err := os.Stat("/usr/sbin/" + bin); err != nil {
-				return bin + " is not installed"
-			}
+		if _, err := lookBin(bin); err != nil {
+			return err.Error()
 		}
 	}
 	if b == RabbitMQ {
@@ -96,6 +98,18 @@ func BrokerMissing(b Broker) string {
 		}
 	}
 	return ""
+}
+
+// lookBin finds a server binary on PATH or in /usr/sbin, where Debian
+// puts mosquitto and rabbitmqctl (not on a user's PATH).
+func lookBin(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	if p := "/usr/sbin/" + name; fileExists(p) {
+		return p, nil
+	}
+	return "", fmt.Errorf("%s is not installed", name)
 }
 
 // BrokerAddress is the broker's address in the form its components take:
@@ -176,10 +190,7 @@ func (s *System) waitShared(ctx context.Context, name, how string) error {
 // its persistence file); else the broker keeps it in memory. RabbitMQ has
 // no process of its own (a virtual host on the machine's server).
 func (s *System) StartBroker(ctx context.Context, port int, dataDir string) (*Process, error) {
-	return s.startBrokerOf(ctx, s.BrokerKind, port, dataDir)
-}
-
-func (s *Stack) startBrokerOf(ctx context.Context, kind Broker, port int, dataDir string) (*Process, error) {
+	kind := s.BrokerKind
 	var bin string
 	var args []string
 	switch kind {
@@ -189,11 +200,13 @@ func (s *Stack) startBrokerOf(ctx context.Context, kind Broker, port int, dataDi
 			args = append(args, "-data-dir", dataDir)
 		}
 	case Redis:
-		dir, err := brokerDir(dataDir, s.BinDir, "redis", port)
+		dir, err := s.brokerDir(dataDir, "redis")
 		if err != nil {
 			return nil, err
 		}
-		bin = "redis-server"
+		if bin, err = lookBin("redis-server"); err != nil {
+			return nil, err
+		}
 		args = []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--daemonize", "no"}
 		if dataDir != "" {
 			args = append(args, "--appendonly", "yes", "--appendfsync", "always")
@@ -201,7 +214,7 @@ func (s *Stack) startBrokerOf(ctx context.Context, kind Broker, port int, dataDi
 			args = append(args, "--appendonly", "no")
 		}
 	case MQTT:
-		dir, err := brokerDir(dataDir, s.BinDir, "mosquitto", port)
+		dir, err := s.brokerDir(dataDir, "mosquitto")
 		if err != nil {
 			return nil, err
 		}
@@ -209,7 +222,10 @@ func (s *Stack) startBrokerOf(ctx context.Context, kind Broker, port int, dataDi
 		if err := os.WriteFile(conf, []byte(mosquittoConf(port, dir, dataDir != "")), 0o644); err != nil {
 			return nil, err
 		}
-		bin, args = "mosquitto", []string{"-c", conf}
+		if bin, err = lookBin("mosquitto"); err != nil {
+			return nil, err
+		}
+		args = []string{"-c", conf}
 	default:
 		return nil, fmt.Errorf("broker %s has no process of its own", kind)
 	}
@@ -226,14 +242,16 @@ func (s *Stack) startBrokerOf(ctx context.Context, kind Broker, port int, dataDi
 	return p, nil
 }
 
-// brokerDir is where a broker process keeps its files: dataDir, or a
-// folder of its own next to the binaries.
-func brokerDir(dataDir, binDir, name string, port int) (string, error) {
-	dir := dataDir
-	if dir == "" {
-		dir = filepath.Join(binDir, "..", name+"-"+strconv.Itoa(port))
+// brokerDir is where a broker process keeps its files: dataDir, or a new
+// folder in the system's work folder.
+func (s *System) brokerDir(dataDir, name string) (string, error) {
+	if dataDir != "" {
+		return dataDir, os.MkdirAll(dataDir, 0o755)
 	}
-	return dir, os.MkdirAll(dir, 0o755)
+	if err := os.MkdirAll(s.Cfg.WorkDir, 0o755); err != nil {
+		return "", err
+	}
+	return os.MkdirTemp(s.Cfg.WorkDir, name+"-")
 }
 
 // mosquittoConf is a Mosquitto listening on 127.0.0.1:port without
@@ -270,9 +288,14 @@ func (s *System) prepareVhost(ctx context.Context) error {
 	}
 	s.Vhost = devVhost
 	if !s.Cfg.FixedPorts {
+		// A test process that died left its virtual host behind; with the
+		// machine lock held, no other test system is using one.
+		if err := deleteStaleVhosts(ctx); err != nil {
+			return err
+		}
 		var b [6]byte
 		_, _ = rand.Read(b[:])
-		s.Vhost = "todo-test-" + hex.EncodeToString(b[:])
+		s.Vhost = testVhostPrefix + hex.EncodeToString(b[:])
 		vhost := s.Vhost
 		s.onClose(func() { _ = rabbitmqctl(context.Background(), "delete_vhost", vhost) })
 	}
@@ -285,15 +308,132 @@ func (s *System) prepareVhost(ctx context.Context) error {
 	return rabbitmqctl(ctx, "set_policy", "-p", s.Vhost, "--apply-to", "queues", "todo-live", "^web-app-", liveQueuePolicy)
 }
 
-// rabbitmqctl runs RabbitMQ's command-line tool.
-func rabbitmqctl(ctx context.Context, args ...string) error {
+// waitQueues waits, on RabbitMQ, until the queue of each of inst's
+// subscriptions exists (WaitForQueues).
+func (s *System) waitQueues(ctx context.Context, inst *Instance) error {
+	if s.BrokerKind != RabbitMQ {
+		return nil
+	}
+	topics, err := s.subscribedTopics(ctx, inst)
+	if err != nil || len(topics) == 0 {
+		return err
+	}
+	return s.WaitForQueues(ctx, inst.App.ID, topics)
+}
+
+// WaitForQueues waits, on RabbitMQ, until app id has a queue for each
+// entry of topics (a topic named n times: n queues, one per replica); on
+// the other brokers it returns at once. RabbitMQ keeps a message
+// only in the queues bound when it is published, and a queue is made when
+// the app's sidecar first subscribes, some time after the sidecar is
+// healthy: what was published before is gone. So Up returns once every app
+// can be published to.
+func (s *System) WaitForQueues(ctx context.Context, id string, topics []string) error {
+	if s.BrokerKind != RabbitMQ {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "rabbitmqctl", append([]string{"-q"}, args...)...).CombinedOutput()
+	for {
+		out, err := rabbitmqctlOutput(ctx, "list_queues", "-p", s.Vhost, "name")
+		if err != nil {
+			return fmt.Errorf("the queues of %s: %w", id, err)
+		}
+		// Each topic needs a queue of its own (a topic named twice: two
+		// replicas' queues). {consumerID}-{topic}, the consumer id being the
+		// app id or, for live-pubsub, the app id and a uuid.
+		queues := strings.Fields(out)
+		var missing []string
+		for _, topic := range topics {
+			i := slices.IndexFunc(queues, func(q string) bool {
+				return strings.HasPrefix(q, id+"-") && strings.HasSuffix(q, "-"+topic)
+			})
+			if i < 0 {
+				missing = append(missing, topic)
+				continue
+			}
+			queues = slices.Delete(queues, i, i+1)
+		}
+		if len(missing) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s has no queue for %v: %w", id, missing, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// subscribedTopics are the topics inst's app subscribes to, as it tells its
+// sidecar (GET /dapr/subscribe, with its app token).
+func (s *System) subscribedTopics(ctx context.Context, inst *Instance) ([]string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, inst.AppURL()+"/dapr/subscribe", nil)
 	if err != nil {
-		return fmt.Errorf("rabbitmqctl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		return nil, err
+	}
+	req.Header.Set("dapr-api-token", s.AppToken(inst.App.ID))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("the subscriptions of %s: %w", inst.Name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, nil
+	}
+	var subs []struct {
+		Topic string `json:"topic"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("the subscriptions of %s: status %d", inst.Name, resp.StatusCode)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&subs); err != nil {
+		return nil, fmt.Errorf("the subscriptions of %s: %w", inst.Name, err)
+	}
+	var topics []string
+	for _, sub := range subs {
+		topics = append(topics, sub.Topic)
+	}
+	return topics, nil
+}
+
+// testVhostPrefix names the virtual hosts of test systems.
+const testVhostPrefix = "todo-test-"
+
+// deleteStaleVhosts deletes every test system's virtual host.
+func deleteStaleVhosts(ctx context.Context) error {
+	out, err := rabbitmqctlOutput(ctx, "list_vhosts", "name")
+	if err != nil {
+		return err
+	}
+	for _, v := range strings.Fields(out) {
+		if strings.HasPrefix(v, testVhostPrefix) {
+			if err := rabbitmqctl(ctx, "delete_vhost", v); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// rabbitmqctl runs RabbitMQ's command-line tool.
+func rabbitmqctl(ctx context.Context, args ...string) error {
+	_, err := rabbitmqctlOutput(ctx, args...)
+	return err
+}
+
+func rabbitmqctlOutput(ctx context.Context, args ...string) (string, error) {
+	bin, err := lookBin("rabbitmqctl")
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, append([]string{"-q"}, args...)...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("rabbitmqctl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
 }
 
 // RestartBroker kills the system's own broker process and starts it again

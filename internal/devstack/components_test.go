@@ -110,9 +110,9 @@ func TestRenderEachBroker(t *testing.T) {
 			map[string]string{"type": "pubsub.redis", "redisHost": "127.0.0.1:16379", "consumerID": "{appID}-{podName}"}},
 		{RabbitMQ, "amqp://guest:guest@127.0.0.1:5672/v",
 			map[string]string{"type": "pubsub.rabbitmq", "connectionString": "amqp://guest:guest@127.0.0.1:5672/v", "consumerID": "{appID}",
-				"durable": "true", "deletedWhenUnused": "false", "deliveryMode": "2", "publisherConfirm": "true", "requeueInFailure": "true"},
+				"durable": "true", "deletedWhenUnused": "false", "deliveryMode": "2", "publisherConfirm": "true", "requeueInFailure": "true", "maxLen": "1000000"},
 			// the exchange's flags must be kafka-pubsub's
-			map[string]string{"type": "pubsub.rabbitmq", "consumerID": "{appID}-{uuid}", "durable": "true", "deletedWhenUnused": "false"}},
+			map[string]string{"type": "pubsub.rabbitmq", "consumerID": "{appID}-{uuid}", "durable": "true", "deletedWhenUnused": "false", "maxLen": "10000"}},
 		{MQTT, "tcp://127.0.0.1:11883",
 			// every app but web-app, whose replicas would share a client id
 			map[string]string{"type": "pubsub.mqtt3", "url": "tcp://127.0.0.1:11883", "consumerID": "{appID}", "qos": "1", "cleanSession": "true",

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"time"
 )
 
 // tcpProxy forwards connections from a loopback port to a server, and can
@@ -40,6 +41,7 @@ func (p *tcpProxy) serve() {
 			return
 		}
 		if err != nil {
+			time.Sleep(10 * time.Millisecond) // out of file descriptors, say
 			continue
 		}
 		go p.forward(c)

@@ -275,7 +275,7 @@ func (s *System) StartInstance(ctx context.Context, app App, name string) (*Inst
 	if err := s.StartDaprd(ctx, inst); err != nil {
 		return inst, err
 	}
-	return inst, nil
+	return inst, s.waitQueues(ctx, inst)
 }
 
 // DaprConfig is the Dapr Configuration every sidecar of the system runs

@@ -67,7 +67,9 @@ func checkShuffled(t *testing.T, e *env) {
 		reminderBodies = append(reminderBodies, cloudEvent(t, events.ReminderEventID(tk.ID, ra), "reminder-service", events.ReminderDue, tk.ID, at, data))
 	}
 
-	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("shuffle seed %d", seed)
+	r := rand.New(rand.NewPCG(seed, 3))
 	sent := 0
 	for _, b := range shuffledWithDuplicates(r, taskBodies) {
 		e.publishRaw(events.TopicTaskEvents, b)

@@ -39,7 +39,9 @@ type Inbox struct {
 	Items []notifierapi.Notification `json:"items"`
 }
 
-// MaxInbox bounds an inbox: beyond it the oldest entries are dropped.
+// MaxInbox bounds an inbox: beyond it the entries that arrived first are
+// dropped (not the oldest reminders: a late delivery of an old reminder
+// stays, it is news to its reader).
 const MaxInbox = 500
 
 // Handler serves the notification service's routes (all for the sidecar).
@@ -146,8 +148,9 @@ func (h *Handler) deliver(ctx context.Context, user string, n notifierapi.Notifi
 			return true, nil
 		}
 		inbox.Items = insertByReminder(inbox.Items, n)
-		if len(inbox.Items) > MaxInbox {
-			inbox.Items = inbox.Items[:MaxInbox]
+		for len(inbox.Items) > MaxInbox {
+			i := firstArrived(inbox.Items)
+			inbox.Items = slices.Delete(inbox.Items, i, i+1)
 		}
 		err = h.State.Transact(ctx, h.StoreName, []dapr.StateOp{
 			{Key: inboxKey(user), Value: inbox, ETag: etag},
@@ -165,6 +168,18 @@ func (h *Handler) deliver(ctx context.Context, user string, n notifierapi.Notifi
 		}
 		return false, err
 	})
+}
+
+// firstArrived is the index of the entry that arrived first (the last of
+// them, at equal times: the oldest reminder).
+func firstArrived(items []notifierapi.Notification) int {
+	first := 0
+	for i, it := range items {
+		if !it.CreatedAt.After(items[first].CreatedAt) {
+			first = i
+		}
+	}
+	return first
 }
 
 // insertByReminder puts n into items, which are newest first by reminder

@@ -501,6 +501,35 @@ func TestInboxIsBounded(t *testing.T) {
 	}
 }
 
+// A late delivery of an old reminder into a full inbox stays (it is news
+// to its reader); the entry that arrived first goes.
+func TestFullInboxKeepsALateOldReminder(t *testing.T) {
+	st := newMemStore()
+	full := notifier.Inbox{}
+	arrived := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
+	for i := range notifier.MaxInbox {
+		// Newest reminder first; the first to arrive is in the middle.
+		at := arrived.Add(time.Duration((i+7)%notifier.MaxInbox) * time.Second)
+		full.Items = append(full.Items, notifierapi.Notification{ID: "old-" + strconv.Itoa(i), TaskID: int64(i + 1),
+			ReminderAt: arrived.Add(-time.Duration(i) * time.Minute), CreatedAt: at})
+	}
+	b, _ := json.Marshal(full)
+	st.put("inbox-YWxpY2U", b)
+	d := reminderData(7)
+	d["reminder_at"] = "2020-01-01T00:00:00Z" // older than every entry
+	if got := deliver(t, newHandler(st), deliveredEvent(t, "ev-late", d)); got != dapr.Success {
+		t.Fatalf("status = %q", got)
+	}
+	got := ids(st.inbox(t).Items)
+	if len(got) != notifier.MaxInbox || got[len(got)-1] != "ev-late" {
+		t.Fatalf("inbox ends with %v (%d entries), want the late reminder last of %d", got[len(got)-3:], len(got), notifier.MaxInbox)
+	}
+	first := "old-" + strconv.Itoa(notifier.MaxInbox-7) // arrived at +0s
+	if slices.Contains(got, first) {
+		t.Errorf("%s, the first to arrive, is still in the inbox", first)
+	}
+}
+
 // Deduplication does not rest on the bounded inbox: a ReminderDue replayed
 // after MaxInbox newer ones evicted its entry is still a duplicate.
 func TestReplayAfterEvictionIsADuplicate(t *testing.T) {
