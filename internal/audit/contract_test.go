@@ -314,15 +314,7 @@ func TestShuffledAndDuplicatedEventsKeepVersionOrder(t *testing.T) {
 		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
 			store, _ := newStore(t)
 			h := newHandler(store, appToken)
-			r := rand.New(rand.NewPCG(seed, 2))
-			var order [][]byte
-			for _, b := range bodies {
-				for range 1 + r.IntN(3) {
-					order = append(order, b)
-				}
-			}
-			r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-			for _, b := range order {
+			for _, b := range consumertest.ShuffledWithDuplicates(rand.New(rand.NewPCG(seed, 2)), bodies) {
 				if got := deliver(t, h, b); got != dapr.Success {
 					t.Fatalf("status %s", got)
 				}

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/evolution-todo/todo/client"
+	"github.com/evolution-todo/todo/internal/dapr/consumer/consumertest"
 	"github.com/evolution-todo/todo/internal/events"
 )
 
@@ -71,11 +72,11 @@ func checkShuffled(t *testing.T, e *env) {
 	t.Logf("shuffle seed %d", seed)
 	r := rand.New(rand.NewPCG(seed, 3))
 	sent := 0
-	for _, b := range shuffledWithDuplicates(r, taskBodies) {
+	for _, b := range consumertest.ShuffledWithDuplicates(r, taskBodies) {
 		e.publishRaw(events.TopicTaskEvents, b)
 		sent++
 	}
-	for _, b := range shuffledWithDuplicates(r, reminderBodies) {
+	for _, b := range consumertest.ShuffledWithDuplicates(r, reminderBodies) {
 		e.publishRaw(events.TopicReminders, b)
 		sent++
 	}
@@ -160,17 +161,4 @@ func cloudEvent(t *testing.T, id, source, typ string, taskID int64, at time.Time
 		t.Fatal(err)
 	}
 	return b
-}
-
-// shuffledWithDuplicates is every body one to three times, in an order r
-// picks.
-func shuffledWithDuplicates(r *rand.Rand, bodies [][]byte) [][]byte {
-	var out [][]byte
-	for _, b := range bodies {
-		for range 1 + r.IntN(3) {
-			out = append(out, b)
-		}
-	}
-	r.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
-	return out
 }

@@ -577,7 +577,7 @@ func TestShuffledAndDuplicatedRemindersKeepTheirOrder(t *testing.T) {
 	for seed := range uint64(20) {
 		st := newMemStore()
 		h := newHandler(st)
-		for _, b := range shuffledWithDuplicates(bodies, seed) {
+		for _, b := range consumertest.ShuffledWithDuplicates(rand.New(rand.NewPCG(seed, 1)), bodies) {
 			if got := deliver(t, h, b); got != dapr.Success {
 				t.Fatalf("seed %d: status = %q", seed, got)
 			}
@@ -586,20 +586,6 @@ func TestShuffledAndDuplicatedRemindersKeepTheirOrder(t *testing.T) {
 			t.Fatalf("seed %d: inbox = %v, want %v", seed, got, want)
 		}
 	}
-}
-
-// shuffledWithDuplicates is every body one to three times, in an order
-// that seed picks.
-func shuffledWithDuplicates(bodies [][]byte, seed uint64) [][]byte {
-	r := rand.New(rand.NewPCG(seed, 1))
-	var out [][]byte
-	for _, b := range bodies {
-		for range 1 + r.IntN(3) {
-			out = append(out, b)
-		}
-	}
-	r.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
-	return out
 }
 
 func TestListDefaultLimit(t *testing.T) {

@@ -9,6 +9,7 @@ package consumertest
 import (
 	"bytes"
 	"encoding/json"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -283,4 +284,18 @@ func LogLines(t *testing.T, log, msg string) []map[string]any {
 		}
 	}
 	return lines
+}
+
+// ShuffledWithDuplicates is every body one to three times, in an order r
+// picks: how a broker other than Kafka may deliver one task's events
+// (unordered, at least once).
+func ShuffledWithDuplicates(r *rand.Rand, bodies [][]byte) [][]byte {
+	var out [][]byte
+	for _, b := range bodies {
+		for range 1 + r.IntN(3) {
+			out = append(out, b)
+		}
+	}
+	r.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
 }
