@@ -25,6 +25,7 @@ FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS build
 WORKDIR /src
 # Dependencies in their own layer: rebuilt only when go.mod or go.sum change.
 COPY go.mod go.sum ./
+COPY deploy/registry/go.mod deploy/registry/
 RUN go mod download
 COPY . .
 ARG VERSION=dev
@@ -50,7 +51,7 @@ EXPOSE 9464
 
 # ---- one target per service ------------------------------------------------
 # todo-api comes last so that a plain `docker build .` builds it.
-# One target per app of internal/devstack/system.go, from the registry, as is
+# One target per app of internal/devstack/apps.json, from the registry, as is
 # the package list of the go build above
 # (cd deploy/composecheck && go test -run TestGenerated -update).
 # BEGIN GENERATED targets

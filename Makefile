@@ -28,8 +28,18 @@ run:
 	@$(GO) build -o .cache/bin/devstack ./cmd/devstack
 	@.cache/bin/devstack $(ARGS)
 
+# make test runs every package on the dev broker (the universal pub/sub
+# suite, internal/brokersuite, on all four; the e2e smoke run on MQTT,
+# TestEveryBroker), then the whole e2e suite and the CI-size fault run again
+# on each broker of TEST_BROKERS (docs/contributing.md, "Tests").
+TEST_BROKERS ?= redis rabbitmq
+
 test: daprd check-fmt vet lint compose-check chart-check
-	CI=$${CI:-} $(GO) test -race -count=1 -timeout 45m ./...
+	CI=$${CI:-} E2E_OTHER_BROKERS=mqtt $(GO) test -race -count=1 -timeout 45m ./...
+	@for b in $(TEST_BROKERS); do \
+	  echo "make test: the e2e suite and the fault run on $$b"; \
+	  CI=$${CI:-} BROKER=$$b $(GO) test -race -count=1 -timeout 45m -skip TestEveryBroker ./internal/e2e ./internal/chaos || exit 1; \
+	done
 
 # Offline checks of Dockerfile, deploy/compose and dapr.yaml (its own module).
 .PHONY: compose-check

@@ -257,7 +257,8 @@ var scopeKeys = map[string]bool{"protectedTopics": true, "publishingScopes": tru
 
 // scopesOf parses a topic scoping value as Dapr does: "app=t1,t2;app2=t3"
 // into app -> sorted topics, or a topic list "t1,t2" into "" -> sorted
-// topics. An app listed twice keeps both lists (so that it differs).
+// topics. An app listed with no topic ("app=": it may publish nothing) has
+// an empty list; an app listed twice keeps both lists (so that it differs).
 func scopesOf(v string) map[string][]string {
 	out := map[string][]string{}
 	for _, part := range strings.Split(v, ";") {
@@ -267,6 +268,9 @@ func scopesOf(v string) map[string][]string {
 		app, list, ok := strings.Cut(part, "=")
 		if !ok {
 			app, list = "", part
+		}
+		if _, seen := out[strings.TrimSpace(app)]; !seen {
+			out[strings.TrimSpace(app)] = []string{}
 		}
 		for _, tpc := range strings.Split(list, ",") {
 			if tpc = strings.TrimSpace(tpc); tpc != "" {
@@ -371,6 +375,13 @@ func TestDriftIsDetected(t *testing.T) {
 			for i := range c.Spec.Metadata {
 				if c.Spec.Metadata[i].Name == "publishingScopes" {
 					c.Spec.Metadata[i].SetValue([]byte(`"todo-api=reminders;reminder-service=task-events"`))
+				}
+			}
+		},
+		"an app allowed to publish nothing": func(c *componentsv1alpha1.Component) {
+			for i := range c.Spec.Metadata {
+				if c.Spec.Metadata[i].Name == "publishingScopes" {
+					c.Spec.Metadata[i].SetValue([]byte(`"todo-api=task-events;reminder-service=reminders;audit-service="`))
 				}
 			}
 		},

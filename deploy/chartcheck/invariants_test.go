@@ -37,37 +37,33 @@ type app struct {
 	publicPort        int // HTTP_ADDR, container port "http"; 0: none
 	appPort           int // APP_ADDR, container port "app", dapr.io/app-port
 	database          bool
-	callers           []string // who may invoke it (accessControl)
-	pubsub            bool     // publishes or subscribes through kafka-pubsub
+	callers           []string        // who may invoke it (accessControl)
+	pubsubs           map[string]bool // the pub/sub components it publishes or subscribes through
 }
 
 // apps are the apps the chart must run (loadApps, in TestMain).
 var apps []app
 
-// loadApps derives the expected apps from the registry, the apps of
-// internal/devstack/system.go (deploy/registry): ids, binaries, images,
-// public and app ports and databases, so that an app the registry has and the chart lacks
-// (or the other way round) fails the checks. Who may invoke an app exists
-// only in Kubernetes (Dapr access control): its callers come from the
-// chart's values.yaml, and must name registry apps other than itself.
+// valuesPubSub is the pub/sub component whose topic scopes the chart
+// builds from apps.<id>.publishes and apps.<id>.subscribes of values.yaml
+// (templates/dapr-pubsub.yaml). live-pubsub's are in its template.
+const valuesPubSub = "kafka-pubsub"
+
+// loadApps derives the expected apps from the registry,
+// internal/devstack/apps.json (deploy/registry): ids, binaries, images,
+// public and app ports, databases and the pub/sub components each uses, so
+// that an app the registry has and the chart lacks (or the other way
+// round) fails the checks. Who may invoke an app exists only in Kubernetes
+// (Dapr access control): its callers come from the chart's values.yaml,
+// and must name registry apps other than itself.
 func loadApps() ([]app, error) {
 	reg, err := registry.Apps(repoRoot)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := os.ReadFile(chartDir + "/values.yaml")
+	values, err := readValuesApps()
 	if err != nil {
 		return nil, err
-	}
-	var values struct {
-		Apps map[string]struct {
-			Callers    []string `json:"callers"`
-			Publishes  []string `json:"publishes"`
-			Subscribes []string `json:"subscribes"`
-		} `json:"apps"`
-	}
-	if err := yaml.Unmarshal(raw, &values); err != nil {
-		return nil, fmt.Errorf("%s/values.yaml: %w", chartDir, err)
 	}
 	known := map[string]bool{}
 	for _, r := range reg {
@@ -75,17 +71,124 @@ func loadApps() ([]app, error) {
 	}
 	var out []app
 	for _, r := range reg {
-		callers := values.Apps[r.ID].Callers
+		callers := values[r.ID].Callers
 		for _, c := range callers {
 			if !known[c] || c == r.ID {
 				return nil, fmt.Errorf("%s/values.yaml: apps.%s.callers names %q, not another app of %s", chartDir, r.ID, c, registry.File)
 			}
 		}
-		v := values.Apps[r.ID]
+		pubsubs := map[string]bool{}
+		for _, m := range []map[string][]string{r.Publishes, r.Subscribes} {
+			for comp := range m {
+				pubsubs[comp] = true
+			}
+		}
 		out = append(out, app{id: r.ID, binary: r.Binary, image: r.Image(), publicPort: r.PublicPort, appPort: r.AppPort, database: r.NeedsDB, callers: callers,
-			pubsub: len(v.Publishes)+len(v.Subscribes) > 0})
+			pubsubs: pubsubs})
 	}
 	return out, nil
+}
+
+// valuesApp is what the checks read of an apps.<id> entry of values.yaml.
+type valuesApp struct {
+	Callers    []string `json:"callers"`
+	Publishes  []string `json:"publishes"`
+	Subscribes []string `json:"subscribes"`
+}
+
+// readValuesApps reads the apps map of the chart's values.yaml.
+func readValuesApps() (map[string]valuesApp, error) {
+	raw, err := os.ReadFile(chartDir + "/values.yaml")
+	if err != nil {
+		return nil, err
+	}
+	var values struct {
+		Apps map[string]valuesApp `json:"apps"`
+	}
+	if err := yaml.Unmarshal(raw, &values); err != nil {
+		return nil, fmt.Errorf("%s/values.yaml: %w", chartDir, err)
+	}
+	return values.Apps, nil
+}
+
+// valuesTopicProblems compares the topics of values.yaml's apps with the
+// registry's on valuesPubSub, order-insensitively: apps.<id>.publishes and
+// apps.<id>.subscribes are the app's topics there, absent or empty when it
+// has none. The chart cannot list an app with no topic ("app=").
+func valuesTopicProblems(reg []registry.App, values map[string]valuesApp) []string {
+	var problems []string
+	for _, r := range reg {
+		v := values[r.ID]
+		for _, c := range []struct {
+			key       string
+			got, want []string
+			listed    bool
+		}{
+			{"publishes", v.Publishes, r.Publishes[valuesPubSub], r.Publishes[valuesPubSub] != nil},
+			{"subscribes", v.Subscribes, r.Subscribes[valuesPubSub], r.Subscribes[valuesPubSub] != nil},
+		} {
+			got, want := slices.Sorted(slices.Values(c.got)), slices.Sorted(slices.Values(c.want))
+			switch {
+			case c.listed && len(c.want) == 0:
+				problems = append(problems, fmt.Sprintf("%s lists %s in %s %s with no topic, which apps.%s.%s of values.yaml cannot say",
+					registry.File, r.ID, valuesPubSub, c.key, r.ID, c.key))
+			case !slices.Equal(got, want):
+				problems = append(problems, fmt.Sprintf("values.yaml: apps.%s.%s = %v; %s says %v (%s)", r.ID, c.key, got, registry.File, want, valuesPubSub))
+			}
+		}
+	}
+	return problems
+}
+
+// TestValuesTopicsMatchAppsJSON: the topics each app publishes and
+// subscribes to in values.yaml, from which the chart builds kafka-pubsub's
+// topic scopes, are those of the registry, where each app's topics are
+// written once.
+func TestValuesTopicsMatchAppsJSON(t *testing.T) {
+	reg, err := registry.Apps(repoRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	values, err := readValuesApps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if problems := valuesTopicProblems(reg, values); len(problems) > 0 {
+		for _, p := range problems {
+			t.Error(p)
+		}
+		return
+	}
+	// The comparison notices a missing topic, an extra one, one moved
+	// between apps, and a topic on the wrong side.
+	mutations := map[string]func(map[string]valuesApp){
+		"a dead-letter topic missing": func(v map[string]valuesApp) {
+			a := v["audit-service"]
+			a.Subscribes = slices.DeleteFunc(slices.Clone(a.Subscribes), func(s string) bool { return s == "reminders-dlq" })
+			v["audit-service"] = a
+		},
+		"an extra topic": func(v map[string]valuesApp) {
+			a := v["recurring-service"]
+			a.Subscribes = append(slices.Clone(a.Subscribes), "reminders")
+			v["recurring-service"] = a
+		},
+		"publishes as subscribes": func(v map[string]valuesApp) {
+			a := v["todo-api"]
+			a.Publishes, a.Subscribes = nil, a.Publishes
+			v["todo-api"] = a
+		},
+		"an app missing": func(v map[string]valuesApp) { delete(v, "notification-service") },
+	}
+	for what, mutate := range mutations {
+		v := map[string]valuesApp{}
+		for k, a := range values {
+			v[k] = a
+		}
+		mutate(v)
+		if p := valuesTopicProblems(reg, v); len(p) == 0 {
+			t.Errorf("drift %q went unnoticed", what)
+		}
+	}
 }
 
 func appIDs() []string {
@@ -767,21 +870,22 @@ func checkIngress(c checker, ings []*networkingv1.Ingress) {
 }
 
 // componentScopes says which apps load which component (the chart narrows
-// the unscoped source components to the apps that use them): kafka-pubsub
-// every app that publishes or subscribes, in app id order (the chart ranges
-// over the apps map); live-pubsub web-app alone (it has its own consumer
-// groups, one per replica).
+// the unscoped source components to the apps that use them): a pub/sub
+// component every app that publishes or subscribes through it, as the
+// registry says, in app id order (the chart ranges over the apps map; the
+// registry's readers are the variant's extra scopes); live-pubsub is
+// web-app's alone (its own consumer groups, one per replica).
 func componentScopes(name string) []string {
-	var pubsub []string
-	for _, a := range apps {
-		if a.pubsub {
-			pubsub = append(pubsub, a.id)
+	if pubsubNames[name] {
+		var ids []string
+		for _, a := range apps {
+			if a.pubsubs[name] {
+				ids = append(ids, a.id)
+			}
 		}
+		return slices.Sorted(slices.Values(ids))
 	}
-	slices.Sort(pubsub)
 	return map[string][]string{
-		"kafka-pubsub":  pubsub,
-		"live-pubsub":   {"web-app"},
 		"statestore":    {"notification-service", "web-app"},
 		"reminder-cron": {"reminder-service"},
 	}[name]

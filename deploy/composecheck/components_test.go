@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"go/ast"
 	"io"
+	"maps"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/evolution-todo/todo/deploy/registry"
 )
 
 // overridable parses internal/devstack/components.go's overridable map: the
@@ -243,60 +246,242 @@ func maskValue(doc map[string]any, key string) map[string]any {
 	return cp
 }
 
-// viewerAppID is the read-only app id of the topic scopes (dashboards, tools,
-// the end-to-end tests): components/pubsub.yaml lets it subscribe, and it is
-// no app of the registry.
-const viewerAppID = "event-viewer"
-
-// parseScopes parses a Dapr scopes value ("app=t1,t2;app2=t3").
-func parseScopes(t testing.TB, key, v string) map[string][]string {
-	t.Helper()
+// scopeValue parses a Dapr topic scoping value: "app=t1,t2;app2=" into
+// app id -> topics (app2 listed with none: an empty, non-nil list). A part
+// without "=", an empty app id or topic, or an app listed twice is an
+// error.
+func scopeValue(v string) (map[string][]string, error) {
 	out := map[string][]string{}
 	for _, part := range strings.Split(v, ";") {
 		if strings.TrimSpace(part) == "" {
 			continue
 		}
-		id, topics, ok := strings.Cut(part, "=")
-		if !ok || strings.TrimSpace(id) == "" {
-			t.Errorf("kafka-pubsub %s: %q is not app=topic,...", key, part)
-			continue
+		id, list, ok := strings.Cut(part, "=")
+		id = strings.TrimSpace(id)
+		if !ok || id == "" {
+			return nil, fmt.Errorf("%q is not app=topic,...", part)
 		}
 		if _, dup := out[id]; dup {
-			t.Errorf("kafka-pubsub %s: app %s listed twice", key, id)
+			return nil, fmt.Errorf("app %s listed twice", id)
 		}
-		out[id] = strings.Split(topics, ",")
+		topics := []string{}
+		if strings.TrimSpace(list) != "" {
+			var err error
+			if topics, err = topicList(list); err != nil {
+				return nil, fmt.Errorf("app %s: %w", id, err)
+			}
+		}
+		out[id] = topics
 	}
-	return out
+	return out, nil
 }
 
-// TestPubsubScopesNameRegistryApps: the topic scoping of kafka-pubsub
-// (components/, and so the compose copy) names only apps of the registry,
-// and the read-only viewer. A protected topic refuses every app that the
-// scopes do not list, so a consumer of one must be listed: a misspelt or
-// stale app id here would leave the real app refused.
-func TestPubsubScopesNameRegistryApps(t *testing.T) {
-	dir := filepath.Join(root(t), "components")
-	apps := byIDOf(devstackApps(t))
-	protected := strings.Split(componentValue(t, dir, "kafka-pubsub", "protectedTopics"), ",")
-	published := map[string]bool{}
-	for _, key := range []string{"publishingScopes", "subscriptionScopes"} {
-		for id, topics := range parseScopes(t, key, componentValue(t, dir, "kafka-pubsub", key)) {
-			if _, ok := apps[id]; !ok && (id != viewerAppID || key != "subscriptionScopes") {
-				t.Errorf("kafka-pubsub %s names %q, which is not an app of internal/devstack (nor the read-only %s)", key, id, viewerAppID)
-			}
-			for _, tp := range topics {
-				if strings.TrimSpace(tp) == "" {
-					t.Errorf("kafka-pubsub %s: app %s has an empty topic", key, id)
-				}
-				if key == "publishingScopes" {
-					published[tp] = true
-				}
+// topicList parses "t1,t2" into its sorted topics; an empty one is an error.
+func topicList(v string) ([]string, error) {
+	var out []string
+	for _, tp := range strings.Split(v, ",") {
+		if tp = strings.TrimSpace(tp); tp == "" {
+			return nil, fmt.Errorf("empty topic in %q", v)
+		}
+		out = append(out, tp)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func sortedCopy(l []string) []string { return slices.Sorted(slices.Values(l)) }
+
+// pubsubFiles are the files that define the pub/sub components: components/
+// (what the launcher and daprd load), the other brokers' pairs and the
+// compose copy.
+func pubsubFiles(t testing.TB) []string {
+	t.Helper()
+	var files []string
+	for _, pattern := range []string{"components/*.yaml", "components/brokers/*/*.yaml", composeDir + "/components/*.yaml"} {
+		m, err := filepath.Glob(filepath.Join(root(t), filepath.FromSlash(pattern)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	return files
+}
+
+// pubsubComponents reads every pub/sub Component (spec.type pubsub.*) of
+// file.
+func pubsubComponents(t testing.TB, file string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	dec := yaml.NewDecoder(bytes.NewReader(readFile(t, file)))
+	for {
+		var doc map[string]any
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		spec, _ := doc["spec"].(map[string]any)
+		if typ, _ := spec["type"].(string); doc["kind"] == "Component" && strings.HasPrefix(typ, "pubsub.") {
+			out = append(out, doc)
+		}
+	}
+}
+
+// scopeProblems compares the topic scoping of pub/sub component doc with
+// apps.json's (order-insensitive): protectedTopics, publishingScopes,
+// subscriptionScopes and, when the component lists them, its scopes (the
+// apps and readers that publish or subscribe through it).
+func scopeProblems(reg registry.Registry, doc map[string]any) []string {
+	name := docName(doc)
+	want, ok := reg.ScopesOf(name)
+	if !ok {
+		return []string{fmt.Sprintf("component %s: no pub/sub component of that name in %s (pubsubs)", name, registry.File)}
+	}
+	var problems []string
+	value := func(key string) (string, bool) {
+		it := metadataItem(doc, key)
+		if it == nil {
+			problems = append(problems, fmt.Sprintf("component %s: no metadata %s (%s scopes its topics)", name, key, registry.File))
+			return "", false
+		}
+		if it["value"] == nil {
+			return "", true
+		}
+		return fmt.Sprint(it["value"]), true
+	}
+	if v, ok := value("protectedTopics"); ok {
+		got, err := topicList(v)
+		if strings.TrimSpace(v) == "" {
+			got, err = nil, nil
+		}
+		switch {
+		case err != nil:
+			problems = append(problems, fmt.Sprintf("component %s: protectedTopics: %v", name, err))
+		case !slices.Equal(got, sortedCopy(want.Protected)):
+			problems = append(problems, fmt.Sprintf("component %s: protectedTopics %v, %s says %v", name, got, registry.File, sortedCopy(want.Protected)))
+		}
+	}
+	for _, c := range []struct {
+		key  string
+		want map[string][]string
+	}{{"publishingScopes", want.Publishing}, {"subscriptionScopes", want.Subscription}} {
+		v, ok := value(c.key)
+		if !ok {
+			continue
+		}
+		got, err := scopeValue(v)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("component %s: %s: %v", name, c.key, err))
+			continue
+		}
+		ids := map[string]bool{}
+		for id := range got {
+			ids[id] = true
+		}
+		for id := range c.want {
+			ids[id] = true
+		}
+		for _, id := range slices.Sorted(maps.Keys(ids)) {
+			g, inGot := got[id]
+			w, inWant := c.want[id]
+			switch {
+			case !inGot:
+				problems = append(problems, fmt.Sprintf("component %s: %s lacks %s=%s, which %s says", name, c.key, id, strings.Join(w, ","), registry.File))
+			case !inWant:
+				problems = append(problems, fmt.Sprintf("component %s: %s lists %s=%s, which %s does not", name, c.key, id, strings.Join(g, ","), registry.File))
+			case !slices.Equal(g, sortedCopy(w)):
+				problems = append(problems, fmt.Sprintf("component %s: %s: %s=%v, %s says %v", name, c.key, id, g, registry.File, sortedCopy(w)))
 			}
 		}
 	}
-	for _, tp := range protected {
-		if !published[tp] {
-			t.Errorf("kafka-pubsub: protected topic %s has no publisher in publishingScopes: no app could publish it", tp)
+	if raw, ok := doc["scopes"]; ok {
+		list, _ := raw.([]any)
+		var got []string
+		for _, s := range list {
+			got = append(got, fmt.Sprint(s))
 		}
+		if slices.Sort(got); !slices.Equal(got, sortedCopy(want.Users)) {
+			problems = append(problems, fmt.Sprintf("component %s: scopes %v, but the app ids of %s that use it are %v", name, got, registry.File, sortedCopy(want.Users)))
+		}
+	}
+	return problems
+}
+
+// TestPubsubScopesMatchAppsJSON: the topic scoping of every pub/sub
+// component file (components/, components/brokers/*, the compose copy) is
+// what apps.json says: its protected topics, who may publish what, who may
+// subscribe to what. apps.json is where each app's topics are written
+// (and internal/devstack checks them against each app's GET
+// /dapr/subscribe); a protected topic refuses every app that the scopes do
+// not list, so a scope out of step leaves an app's events unsent or
+// unread at run time.
+func TestPubsubScopesMatchAppsJSON(t *testing.T) {
+	reg := devstackRegistry(t)
+	inRoot := map[string]bool{}
+	checked := 0
+	for _, f := range pubsubFiles(t) {
+		rel, _ := filepath.Rel(root(t), f)
+		for _, doc := range pubsubComponents(t, f) {
+			checked++
+			if filepath.Dir(rel) == "components" {
+				inRoot[docName(doc)] = true
+			}
+			for _, p := range scopeProblems(reg, doc) {
+				t.Errorf("%s: %s", rel, p)
+			}
+		}
+	}
+	for name := range reg.PubSubs {
+		if !inRoot[name] {
+			t.Errorf("%s names pub/sub component %s, which components/ does not define", registry.File, name)
+		}
+	}
+	if checked < 8 {
+		t.Fatalf("only %d pub/sub components found", checked)
+	}
+}
+
+// The comparison notices each kind of difference.
+func TestPubsubScopeDriftIsDetected(t *testing.T) {
+	reg := devstackRegistry(t)
+	orig := pubsubComponents(t, filepath.Join(root(t), "components", "pubsub.yaml"))
+	if len(orig) != 1 {
+		t.Fatalf("components/pubsub.yaml: %d pub/sub components, want 1", len(orig))
+	}
+	if p := scopeProblems(reg, orig[0]); len(p) > 0 {
+		t.Fatalf("components/pubsub.yaml as it is: %v", p)
+	}
+	set := func(key, v string) func(map[string]any) {
+		return func(doc map[string]any) { metadataItem(doc, key)["value"] = v }
+	}
+	mutations := map[string]func(map[string]any){
+		"another name":                func(doc map[string]any) { doc["metadata"].(map[string]any)["name"] = "other-pubsub" },
+		"a topic no longer protected": set("protectedTopics", "task-events"),
+		"a publisher missing":         set("publishingScopes", "todo-api=task-events"),
+		"a publisher with nothing":    set("publishingScopes", "todo-api=task-events;reminder-service=reminders;audit-service="),
+		"a topic moved between apps":  set("publishingScopes", "todo-api=reminders;reminder-service=task-events"),
+		"a dead-letter topic missing": set("subscriptionScopes", "audit-service=task-events,task-events-dlq;recurring-service=task-events;notification-service=reminders;event-viewer=task-events,reminders,task-events-dlq,reminders-dlq"),
+		"the reader missing":          set("subscriptionScopes", "audit-service=task-events,task-events-dlq,reminders-dlq;recurring-service=task-events;notification-service=reminders"),
+		"an app listed twice":         set("subscriptionScopes", "audit-service=task-events;audit-service=task-events-dlq,reminders-dlq;recurring-service=task-events;notification-service=reminders;event-viewer=task-events,reminders,task-events-dlq,reminders-dlq"),
+		"no subscriptionScopes": func(doc map[string]any) {
+			doc["spec"].(map[string]any)["metadata"] = []any{metadataItem(doc, "protectedTopics")}
+		},
+		"scopes without the reader": func(doc map[string]any) {
+			doc["scopes"] = []any{"todo-api", "audit-service", "recurring-service", "reminder-service", "notification-service"}
+		},
+		"a stranger in publishingScopes": set("publishingScopes", "todo-api=task-events;reminder-service=reminders;intruder=task-events"),
+	}
+	for what, mutate := range mutations {
+		t.Run(what, func(t *testing.T) {
+			doc := pubsubComponents(t, filepath.Join(root(t), "components", "pubsub.yaml"))[0]
+			mutate(doc)
+			p := scopeProblems(reg, doc)
+			if len(p) == 0 {
+				t.Fatalf("drift %q went unnoticed", what)
+			}
+			t.Logf("reported: %s", strings.Join(p, "; "))
+		})
 	}
 }

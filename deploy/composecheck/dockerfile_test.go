@@ -469,6 +469,20 @@ func TestDockerfileGoBuild(t *testing.T) {
 			t.Fatalf(".dockerignore leaves %s out of the build context", f)
 		}
 	}
+	// A module that go.mod replaces with a folder of the repository: go
+	// needs its go.mod for `go mod download`, which the Dockerfile runs with
+	// go.mod and go.sum alone, so it must be in the context and copied
+	// before that step.
+	dockerfile := string(readFile(t, filepath.Join(root(t), "Dockerfile")))
+	for _, m := range regexp.MustCompile(`(?m)^replace \S+ => (\./\S+)$`).FindAllStringSubmatch(string(readFile(t, filepath.Join(root(t), "go.mod"))), -1) {
+		dir := strings.TrimPrefix(m[1], "./")
+		if _, err := os.Stat(filepath.Join(src, dir, "go.mod")); err != nil {
+			t.Errorf(".dockerignore leaves %s/go.mod out of the build context; go.mod replaces a module with %s", dir, m[1])
+		}
+		if !regexp.MustCompile(`(?m)^COPY ` + regexp.QuoteMeta(dir) + `/go\.mod \S+\n(COPY .*\n)*RUN go mod download`).MatchString(dockerfile) {
+			t.Errorf("Dockerfile: no COPY %s/go.mod before `RUN go mod download`", dir)
+		}
+	}
 
 	args := slices.Clone(gb.args)
 	for i, a := range args {

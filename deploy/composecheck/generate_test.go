@@ -2,7 +2,7 @@ package composecheck
 
 // The per-app parts of dapr.yaml, deploy/compose/docker-compose.yaml and the
 // Dockerfile, and the whole of deploy/compose/components, are generated: the
-// apps from the registry (internal/devstack/system.go, read through
+// apps from the registry (internal/devstack/apps.json, read through
 // deploy/registry), the compose components from components/. TestGenerated
 // fails when a generated part is not what the generator makes; with -update
 // it rewrites them:

@@ -1,10 +1,11 @@
 package composecheck
 
 // What the checks read from the root module. This module does not build
-// against the root module's packages, so the few facts needed (the apps,
-// through deploy/registry; the launcher's daprd flags and app environment,
-// the pinned Dapr version) are parsed from the source files, and every check
-// compares against them instead of a second hard-coded list.
+// against the root module's packages, so the few facts needed are read from
+// its files: the apps from internal/devstack/apps.json (through
+// deploy/registry); the launcher's daprd flags and app environment parsed
+// from its Go source; the pinned Dapr version from the build script. Every
+// check compares against them instead of a second hard-coded list.
 
 import (
 	"go/ast"
@@ -24,7 +25,7 @@ func root(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "internal", "devstack", "system.go")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(registry.File))); err != nil {
 		t.Fatalf("repository root not found at %s: %v", dir, err)
 	}
 	return dir
@@ -39,7 +40,7 @@ func readFile(t testing.TB, path string) []byte {
 	return b
 }
 
-// app is one entry of internal/devstack.Apps (deploy/registry).
+// app is one app of internal/devstack/apps.json (deploy/registry).
 type app = registry.App
 
 // envLiteral matches "NAME=value" string literals of environment entries.
@@ -56,15 +57,22 @@ func parseGo(t testing.TB, path string) *ast.File {
 
 func stringLit(e ast.Expr) (string, bool) { return registry.StringLit(e) }
 
-// devstackApps parses the Apps table of internal/devstack/system.go: the
-// services the local launcher and the end-to-end tests run.
+// devstackApps reads the apps of internal/devstack/apps.json: the services
+// the local launcher and the end-to-end tests run.
 func devstackApps(t testing.TB) []app {
 	t.Helper()
-	apps, err := registry.Apps(root(t))
+	return devstackRegistry(t).Apps
+}
+
+// devstackRegistry reads internal/devstack/apps.json whole: the apps, the
+// read-only app ids and the pub/sub components.
+func devstackRegistry(t testing.TB) registry.Registry {
+	t.Helper()
+	reg, err := registry.Load(root(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return apps
+	return reg
 }
 
 // launcherAppEnv returns the variables StartAppProcess gives every app
@@ -210,41 +218,18 @@ func TestRepoFactsParse(t *testing.T) {
 	t.Logf("health path %s, Dapr %s, Go %s", launcherHealthPath(t), pinnedDaprVersion(t), goMinor(t))
 }
 
-// TestRegistryRefusesBadTables: deploy/registry reads only what it fully
-// understands; anything else is an error rather than an app silently
-// missing from the checks and the generated files.
-func TestRegistryRefusesBadTables(t *testing.T) {
-	entry := `{ID: "a", Binary: "a", PublicPort: 8080, AppPort: 8090, DaprPort: 3500, MetricsPort: 9464}`
-	cases := map[string]string{
-		"no Apps table":     `var Other = []App{` + entry + `}`,
-		"empty table":       `var Apps = []App{}`,
-		"computed port":     `var Apps = []App{{ID: "a", Binary: "a", AppPort: base + 1, DaprPort: 3500}}`,
-		"positional fields": `var Apps = []App{{"a", "a", 8080, 8090, 3500, 9464, false, "", nil}}`,
-		"unknown field":     `var Apps = []App{{ID: "a", Binary: "a", AppPort: 8090, DaprPort: 3500, Replicas: 2}}`,
-		"the old Port":      `var Apps = []App{{ID: "a", Binary: "a", Port: 8080, DaprPort: 3500}}`,
-		"no binary":         `var Apps = []App{{ID: "a", AppPort: 8090, DaprPort: 3500}}`,
-		"no app port":       `var Apps = []App{{ID: "a", Binary: "a", PublicPort: 8080, DaprPort: 3500}}`,
-		"not a port":        `var Apps = []App{{ID: "a", Binary: "a", AppPort: 80900, DaprPort: 3500}}`,
-		"duplicate port":    `var Apps = []App{` + entry + `, {ID: "b", Binary: "b", AppPort: 8080, DaprPort: 3501}}`,
-		"public = app port": `var Apps = []App{{ID: "a", Binary: "a", PublicPort: 8080, AppPort: 8080, DaprPort: 3500}}`,
-		"app = other's app": `var Apps = []App{` + entry + `, {ID: "b", Binary: "b", AppPort: 8090, DaprPort: 3501}}`,
-		"duplicate id":      `var Apps = []App{` + entry + `, {ID: "a", Binary: "b", AppPort: 8091, DaprPort: 3501}}`,
+// The registry as it is: what the checks and generators rely on.
+func TestRegistryReadsAppsJSON(t *testing.T) {
+	reg := devstackRegistry(t)
+	web := byIDOf(reg.Apps)["web-app"]
+	if web.ExtraEnv["PUBLIC_URL"] != "" || web.PublicPort == 0 {
+		t.Errorf("web-app: %+v; want PUBLIC_URL computed (\"\") and a public port", web)
 	}
-	for what, src := range cases {
-		t.Run(what, func(t *testing.T) {
-			dir := t.TempDir()
-			path := filepath.Join(dir, filepath.FromSlash(registry.File))
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, []byte("package devstack\n\n"+src+"\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if apps, err := registry.Apps(dir); err == nil {
-				t.Fatalf("accepted, read %+v", apps)
-			} else {
-				t.Logf("refused: %v", err)
-			}
-		})
+	api := byIDOf(reg.Apps)["todo-api"]
+	if api.ExtraEnv["OUTBOX_POLL_INTERVAL"] != "2s" || api.ExtraEnv["JWT_SECRET"] != "" || !api.NeedsDB {
+		t.Errorf("todo-api: %+v", api)
+	}
+	if s, ok := reg.ScopesOf("live-pubsub"); !ok || s.Publishing["web-app"] == nil || len(s.Publishing["web-app"]) != 0 {
+		t.Errorf("live-pubsub: %+v; want web-app listed in publishingScopes with no topic", s)
 	}
 }

@@ -1,6 +1,7 @@
-// The app registry of internal/devstack/system.go as the offline checks read
-// it (deploy/composecheck, deploy/chartcheck). No dependencies: the check
-// modules use it through a replace directive.
+// The reader of the app registry internal/devstack/apps.json, for the
+// launcher (the root module) and the offline checks (deploy/composecheck,
+// deploy/chartcheck). No dependencies: each uses it through a replace
+// directive.
 module github.com/evolution-todo/todo/deploy/registry
 
 go 1.26.0

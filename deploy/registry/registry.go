@@ -1,30 +1,42 @@
-// Package registry reads the app registry of the root module (the Apps table
-// of internal/devstack/system.go: every service of the system, in start
-// order) from its source, for the offline checks of the deployment files.
+// Package registry reads the app registry of the system,
+// internal/devstack/apps.json (every service of the system, in start order,
+// with its ports, environment and pub/sub topics): the one reader of that
+// file, for the launcher and for the offline checks of the deployment files.
 //
-// The check modules (deploy/composecheck, deploy/chartcheck) are modules of
-// their own so that the application's go.mod does not depend on compose-go,
-// BuildKit or helm; they cannot build against the root module's packages, so
-// they read the registry as a file, through this package, and derive every
-// per-app expectation from it instead of keeping a second list by hand.
+// It is a module of its own, with no dependencies, because the check
+// modules (deploy/composecheck, deploy/chartcheck) are modules of their own
+// so that the application's go.mod does not depend on compose-go, BuildKit
+// or helm. The root module, whose internal/devstack embeds the file, and the
+// check modules, which read it from disk (Load), both use it through a
+// replace directive, and derive every per-app expectation from it instead
+// of keeping a second list by hand. internal/devstack's TestParseAppsRefuses
+// feeds it the files of internal/devstack/testdata/apps_refused.json.
+//
+// The package also holds the few helpers the check modules use to read
+// facts from the root module's Go source (ParseGo, StringLit, EnvLiteral).
 package registry
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
 
 // File is the registry's path, relative to the repository root.
-const File = "internal/devstack/system.go"
+const File = "internal/devstack/apps.json"
 
-// App is one entry of devstack.Apps.
+// App is one app of the registry.
 type App struct {
 	ID     string // Dapr app id
 	Binary string // ./cmd/<Binary>
@@ -34,16 +46,20 @@ type App struct {
 	// AppPort is the app port (APP_ADDR) with fixed ports: what the app's
 	// own sidecar calls, and the platform's probes. No Service, Ingress or
 	// published port may reach it.
-	AppPort  int
-	DaprPort int // sidecar HTTP port with fixed ports
-	// MetricsPort is the app's metrics port with fixed ports (0 when the
-	// entry does not set one).
-	MetricsPort int
+	AppPort     int
+	DaprPort    int    // sidecar HTTP port with fixed ports
+	MetricsPort int    // the app's metrics port with fixed ports
 	NeedsDB     bool   // gets DATABASE_URL
 	Description string // one line: what the service does (image label)
-	// ExtraEnv are the variables ExtraEnvFor adds: name -> value, or "" when
-	// the value is computed at run time (JWT_SECRET).
+	// ExtraEnv is the environment the launcher adds for this app: name ->
+	// value, or "" when the value is computed at run time (JWT_SECRET).
 	ExtraEnv map[string]string
+	// Publishes and Subscribes are the app's topics per pub/sub component:
+	// its entries of the component's publishingScopes and
+	// subscriptionScopes. A component with an empty list: listed with no
+	// topic (it may publish nothing there).
+	Publishes  map[string][]string
+	Subscribes map[string][]string
 }
 
 // Public says whether the app has a public port (HTTP_ADDR).
@@ -59,6 +75,71 @@ func ImageName(binary string) string {
 		return binary
 	}
 	return "todo-" + binary
+}
+
+// Reader is an app id that only subscribes: a tool, a dashboard, the
+// end-to-end tests. It is in the topic scopes, but no app the launcher
+// runs or anything deploys.
+type Reader struct {
+	ID          string
+	Description string
+	Subscribes  map[string][]string // pub/sub component -> topics
+}
+
+// PubSub is a pub/sub component the apps use.
+type PubSub struct {
+	// ProtectedTopics may be published and subscribed only by the app ids
+	// the scopes list for them.
+	ProtectedTopics []string
+}
+
+// Registry is the whole file.
+type Registry struct {
+	Apps    []App
+	Readers []Reader
+	PubSubs map[string]PubSub // by component name
+}
+
+// Scopes are a pub/sub component's topic scoping as apps.json says it:
+// app id -> topics, for the publishingScopes and subscriptionScopes
+// metadata; Protected for protectedTopics.
+type Scopes struct {
+	Protected    []string
+	Publishing   map[string][]string
+	Subscription map[string][]string
+	// Users are the app ids that publish or subscribe through it,
+	// readers last: who loads the component.
+	Users []string
+}
+
+// ScopesOf returns component's topic scoping (false for a component the
+// registry does not name).
+func (r Registry) ScopesOf(component string) (Scopes, bool) {
+	ps, ok := r.PubSubs[component]
+	if !ok {
+		return Scopes{}, false
+	}
+	s := Scopes{Protected: ps.ProtectedTopics, Publishing: map[string][]string{}, Subscription: map[string][]string{}}
+	for _, a := range r.Apps {
+		pub, okp := a.Publishes[component]
+		sub, oks := a.Subscribes[component]
+		if okp {
+			s.Publishing[a.ID] = pub
+		}
+		if oks {
+			s.Subscription[a.ID] = sub
+		}
+		if okp || oks {
+			s.Users = append(s.Users, a.ID)
+		}
+	}
+	for _, rd := range r.Readers {
+		if sub, ok := rd.Subscribes[component]; ok {
+			s.Subscription[rd.ID] = sub
+			s.Users = append(s.Users, rd.ID)
+		}
+	}
+	return s, true
 }
 
 // EnvLiteral matches "NAME=value" string literals of environment entries.
@@ -79,148 +160,226 @@ func StringLit(e ast.Expr) (string, bool) {
 	return s, err == nil
 }
 
-// Apps parses the Apps table of internal/devstack/system.go under the
-// repository root: every entry, in order. Every field it reads must be a
-// literal; an entry without id, binary, app port or sidecar port, a
-// duplicate id, binary or port (public, app, sidecar and metrics ports are
-// one space: no two may be equal), or a registry without any app is an
-// error.
+// Apps reads the apps of the registry under the repository root (Load).
 func Apps(root string) ([]App, error) {
-	path := filepath.Join(root, filepath.FromSlash(File))
-	if _, err := os.Stat(path); err != nil {
-		return nil, err
-	}
-	f, err := ParseGo(path)
-	if err != nil {
-		return nil, err
-	}
-	var (
-		apps    []App
-		perr    error
-		matches int
-	)
-	fail := func(format string, args ...any) {
-		if perr == nil {
-			perr = fmt.Errorf("%s: devstack.Apps: "+format, append([]any{File}, args...)...)
-		}
-	}
-	ast.Inspect(f, func(n ast.Node) bool {
-		vs, ok := n.(*ast.ValueSpec)
-		if !ok || len(vs.Names) != 1 || vs.Names[0].Name != "Apps" || len(vs.Values) != 1 {
-			return true
-		}
-		matches++
-		list, ok := vs.Values[0].(*ast.CompositeLit)
-		if !ok {
-			fail("not a composite literal")
-			return false
-		}
-		for _, el := range list.Elts {
-			a, ok := parseApp(el, fail)
-			if ok {
-				apps = append(apps, a)
-			}
-		}
-		return false
-	})
-	if perr != nil {
-		return nil, perr
-	}
-	if matches != 1 || len(apps) == 0 {
-		return nil, fmt.Errorf("%s: no devstack.Apps table with at least one app", File)
-	}
-	seen := map[string]string{}
-	for _, a := range apps {
-		for _, key := range []string{"id " + a.ID, "binary " + a.Binary, "port " + strconv.Itoa(a.PublicPort), "port " + strconv.Itoa(a.AppPort), "port " + strconv.Itoa(a.DaprPort), "port " + strconv.Itoa(a.MetricsPort)} {
-			if key == "port 0" {
-				continue
-			}
-			if other, dup := seen[key]; dup {
-				return nil, fmt.Errorf("%s: devstack.Apps: %s and %s share %s", File, other, a.ID, key)
-			}
-			seen[key] = a.ID
-		}
-	}
-	return apps, nil
+	r, err := Load(root)
+	return r.Apps, err
 }
 
-func parseApp(el ast.Expr, fail func(string, ...any)) (App, bool) {
-	lit, ok := el.(*ast.CompositeLit)
-	if !ok {
-		fail("an element is not a composite literal")
-		return App{}, false
+// Load reads and validates the registry under the repository root.
+func Load(root string) (Registry, error) {
+	raw, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(File)))
+	if err != nil {
+		return Registry{}, fmt.Errorf("registry: %w", err)
 	}
-	a := App{ExtraEnv: map[string]string{}}
-	for _, kv := range lit.Elts {
-		kv, ok := kv.(*ast.KeyValueExpr)
-		if !ok {
-			fail("an element uses positional fields")
-			return App{}, false
+	r, err := Parse(raw)
+	if err != nil {
+		return Registry{}, fmt.Errorf("%s: %w", File, err)
+	}
+	return r, nil
+}
+
+// The file's shape. Every field is decoded strictly: an unknown one is an
+// error rather than something the checks silently miss.
+type (
+	fileJSON struct {
+		Comment []string              `json:"//"`
+		PubSubs map[string]pubsubJSON `json:"pubsubs"`
+		Apps    []appJSON             `json:"apps"`
+		Readers []readerJSON          `json:"readers"`
+	}
+	pubsubJSON struct {
+		ProtectedTopics []string `json:"protectedTopics"`
+	}
+	appJSON struct {
+		ID          string              `json:"id"`
+		Binary      string              `json:"binary"`
+		Description string              `json:"description"`
+		Ports       portsJSON           `json:"ports"`
+		Database    bool                `json:"database"`
+		Env         map[string]string   `json:"env"`
+		ComputedEnv []string            `json:"computedEnv"`
+		Publishes   map[string][]string `json:"publishes"`
+		Subscribes  map[string][]string `json:"subscribes"`
+	}
+	portsJSON struct {
+		Public  int `json:"public"`
+		App     int `json:"app"`
+		Dapr    int `json:"dapr"`
+		Metrics int `json:"metrics"`
+	}
+	readerJSON struct {
+		ID          string              `json:"id"`
+		Description string              `json:"description"`
+		Subscribes  map[string][]string `json:"subscribes"`
+	}
+)
+
+var (
+	envName = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
+	// A topic or component name: nothing that a scopes value
+	// ("app=t1,t2;app2=t3") would split.
+	topicName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+)
+
+// Parse decodes and validates the registry: every app with id, binary,
+// description, app, sidecar and metrics ports (a public port is optional),
+// each port in 1..65535; no id, binary or port twice (public, app, sidecar
+// and metrics ports are one space); environment names in upper case,
+// static values not empty, a computed name not also static; topics only on
+// the declared pub/sub components, each protected topic published by some
+// app, and every declared component used; readers only subscribe. A file
+// without any app is an error.
+func Parse(raw []byte) (Registry, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var f fileJSON
+	if err := dec.Decode(&f); err != nil {
+		return Registry{}, fmt.Errorf("decode: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Registry{}, errors.New("decode: data after the top-level object")
+	}
+	if len(f.Apps) == 0 {
+		return Registry{}, errors.New("no apps")
+	}
+	r := Registry{PubSubs: map[string]PubSub{}}
+	for name, ps := range f.PubSubs {
+		if !topicName.MatchString(name) {
+			return Registry{}, fmt.Errorf("pubsubs: %q is not a component name", name)
 		}
-		key := kv.Key.(*ast.Ident).Name
-		switch key {
-		case "ID", "Binary", "Description":
-			s, ok := StringLit(kv.Value)
-			if !ok {
-				fail("%s is not a string literal", key)
-				return App{}, false
+		if err := checkTopics("pubsubs."+name+".protectedTopics", ps.ProtectedTopics); err != nil {
+			return Registry{}, err
+		}
+		r.PubSubs[name] = PubSub(ps)
+	}
+	owner := map[string]string{} // "id x", "binary x", "port n" -> app id
+	claim := func(id, key string) error {
+		if other, dup := owner[key]; dup {
+			return fmt.Errorf("%s and %s share %s", other, id, key)
+		}
+		owner[key] = id
+		return nil
+	}
+	published := map[string]bool{}
+	used := map[string]bool{}
+	for i, a := range f.Apps {
+		where := fmt.Sprintf("apps[%d] %s", i, a.ID)
+		if a.ID == "" || a.Binary == "" || a.Description == "" {
+			return Registry{}, fmt.Errorf("%s: id, binary and description are required", where)
+		}
+		ports := []struct {
+			name     string
+			n        int
+			optional bool
+		}{{"public", a.Ports.Public, true}, {"app", a.Ports.App, false}, {"dapr", a.Ports.Dapr, false}, {"metrics", a.Ports.Metrics, false}}
+		for _, p := range ports {
+			switch {
+			case p.n == 0 && p.optional:
+				continue
+			case p.n == 0:
+				return Registry{}, fmt.Errorf("%s: no %s port", where, p.name)
+			case p.n < 1 || p.n > 65535:
+				return Registry{}, fmt.Errorf("%s: %s port %d is not a port (1..65535)", where, p.name, p.n)
 			}
-			switch key {
-			case "ID":
-				a.ID = s
-			case "Binary":
-				a.Binary = s
-			default:
-				a.Description = s
+			if err := claim(a.ID, "port "+strconv.Itoa(p.n)); err != nil {
+				return Registry{}, err
 			}
-		case "PublicPort", "AppPort", "DaprPort", "MetricsPort":
-			lit, ok := kv.Value.(*ast.BasicLit)
-			if !ok || lit.Kind != token.INT {
-				fail("%s is not an integer literal", key)
-				return App{}, false
+		}
+		for _, key := range []string{"id " + a.ID, "binary " + a.Binary} {
+			if err := claim(a.ID, key); err != nil {
+				return Registry{}, err
 			}
-			n64, err := strconv.ParseInt(lit.Value, 0, 64)
-			n := int(n64)
-			if err != nil || n < 0 || n > 65535 {
-				fail("%s %d is not a port", key, n)
-				return App{}, false
+		}
+		env := map[string]string{}
+		for k, v := range a.Env {
+			if !envName.MatchString(k) || v == "" {
+				return Registry{}, fmt.Errorf("%s: env %s=%q: want an upper-case name and a value", where, k, v)
 			}
-			switch key {
-			case "PublicPort":
-				a.PublicPort = n
-			case "AppPort":
-				a.AppPort = n
-			case "DaprPort":
-				a.DaprPort = n
-			default:
-				a.MetricsPort = n
+			env[k] = v
+		}
+		for _, k := range a.ComputedEnv {
+			if !envName.MatchString(k) {
+				return Registry{}, fmt.Errorf("%s: computedEnv %q is not an upper-case name", where, k)
 			}
-		case "NeedsDB":
-			id, ok := kv.Value.(*ast.Ident)
-			if !ok || (id.Name != "true" && id.Name != "false") {
-				fail("NeedsDB is not true or false")
-				return App{}, false
+			if _, dup := env[k]; dup {
+				return Registry{}, fmt.Errorf("%s: %s is both in env and computedEnv (or twice in computedEnv)", where, k)
 			}
-			a.NeedsDB = id.Name == "true"
-		case "ExtraEnvFor":
-			ast.Inspect(kv.Value, func(n ast.Node) bool {
-				if e, ok := n.(ast.Expr); ok {
-					if s, ok := StringLit(e); ok {
-						if m := EnvLiteral.FindStringSubmatch(s); m != nil {
-							a.ExtraEnv[m[1]] = m[2]
-						}
+			env[k] = ""
+		}
+		for _, side := range []struct {
+			what string
+			m    map[string][]string
+		}{{"publishes", a.Publishes}, {"subscribes", a.Subscribes}} {
+			for comp, topics := range side.m {
+				if err := checkUse(r, where+": "+side.what, comp, topics); err != nil {
+					return Registry{}, err
+				}
+				used[comp] = true
+				if side.what == "publishes" {
+					for _, t := range topics {
+						published[t] = true
 					}
 				}
-				return true
-			})
-		default:
-			fail("field %s is not known to deploy/registry (teach it the field, or the checks miss it)", key)
-			return App{}, false
+			}
+		}
+		r.Apps = append(r.Apps, App{ID: a.ID, Binary: a.Binary, PublicPort: a.Ports.Public, AppPort: a.Ports.App,
+			DaprPort: a.Ports.Dapr, MetricsPort: a.Ports.Metrics, NeedsDB: a.Database, Description: a.Description,
+			ExtraEnv: env, Publishes: orEmpty(a.Publishes), Subscribes: orEmpty(a.Subscribes)})
+	}
+	for i, rd := range f.Readers {
+		where := fmt.Sprintf("readers[%d] %s", i, rd.ID)
+		if rd.ID == "" || len(rd.Subscribes) == 0 {
+			return Registry{}, fmt.Errorf("%s: id and subscribes are required", where)
+		}
+		if err := claim(rd.ID, "id "+rd.ID); err != nil {
+			return Registry{}, err
+		}
+		for comp, topics := range rd.Subscribes {
+			if err := checkUse(r, where+": subscribes", comp, topics); err != nil {
+				return Registry{}, err
+			}
+			used[comp] = true
+		}
+		r.Readers = append(r.Readers, Reader(rd))
+	}
+	for name, ps := range r.PubSubs {
+		if !used[name] {
+			return Registry{}, fmt.Errorf("pubsubs: no app uses %s", name)
+		}
+		for _, t := range ps.ProtectedTopics {
+			if !published[t] {
+				return Registry{}, fmt.Errorf("pubsubs.%s: protected topic %s is published by no app", name, t)
+			}
 		}
 	}
-	if a.ID == "" || a.Binary == "" || a.AppPort == 0 || a.DaprPort == 0 {
-		fail("incomplete entry %+v", a)
-		return App{}, false
+	return r, nil
+}
+
+// checkUse checks an app's topics on component comp.
+func checkUse(r Registry, where, comp string, topics []string) error {
+	if _, ok := r.PubSubs[comp]; !ok {
+		return fmt.Errorf("%s: %s is not a component of pubsubs", where, comp)
 	}
-	return a, true
+	return checkTopics(where+"."+comp, topics)
+}
+
+// checkTopics refuses empty, malformed and repeated topics.
+func checkTopics(where string, topics []string) error {
+	for i, t := range topics {
+		if !topicName.MatchString(t) {
+			return fmt.Errorf("%s: %q is not a topic name", where, t)
+		}
+		if slices.Contains(topics[:i], t) {
+			return fmt.Errorf("%s: topic %s twice", where, t)
+		}
+	}
+	return nil
+}
+
+func orEmpty(m map[string][]string) map[string][]string {
+	if m == nil {
+		return map[string][]string{}
+	}
+	return m
 }

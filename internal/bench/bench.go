@@ -246,7 +246,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	sys, err := devstack.Up(ctx, devstack.Config{
 		Root: cfg.Root, WorkDir: work, Out: cfg.ProcOut, Daprd: daprd, BinDir: bin, DatabaseURL: apiURL,
-		CronSchedule: "@every 1h", JWTSecret: cfg.JWTSecret, LogFormat: "json", LogLevel: logLevel, DaprLogLevel: logLevel, Broker: cfg.Broker,
+		CronSchedule: "@every 1h", JWTSecret: cfg.JWTSecret, LogFormat: "json", LogLevel: logLevel, DaprLogLevel: logLevel, Broker: cfg.Broker, DirectBroker: true,
 		AppEnv: appEnv, LockWait: 15 * time.Minute, OnlyApps: cfg.OnlyApps, DevSignIn: true,
 		// The web step signs in 100 users and opens 1,000 streams, all
 		// from 127.0.0.1: web-app's per-address limits are raised for it.

@@ -42,12 +42,20 @@ func processes(sys *devstack.System) []procGroup {
 			out = append(out, procGroup{a.ID, []int{inst.Proc.Pid()}}, procGroup{"daprd " + a.ID, []int{inst.Daprd.Pid()}})
 		}
 	}
-	if sys.Broker != nil {
+	switch {
+	case sys.Broker != nil:
 		out = append(out, procGroup{brokerName(sys.BrokerKind), []int{sys.Broker.Pid()}})
+	case sys.BrokerKind == devstack.RabbitMQ:
+		// The machine's server, which the system shares (a virtual host of
+		// its own): idle but for this system while the bench runs.
+		out = append(out, procGroup{rabbitMQName, pidsNamed("beam.smp")})
 	}
-	out = append(out, procGroup{postgresName, postgresPids()})
+	out = append(out, procGroup{postgresName, pidsNamed("postgres")})
 	return out
 }
+
+// rabbitMQName is the name of the row of the machine's RabbitMQ server.
+const rabbitMQName = "rabbitmq broker (the machine's server)"
 
 // brokerName is the name of the broker's row in the tables.
 func brokerName(b devstack.Broker) string {
@@ -57,9 +65,9 @@ func brokerName(b devstack.Broker) string {
 	return string(b) + " broker"
 }
 
-// postgresPids are the processes named postgres (the server and its
-// children) on this machine.
-func postgresPids() []int {
+// pidsNamed are the processes of this machine whose name (comm) is name:
+// PostgreSQL's server and its children, RabbitMQ's Erlang VM.
+func pidsNamed(name string) []int {
 	ents, _ := os.ReadDir("/proc")
 	var pids []int
 	for _, e := range ents {
@@ -67,7 +75,7 @@ func postgresPids() []int {
 		if err != nil {
 			continue
 		}
-		if b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm")); err == nil && strings.TrimSpace(string(b)) == "postgres" {
+		if b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm")); err == nil && strings.TrimSpace(string(b)) == name {
 			pids = append(pids, pid)
 		}
 	}
@@ -101,11 +109,15 @@ func (s cpuSnapshot) since(later cpuSnapshot) map[string]float64 {
 	return out
 }
 
-// memMiB is a group's memory: VmRSS for one process; for PostgreSQL the sum
+// memMiB is a group's memory: the VmRSS of its processes; for PostgreSQL the sum
 // of its processes' Pss, so that the shared buffers count once.
 func (g procGroup) memMiB() float64 {
 	if g.name != postgresName {
-		return rssMiB(g.pids[0])
+		var mib float64
+		for _, pid := range g.pids {
+			mib += rssMiB(pid)
+		}
+		return mib
 	}
 	var kb float64
 	for _, pid := range g.pids {

@@ -675,12 +675,7 @@ func (s *suite) sidecarKilled(t *testing.T) {
 func (s *suite) brokerRestart(t *testing.T) {
 	s.keepsNothingForAnAbsentApp(t)
 	if s.broker == devstack.RabbitMQ {
-		// Seen in CI (2026-12-07): after the connection was cut, audit-service's
-		// sidecar, whose one component subscribes to two topics, redeclared
-		// both on one channel at once and looped on "Exception (503)
-		// unexpected command received", delivering 2 of 20 events in two
-		// minutes; a second run passed. docs/architecture.md, "Brokers".
-		t.Skip("rabbitmq: Dapr 1.18's subscriber does not always recover from a lost connection (two topics on one component); a known gap, not yet worked around")
+		t.Skip("rabbitmq: " + devstack.RabbitMQReconnectGap)
 	}
 	s.t = t
 	run := s.run("restart")

@@ -207,8 +207,14 @@ func TestChaos(t *testing.T) {
 			t.Errorf("%s: %d (want 0)", c.Name, c.Bad)
 		}
 	}
-	if len(faults) < 13 {
-		t.Errorf("only %d faults injected", len(faults))
+	// Every fault of a round at least once: 13, or 12 on RabbitMQ, which
+	// gets no broker fault (faultRound).
+	wantFaults := 13
+	if h.sys.BrokerKind == devstack.RabbitMQ {
+		wantFaults = 12
+	}
+	if len(faults) < wantFaults {
+		t.Errorf("only %d faults injected, want %d", len(faults), wantFaults)
 	}
 	// Every answer of the API, under every fault, is one its description
 	// documents.
@@ -457,9 +463,13 @@ func (h *harness) faultRound(ctx context.Context, start time.Time, round int) []
 		return fmt.Sprintf("%d committed events unpublished at the kill", pending), h.sys.StartDaprd(ctx, api)
 	})
 	do("SIGKILL todo-api sidecar", restartSidecar("todo-api"))
-	do("SIGKILL broker (data dir kept)", func() (string, error) {
-		return "", h.sys.RestartBroker(ctx)
-	})
+	if h.sys.BrokerKind == devstack.RabbitMQ {
+		h.t.Logf("no broker fault on RabbitMQ: %s", devstack.RabbitMQReconnectGap)
+	} else {
+		do("SIGKILL broker (data dir kept)", func() (string, error) {
+			return "", h.sys.RestartBroker(ctx)
+		})
+	}
 	for _, id := range []string{"audit-service", "recurring-service", "reminder-service", "notification-service"} {
 		do("SIGKILL "+id, restartApp(id))
 		do("SIGKILL "+id+" sidecar", restartSidecar(id))
@@ -583,11 +593,7 @@ func (h *harness) checks(ctx context.Context) []check {
 			q(ctx, `SELECT count(*) FROM outbox o WHERE NOT EXISTS (SELECT 1 FROM audit_events a WHERE a.event_id = o.id::text)`)},
 		{"audit entries that are no committed event", q(ctx, `SELECT count(*) FROM audit_events`),
 			q(ctx, `SELECT count(*) FROM audit_events a WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.id::text = a.event_id)`)},
-		{"tasks whose audited events are out of order or have a gap", q(ctx, `SELECT count(DISTINCT task_id) FROM audit_events`),
-			q(ctx, `SELECT count(DISTINCT task_id) FROM (SELECT task_id, version,
-				lag(version) OVER (PARTITION BY task_id ORDER BY received_at, event_id) AS prev,
-				row_number() OVER (PARTITION BY task_id ORDER BY received_at, event_id) AS n FROM audit_events) x
-				WHERE (prev IS NOT NULL AND version <> prev + 1) OR (n = 1 AND version <> 1)`)},
+		h.auditOrderCheck(ctx),
 		{"completed recurring occurrences without exactly one next occurrence", completedRecurring,
 			q(ctx, `SELECT count(*) FROM tasks t WHERE t.recurrence <> 'none' AND t.completed_at IS NOT NULL
 				AND (SELECT count(*) FROM tasks n WHERE n.previous_id = t.id) <> 1`)},
@@ -614,6 +620,24 @@ func (h *harness) checks(ctx context.Context) []check {
 			q(ctx, `SELECT count(*) FROM task_reminders WHERE sent_at IS NULL`)},
 		{"dead-lettered events", q(ctx, `SELECT count(*) FROM outbox`), q(ctx, `SELECT count(*) FROM dead_letters`)},
 	}
+}
+
+// auditOrderCheck: each task's audited events are its versions 1, 2, 3, …
+// without a gap. On Kafka, which orders one key's events, they must also
+// have arrived in that order; the other brokers do not order delivery
+// (docs/architecture.md, "Brokers"), and audit's history answers in
+// version order whatever the arrival order.
+func (h *harness) auditOrderCheck(ctx context.Context) check {
+	q := h.count
+	name, order := "tasks whose audited events have a gap (this broker does not order delivery)", "version, event_id"
+	if h.sys.BrokerKind == devstack.Kafka {
+		name, order = "tasks whose audited events arrived out of order or have a gap", "received_at, event_id"
+	}
+	return check{name, q(ctx, `SELECT count(DISTINCT task_id) FROM audit_events`),
+		q(ctx, `SELECT count(DISTINCT task_id) FROM (SELECT task_id, version,
+				lag(version) OVER (PARTITION BY task_id ORDER BY `+order+`) AS prev,
+				row_number() OVER (PARTITION BY task_id ORDER BY `+order+`) AS n FROM audit_events) x
+				WHERE (prev IS NOT NULL AND version <> prev + 1) OR (n = 1 AND version <> 1)`)}
 }
 
 // settleAndCheck waits until the checks pass or timeout, then returns them.

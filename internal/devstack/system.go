@@ -7,105 +7,44 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/evolution-todo/todo/internal/contract/webapi"
 )
-
-// App is one service of the system and how to run it.
-type App struct {
-	ID     string // Dapr app id
-	Binary string // ./cmd/<Binary>
-	// PublicPort is the port people and clients reach (HTTP_ADDR) with
-	// fixed ports; 0 for an app without one.
-	PublicPort int
-	// AppPort is the app port (APP_ADDR) with fixed ports: what its
-	// sidecar calls, and the probes. Nothing outside reaches it.
-	AppPort     int
-	DaprPort    int    // sidecar HTTP port with fixed ports
-	MetricsPort int    // app metrics port with fixed ports
-	NeedsDB     bool   // gets DATABASE_URL
-	Description string // one line: what it does (its image's description label)
-	ExtraEnvFor func(sys *System, inst *Instance) []string
-}
-
-// Apps are the services, in start order: the registry of the system's apps.
-// Every field is a literal, because the offline checks and generators of the
-// deployment files (deploy/registry) read this table from the source:
-// dapr.yaml, deploy/compose and the Dockerfile are generated from it, the
-// Helm chart's apps are checked against it (docs/contributing.md, "Add a
-// consumer app").
-var Apps = []App{
-	{ID: "todo-api", Binary: "todo-api", PublicPort: 8080, AppPort: 8090, DaprPort: 3500, MetricsPort: 9464, NeedsDB: true,
-		Description: "REST API and outbox relay of the todo system",
-		ExtraEnvFor: func(sys *System, _ *Instance) []string {
-			return []string{"JWT_SECRET=" + sys.Cfg.JWTSecret, "OUTBOX_POLL_INTERVAL=2s", "WEB_TOKEN_ISSUER=todo-web-app"}
-		}},
-	{ID: "audit-service", Binary: "audit", AppPort: 8091, DaprPort: 3501, MetricsPort: 9465, NeedsDB: true,
-		Description: "Audit log of task events"},
-	{ID: "recurring-service", Binary: "recurring", AppPort: 8092, DaprPort: 3502, MetricsPort: 9466,
-		Description: "Next occurrences of recurring tasks"},
-	{ID: "reminder-service", Binary: "reminder", AppPort: 8093, DaprPort: 3503, MetricsPort: 9467,
-		Description: "Cron-triggered reminder sweep"},
-	{ID: "notification-service", Binary: "notifier", AppPort: 8094, DaprPort: 3504, MetricsPort: 9468,
-		Description: "Reminder inboxes"},
-	{ID: "web-app", Binary: "web", PublicPort: 8085, AppPort: 8095, DaprPort: 3505, MetricsPort: 9469,
-		Description: "Web pages, sign-in and live updates of the todo system",
-		ExtraEnvFor: func(sys *System, inst *Instance) []string {
-			return []string{"TODO_API_URL=" + sys.APIURL(), "PUBLIC_URL=" + inst.URL(),
-				"DEV_SIGNIN=" + strconv.FormatBool(sys.Cfg.DevSignIn),
-				"COOKIE_KEYS=" + sys.Cfg.CookieKeys, "API_TOKEN_KEYS=" + sys.Cfg.TokenKeys}
-		}},
-}
-
-// AppByID returns the app with Dapr app id id.
-func AppByID(id string) (App, bool) {
-	for _, a := range Apps {
-		if a.ID == id {
-			return a, true
-		}
-	}
-	return App{}, false
-}
-
-// Binaries of this repository that the stack runs: every app's, then the
-// dev broker.
-var Binaries = append(appBinaries(), "devbroker")
-
-func appBinaries() []string {
-	bins := make([]string, 0, len(Apps)+1)
-	for _, a := range Apps {
-		bins = append(bins, a.Binary)
-	}
-	return bins
-}
 
 // Config describes one local system.
 type Config struct {
-	Root          string              // repository root (components/ is read from here)
-	WorkDir       string              // per-run folder: rendered components
-	Out           io.Writer           // prefixed process output
-	Daprd         string              // daprd binary
-	BinDir        string              // this repository's binaries (BuildBinaries)
-	DatabaseURL   string              // the todo database (it must exist)
-	FixedPorts    bool                // the documented ports (8080.., 3500.., 9092) and the machine's broker servers, instead of free ports and brokers of its own
-	Broker        Broker              // the pub/sub broker ("" = Kafka)
-	BrokerDataDir string              // keep broker data here across restarts ("" = memory)
-	CronSchedule  string              // reminder-cron schedule ("" = the file's)
-	JWTSecret     string              // HS256 secret shared by todo-api and token minting
-	CookieKeys    string              // web-app's COOKIE_KEYS ("": a fresh one for this system)
-	TokenKeys     string              // web-app's API_TOKEN_KEYS ("": a fresh one for this system)
-	LogLevel      string              // LOG_LEVEL of the services
-	LogFormat     string              // LOG_FORMAT of the services (json or text)
-	DaprLogLevel  string              // daprd --log-level (default info)
-	OnlyApps      []string            // start only these app ids (default: all)
-	NoApps        bool                // start the broker and render the components, but no app (the pub/sub suite)
-	AppEnv        []string            // added to every app's environment
-	AppEnvFor     map[string][]string // added to the environment of the app with this id
-	DevSignIn     bool                // web-app's dev sign-in (a user name alone): local runs and tests only
+	Root          string    // repository root (components/ is read from here)
+	WorkDir       string    // per-run folder: rendered components
+	Out           io.Writer // prefixed process output
+	Daprd         string    // daprd binary
+	BinDir        string    // this repository's binaries (BuildBinaries)
+	DatabaseURL   string    // the todo database (it must exist)
+	FixedPorts    bool      // the documented ports (8080.., 3500.., 9092) and the machine's broker servers, instead of free ports and brokers of its own
+	Broker        Broker    // the pub/sub broker ("" = Kafka)
+	BrokerDataDir string    // keep broker data here across restarts ("" = memory)
+	// DirectBroker connects a test system's sidecars to the machine's
+	// RabbitMQ directly, without the proxy that RestartBroker cuts: the
+	// bench measures the broker, not the proxy.
+	DirectBroker bool
+	CronSchedule string              // reminder-cron schedule ("" = the file's)
+	JWTSecret    string              // HS256 secret shared by todo-api and token minting
+	CookieKeys   string              // web-app's COOKIE_KEYS ("": a fresh one for this system)
+	TokenKeys    string              // web-app's API_TOKEN_KEYS ("": a fresh one for this system)
+	LogLevel     string              // LOG_LEVEL of the services
+	LogFormat    string              // LOG_FORMAT of the services (json or text)
+	DaprLogLevel string              // daprd --log-level (default info)
+	OnlyApps     []string            // start only these app ids (default: all)
+	NoApps       bool                // start the broker and render the components, but no app (the pub/sub suite)
+	AppEnv       []string            // added to every app's environment
+	AppEnvFor    map[string][]string // added to the environment of the app with this id
+	DevSignIn    bool                // web-app's dev sign-in (a user name alone): local runs and tests only
 	// LockWait is how long Up waits for another local system on this
 	// machine to stop (see lock.go); 0 fails at once.
 	LockWait time.Duration
@@ -241,7 +180,48 @@ func Up(ctx context.Context, cfg Config) (sys *System, err error) {
 			return nil, err
 		}
 	}
-	return sys, nil
+	return sys, sys.waitWebKeys(ctx)
+}
+
+// waitWebKeys waits, when todo-api and web-app both run, until todo-api's
+// sidecar reaches web-app's public keys, which todo-api reads through it to
+// verify the tokens of the pages' calls. A sidecar finds another app by
+// name (mDNS locally) some seconds after that app started; until then
+// todo-api refuses the pages' tokens, so a page opened at once would be
+// signed out.
+func (s *System) waitWebKeys(ctx context.Context) error {
+	api, web := s.Instances["todo-api"], s.Instances["web-app"]
+	if api == nil || web == nil {
+		return nil
+	}
+	url := api.Sidecar.HTTPEndpoint() + "/v1.0/invoke/" + webapi.AppID + "/method/" + webapi.PathJWKS
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	client := &http.Client{Timeout: 2 * time.Second}
+	var last string
+	for {
+		req, err := http.NewRequestWithContext(wctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("dapr-api-token", s.DaprToken)
+		resp, err := client.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-wctx.Done():
+			return fmt.Errorf("todo-api's sidecar did not reach web-app's keys (%s): %w (last answer: %s)", url, wctx.Err(), last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // StartInstance starts a copy of app named name (the app id for the first,
@@ -303,9 +283,7 @@ func (s *System) StartAppProcess(ctx context.Context, inst *Instance) error {
 	if s.Cfg.LogFormat != "" {
 		env = append(env, "LOG_FORMAT="+s.Cfg.LogFormat)
 	}
-	if inst.App.ExtraEnvFor != nil {
-		env = append(env, inst.App.ExtraEnvFor(s, inst)...)
-	}
+	env = append(env, s.extraEnv(inst)...)
 	env = append(env, s.Cfg.AppEnv...)
 	env = append(env, s.Cfg.AppEnvFor[inst.App.ID]...)
 	p, err := s.StartApp(ctx, inst.Name, inst.App.Binary, env, inst.AppURL()+"/readyz")

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,7 +11,9 @@ import (
 )
 
 // TestEveryBroker runs the event flow on each broker but the one the rest
-// of this run uses ($BROKER, Kafka by default): a reminder reaches the
+// of this run uses ($BROKER, Kafka by default), or on those of
+// E2E_OTHER_BROKERS (comma-separated: make test runs the whole suite on
+// Redis and RabbitMQ, and this on MQTT only): a reminder reaches the
 // inbox, a completion makes one next occurrence, the audit history has
 // the task's events, web-app's live stream gets them, and one task's events
 // delivered shuffled and duplicated still have the right effects
@@ -21,7 +24,18 @@ func TestEveryBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range devstack.Brokers {
+	others := devstack.Brokers
+	if list := os.Getenv("E2E_OTHER_BROKERS"); list != "" {
+		others = nil
+		for _, name := range strings.Split(list, ",") {
+			b, err := devstack.ParseBroker(strings.TrimSpace(name))
+			if err != nil {
+				t.Fatalf("E2E_OTHER_BROKERS: %v", err)
+			}
+			others = append(others, b)
+		}
+	}
+	for _, b := range others {
 		if b == current {
 			continue
 		}

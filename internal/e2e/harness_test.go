@@ -167,6 +167,7 @@ func startSystemWith(t *testing.T, configure func(*devstack.Config), apps ...str
 	cfg := devstack.Config{
 		Root: repoRoot, WorkDir: t.TempDir(), Out: logs, Daprd: bin, BinDir: binDir,
 		DatabaseURL: dbURL, JWTSecret: jwtSecret, CronSchedule: "@every 2s", LogFormat: "json", OnlyApps: apps, DevSignIn: true,
+		LogLevel:  os.Getenv("E2E_LOG_LEVEL"),           // debug: every token refused, every JWKS fetch (the services' default: info)
 		Broker:    devstack.Broker(os.Getenv("BROKER")), // the default, Kafka (the dev broker), when unset
 		LockWait:  15 * time.Minute,                     // other test packages run their systems one at a time
 		AppEnvFor: map[string][]string{"web-app": slices.Clone(raisedWebLimits)},
@@ -180,7 +181,7 @@ func startSystemWith(t *testing.T, configure func(*devstack.Config), apps ...str
 			sys.Close()
 		}
 		if t.Failed() {
-			t.Logf("process output:\n%s", tail(logs.String(), 300))
+			t.Logf("process output:\n%s", tail(logs.String(), 1000))
 		}
 	})
 	if err != nil {

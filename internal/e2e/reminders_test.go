@@ -22,36 +22,37 @@ func TestSeveralRemindersFireOnce(t *testing.T) {
 	after := func(d time.Duration) time.Time { return t0.Add(d) }
 	ptr := func(v time.Time) *time.Time { return &v }
 
-	// 2 and 1 minutes before a due time 3 minutes ahead, and at it.
-	three := e.create(client.NewTask{Title: "three before", DueAt: ptr(after(3 * time.Minute)), Timezone: "Europe/Paris",
+	// 2 and 1 minutes before a due time 2 minutes ahead, and at it.
+	three := e.create(client.NewTask{Title: "three before", DueAt: ptr(after(2 * time.Minute)), Timezone: "Europe/Paris",
 		Reminders: []client.Reminder{{Before: "PT2M"}, {Before: "PT1M"}, {Before: "PT0S"}}})
-	if three.ReminderAt == nil || !three.ReminderAt.Equal(after(time.Minute)) {
-		t.Errorf("reminder_at = %s, want the first pending, %s", rfc(three.ReminderAt), rfc(ptr(after(time.Minute))))
+	if three.ReminderAt == nil || !three.ReminderAt.Equal(t0) {
+		t.Errorf("reminder_at = %s, want the first pending, %s", rfc(three.ReminderAt), rfc(&t0))
 	}
-	// Due in 4 minutes with reminders 2 and 1 minute before and an
-	// absolute one; the due time then moves 30 s later: the relative
-	// reminders move with it, the absolute one stays.
-	moved := e.create(client.NewTask{Title: "moved", DueAt: ptr(after(4 * time.Minute)),
-		Reminders: []client.Reminder{{Before: "PT2M"}, {Before: "PT1M"}, {At: ptr(after(90 * time.Second))}}})
-	moved = e.update(moved.ID, client.TaskPatch{DueAt: client.Set(after(4*time.Minute + 30*time.Second))})
+	// Due in 2 minutes with reminders 2 and 1 minute before and an
+	// absolute one; the due time then moves 30 s later (before the first
+	// reminder's time): the relative reminders move with it, the absolute
+	// one stays.
+	moved := e.create(client.NewTask{Title: "moved", DueAt: ptr(after(2 * time.Minute)),
+		Reminders: []client.Reminder{{Before: "PT2M"}, {Before: "PT1M"}, {At: ptr(after(45 * time.Second))}}})
+	moved = e.update(moved.ID, client.TaskPatch{DueAt: client.Set(after(2*time.Minute + 30*time.Second))})
 	// Two absolute reminders; the first is removed before its time.
-	removed := e.create(client.NewTask{Title: "removed", Reminders: []client.Reminder{{At: ptr(after(time.Minute))}, {At: ptr(after(2 * time.Minute))}}})
-	e.update(removed.ID, client.TaskPatch{Reminders: client.Set([]client.Reminder{{At: ptr(after(2 * time.Minute))}})})
+	removed := e.create(client.NewTask{Title: "removed", Reminders: []client.Reminder{{At: ptr(after(30 * time.Second))}, {At: ptr(after(time.Minute))}}})
+	e.update(removed.ID, client.TaskPatch{Reminders: client.Set([]client.Reminder{{At: ptr(after(time.Minute))}})})
 	// Completed, and deleted, before their reminders.
-	done := e.create(client.NewTask{Title: "done", DueAt: ptr(after(2 * time.Minute)), Reminders: []client.Reminder{{Before: "PT1M"}}})
+	done := e.create(client.NewTask{Title: "done", DueAt: ptr(after(90 * time.Second)), Reminders: []client.Reminder{{Before: "PT1M"}}})
 	e.complete(done.ID)
-	gone := e.create(client.NewTask{Title: "gone", Reminders: []client.Reminder{{At: ptr(after(time.Minute))}}})
+	gone := e.create(client.NewTask{Title: "gone", Reminders: []client.Reminder{{At: ptr(after(30 * time.Second))}}})
 	e.del(gone.ID)
 	// Another field changed after a reminder was sent does not send it
 	// again: the title of "three before" changes once its first arrived.
 
 	want := map[int64][]time.Time{
-		three.ID:   {after(time.Minute), after(2 * time.Minute), after(3 * time.Minute)},
-		moved.ID:   {after(90 * time.Second), after(2*time.Minute + 30*time.Second), after(3*time.Minute + 30*time.Second)},
-		removed.ID: {after(2 * time.Minute)},
+		three.ID:   {t0, after(time.Minute), after(2 * time.Minute)},
+		moved.ID:   {after(30 * time.Second), after(45 * time.Second), after(90 * time.Second)},
+		removed.ID: {after(time.Minute)},
 	}
 	messages := map[int64][]string{three.ID: {"due in 2 minutes", "due in 1 minute", "due now"}}
-	last := after(4 * time.Minute)
+	last := after(2 * time.Minute)
 	retitled := false
 	seen := map[string]time.Time{} // notification id -> when the test first saw it
 	for {
