@@ -13,9 +13,8 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/evolution-todo/todo/deploy/registry"
 )
@@ -186,8 +185,11 @@ func TestLiveGroupsScriptOnRedis(t *testing.T) {
 
 func redisPing(cli string, port int) error {
 	out, err := exec.Command(cli, "-p", strconv.Itoa(port), "PING").CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "PONG" {
-		return fmt.Errorf("ping: %v %s", err, out)
+	if err != nil {
+		return fmt.Errorf("ping: %w: %s", err, out)
+	}
+	if strings.TrimSpace(string(out)) != "PONG" {
+		return fmt.Errorf("ping: %s", out)
 	}
 	return nil
 }
