@@ -60,7 +60,7 @@ func leaderOf(t *testing.T, insts ...*devstack.Instance) (leader *devstack.Insta
 // With two todo-api replicas, each with its own sidecar, killing the active
 // relay's sidecar lets the other replica publish: the events written
 // through either replica afterwards reach a subscriber within 15 s of the
-// kill, each once and in order, and nothing stays in the outbox. Before, the
+// kill, each once and in order (env.inOrder), and nothing stays in the outbox. Before, the
 // leader kept the advisory lock while every publish failed, and nothing
 // flowed until its sidecar came back.
 func TestRelayFailsOverWhenLeaderSidecarDies(t *testing.T) {
@@ -116,7 +116,7 @@ func TestRelayFailsOverWhenLeaderSidecarDies(t *testing.T) {
 
 	time.Sleep(2 * time.Second) // let any duplicate arrive before counting
 	for _, tk := range tasks {
-		got := sub.forTask(tk.ID)
+		got := e.inOrder(sub.forTask(tk.ID))
 		if len(got) != 2 || got[0].Data["event_type"] != "TaskCreated" || got[1].Data["event_type"] != "TaskCompleted" {
 			t.Errorf("task %d: %d deliveries, want TaskCreated then TaskCompleted once each", tk.ID, len(got))
 		}
