@@ -561,7 +561,7 @@ func (s *suite) redisPending(group string) int {
 // key's events arrive in the order they were published. On the others
 // the system relies on versions, not on order (docs/architecture.md).
 func (s *suite) ordering(t *testing.T) {
-	if s.broker != devstack.Kafka {
+	if !s.broker.OrdersByKey() {
 		t.Skipf("%s does not claim an order of delivery; the consumers rely on versions", s.broker)
 	}
 	s.t = t
@@ -674,8 +674,8 @@ func (s *suite) sidecarKilled(t *testing.T) {
 // stopped: its connections are cut instead (RestartBroker).
 func (s *suite) brokerRestart(t *testing.T) {
 	s.keepsNothingForAnAbsentApp(t)
-	if s.broker == devstack.RabbitMQ {
-		t.Skip("rabbitmq: " + devstack.RabbitMQReconnectGap)
+	if why := s.broker.ReconnectGap(); why != "" {
+		t.Skipf("%s: %s", s.broker, why)
 	}
 	s.t = t
 	run := s.run("restart")

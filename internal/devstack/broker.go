@@ -34,15 +34,27 @@ const (
 // Brokers are every broker the system runs on, the default first.
 var Brokers = []Broker{Kafka, Redis, RabbitMQ, MQTT}
 
-// RabbitMQReconnectGap is why the tests cut no RabbitMQ connection (the
-// universal suite's broker restart, the fault run's broker fault): Dapr
-// 1.18's pubsub.rabbitmq shares one AMQP channel between every topic a
-// component subscribes to, and after a reconnect their declares and
-// consumes cross on it ("Exception (503) unexpected command received"):
-// consumers the client then forgets hold their prefetched messages until
-// the sidecar restarts. components-contrib issue 4540, open upstream;
-// docs/architecture.md, "Brokers".
-const RabbitMQReconnectGap = "Dapr 1.18's subscriber can lose its consumers when the connection is cut while one component subscribes to several topics (components-contrib#4540); a known gap, restart the sidecar"
+// OrdersByKey says whether the broker delivers one key's events (one
+// task's: the partition key) in the order they were published: Kafka only.
+// The others deliver in parallel, and bulk publish on them sends the
+// entries concurrently (docs/architecture.md, "Brokers"); the consumers
+// rely on versions there, and so do the tests' checks.
+func (b Broker) OrdersByKey() bool { return b == Kafka }
+
+// ReconnectGap is why the tests cut no connection to the broker (the
+// universal suite's broker restart, the fault run's broker fault), or ""
+// when they do. On RabbitMQ, Dapr 1.18's pubsub.rabbitmq shares one AMQP
+// channel between every topic a component subscribes to, and after a
+// reconnect their declares and consumes cross on it ("Exception (503)
+// unexpected command received"): consumers the client then forgets hold
+// their prefetched messages until the sidecar restarts. components-contrib
+// issue 4540, open upstream; docs/architecture.md, "Brokers".
+func (b Broker) ReconnectGap() string {
+	if b == RabbitMQ {
+		return "Dapr 1.18's subscriber can lose its consumers when the connection is cut while one component subscribes to several topics (components-contrib#4540); a known gap, restart the sidecar"
+	}
+	return ""
+}
 
 // ParseBroker reads a broker name; "" is Kafka.
 func ParseBroker(s string) (Broker, error) {

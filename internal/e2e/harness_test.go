@@ -438,13 +438,11 @@ func (s *subscriber) forTask(id int64) []delivery {
 }
 
 // inOrder is ds as the test may compare it with a task's changes in order:
-// as they arrived on a broker that orders one task's events (Kafka, whose
-// partition key is the task), else sorted by data.version. The other
-// brokers do not order delivery, and bulk publish on them sends the entries
-// concurrently (docs/architecture.md, "Brokers"): what the consumers rely
-// on there is the version, not the arrival.
+// as they arrived on a broker that orders one task's events
+// (devstack.Broker.OrdersByKey), else sorted by data.version, what the
+// consumers rely on there.
 func (e *env) inOrder(ds []delivery) []delivery {
-	if e.sys.BrokerKind == devstack.Kafka {
+	if e.sys.BrokerKind.OrdersByKey() {
 		return ds
 	}
 	out := slices.Clone(ds)
