@@ -671,12 +671,11 @@ func (s *suite) sidecarKilled(t *testing.T) {
 // brokerRestart: events published before the broker is killed and
 // restarted reach the apps, including one that was down across the
 // restart, and the sidecars carry on. The machine's RabbitMQ is never
-// stopped: its connections are cut instead (RestartBroker).
+// stopped: its connections are cut instead (RestartBroker), and then app
+// A's sidecar, which subscribes to several topics on one component, is
+// restarted as docs/deploy.md says (Broker.ReconnectGap).
 func (s *suite) brokerRestart(t *testing.T) {
 	s.keepsNothingForAnAbsentApp(t)
-	if why := s.broker.ReconnectGap(); why != "" {
-		t.Skipf("%s: %s", s.broker, why)
-	}
 	s.t = t
 	run := s.run("restart")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -687,6 +686,13 @@ func (s *suite) brokerRestart(t *testing.T) {
 	s.waitAll(s.a, run, "", evs, time.Minute)
 	if err := s.sys.RestartBroker(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if why := s.broker.ReconnectGap(); why != "" {
+		t.Logf("%s: restarting app A's sidecar after the cut: %s", s.broker, why)
+		s.stopSidecar(s.a)
+		if err := s.a.startSidecar(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := s.b.startSidecar(ctx); err != nil {
 		t.Fatal(err)
