@@ -24,7 +24,7 @@ func main() {
 	prof := flag.String("profile", "", "write CPU profiles of the Go services under 8 API clients to this directory")
 	only := flag.String("only", "", "comma-separated steps to run, of "+strings.Join(bench.Steps, ",")+" (default all)")
 	apps := flag.String("apps", "", "comma-separated app ids to start (default all); with fewer, only the baseline and api steps can run")
-	rates := flag.String("rates", "", "comma-separated end-to-end rates, writes per second (default 100,150,200,300,400,500; the API's own maximum is always added)")
+	rates := flag.String("rates", "", "comma-separated end-to-end rates, writes per second (default 100 to 300 by 25, then 400 and 500; the API's own maximum is always added)")
 	soak := flag.Duration("soak", 0, "length of the soak step (default 10m)")
 	logLevel := flag.String("log-level", "warn", "log level of the services and their sidecars (info measures logging's cost)")
 	broker := flag.String("broker", os.Getenv("BROKER"), "pub/sub broker: kafka (the dev broker, default), redis, rabbitmq or mqtt ($BROKER)")

@@ -105,7 +105,7 @@ func (c Config) runs(step string) bool {
 
 // DefaultConfig is the full run of `make bench`.
 func DefaultConfig() Config {
-	return Config{Phase: 10 * time.Second, Rates: []int{100, 150, 200, 300, 400, 500}, SweepTasks: 1_000_000, SweepDue: 10_000,
+	return Config{Phase: 10 * time.Second, Rates: []int{100, 125, 150, 175, 200, 225, 250, 275, 300, 400, 500}, SweepTasks: 1_000_000, SweepDue: 10_000,
 		WebStreams: 100, WebIdle: 1000, JWTSecret: "bench-secret-bench-secret-bench-secret",
 		Soak: 10 * time.Minute, SoakRate: 50, SoakSample: time.Minute}
 }
@@ -129,6 +129,9 @@ type Report struct {
 	Idle     []Footprint
 	Load     []Footprint
 	Cost     Cost          // CPU per write under 8 API clients, every process
+	// BaselineCost is the raw baseline's cores per 1,000 writes/s under 8
+	// clients: this process (the Go client) and PostgreSQL; 0 if not run.
+	BaselineCost float64
 	Metrics  []MetricsPage // each sidecar's /metrics at idle and after the e2e step
 	Soak     []SoakSample
 	Only     []string // the steps that ran, when not all
@@ -221,8 +224,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if !cfg.runs("baseline") {
 			break
 		}
+		before := snapshotBaselineCPU()
 		rep.Baseline[clients] = closedLoop(ctx, clients, cfg.Phase, func(ctx context.Context) error { return rawInsert(ctx, raw) })
 		say(cfg.Out, "    %d clients: %.0f/s", clients, rep.Baseline[clients].PerSecond)
+		if clients == 8 && rep.Baseline[clients].Ops > 0 {
+			used := before.since(snapshotBaselineCPU())
+			rep.BaselineCost = (used[benchName] + used[postgresName]) * 1000 / float64(rep.Baseline[clients].Ops)
+			say(cfg.Out, "    %.2f cores per 1,000 writes/s (this Go client and PostgreSQL)", rep.BaselineCost)
+		}
 	}
 	// Its rows would keep PostgreSQL's autovacuum busy during later steps.
 	raw.Close()
@@ -303,7 +312,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		say(cfg.Out, "    %d clients: %.0f/s, p99 %s", clients, rep.API[clients].PerSecond, rep.API[clients].P99)
 	}
 	if rep.Cost.Writes > 0 {
-		say(cfg.Out, "    whole system: %.2f cores per 1,000 writes/s", rep.Cost.Total())
+		say(cfg.Out, "    whole system: %.2f cores per 1,000 writes/s%s", rep.Cost.Total(), rep.vsBaseline())
 	}
 	if cfg.ProfileDir != "" && cfg.runs("api") {
 		// Profiling costs CPU: in a phase of its own, after the measured ones.

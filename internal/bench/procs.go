@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -85,6 +86,19 @@ func pidsNamed(name string) []int {
 // cpuSnapshot is the CPU time used so far by each process of each group.
 type cpuSnapshot map[string]map[int]float64
 
+// benchName is the bench process's own group: the raw baseline's client.
+const benchName = "bench"
+
+// snapshotBaselineCPU is the CPU used so far by the raw baseline's
+// processes: this one and PostgreSQL's.
+func snapshotBaselineCPU() cpuSnapshot {
+	snap := cpuSnapshot{benchName: {os.Getpid(): cpuSeconds(os.Getpid())}, postgresName: {}}
+	for _, pid := range pidsNamed("postgres") {
+		snap[postgresName][pid] = cpuSeconds(pid)
+	}
+	return snap
+}
+
 func snapshotCPU(sys *devstack.System) cpuSnapshot {
 	snap := cpuSnapshot{}
 	for _, g := range processes(sys) {
@@ -161,6 +175,26 @@ func (c Cost) Total() float64 {
 		t += p.CoresPerKOps
 	}
 	return t
+}
+
+// Ours is the share of the system's own processes (the apps, not their
+// sidecars, the broker or PostgreSQL).
+func (c Cost) Ours() float64 {
+	var t float64
+	for _, p := range c.PerProc {
+		if slices.ContainsFunc(devstack.Apps, func(a devstack.App) bool { return a.ID == p.Name }) {
+			t += p.CoresPerKOps
+		}
+	}
+	return t
+}
+
+// vsBaseline is ", N times the raw baseline's" when both were measured.
+func (r *Report) vsBaseline() string {
+	if r.BaselineCost <= 0 || r.Cost.Writes == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %.2f times the raw baseline's %.2f", r.Cost.Total()/r.BaselineCost, r.BaselineCost)
 }
 
 func costOf(sys *devstack.System, before, after cpuSnapshot, writes int, window time.Duration) Cost {

@@ -119,7 +119,13 @@ func (r *Report) Markdown() string {
 		for _, p := range r.Cost.PerProc {
 			fmt.Fprintf(&b, "| %s | %.2f |\n", p.Name, p.CoresPerKOps)
 		}
+		fmt.Fprintf(&b, "| our own processes (the apps) | %.2f |\n", r.Cost.Ours())
 		fmt.Fprintf(&b, "| **whole system** | **%.2f** |\n", r.Cost.Total())
+		if r.BaselineCost > 0 {
+			fmt.Fprintf(&b, "| raw baseline (its Go client and PostgreSQL, 8 clients) | %.2f |\n", r.BaselineCost)
+			fmt.Fprintf(&b, "\nThe whole system costs %.2f times the raw baseline per write; the apps' share is %.0f%%.\n",
+				r.Cost.Total()/r.BaselineCost, 100*r.Cost.Ours()/r.Cost.Total())
+		}
 	}
 	if len(r.Metrics) > 0 {
 		fmt.Fprintf(&b, "\n### Sidecars' /metrics pages\n\n| sidecar | idle | after the API and end-to-end steps |\n|---|---|---|\n")
