@@ -9,10 +9,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -53,6 +55,27 @@ type Handler struct {
 	AppToken  string
 	Now       func() time.Time
 	Telemetry *telemetry.Metrics // optional
+
+	writers inboxLocks
+}
+
+// inboxLocks serialise this replica's writes of each inbox. Brokers other
+// than Kafka deliver one user's reminders in parallel (RabbitMQ up to
+// prefetchCount at once), and every write of an inbox is a read and an
+// ETag-checked write: without the locks a burst for one user makes nearly
+// every write conflict, and a delivery whose conflicts outlast
+// retryConflicts goes back to the sidecar, then to the dead-letter topic.
+// Writes by other replicas still conflict, and are retried. A fixed
+// number of stripes, so that no user id becomes a map key.
+type inboxLocks [64]sync.Mutex
+
+// lock locks user's stripe and returns its unlock.
+func (l *inboxLocks) lock(user string) func() {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(user))
+	m := &l[h.Sum32()%uint32(len(l))]
+	m.Lock()
+	return m.Unlock
 }
 
 // DeadLetterTopic receives reminders that could not be handled.
@@ -139,6 +162,7 @@ func (h *Handler) reminder(ctx context.Context, d *consumer.Delivery, e events.R
 // state transaction, once per id: duplicate is true when the marker (or,
 // for entries older than the markers, the inbox) already had it.
 func (h *Handler) deliver(ctx context.Context, user string, n notifierapi.Notification) (duplicate bool, err error) {
+	defer h.writers.lock(user)()
 	return retryConflicts(ctx, func() (bool, error) {
 		inbox, etag, err := h.inbox(ctx, user)
 		if err != nil {
@@ -269,6 +293,7 @@ func (h *Handler) markRead(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	// Each attempt reads the inbox afresh: the notification may have been
 	// evicted meanwhile.
+	unlock := h.writers.lock(req.UserID)
 	n, err := retryConflicts(ctx, func() (*notifierapi.Notification, error) {
 		inbox, etag, err := h.inbox(ctx, req.UserID)
 		if err != nil {
@@ -286,6 +311,7 @@ func (h *Handler) markRead(w http.ResponseWriter, r *http.Request) {
 		n.ReadAt = &now
 		return n, h.State.SaveState(ctx, h.StoreName, inboxKey(req.UserID), inbox, etag)
 	})
+	unlock()
 	switch {
 	case err != nil:
 		h.Log.Error("notifier: mark read", "err", err)

@@ -33,6 +33,44 @@ const (
 
 var now = time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
 
+// TestParallelRemindersOfOneUserDoNotConflict: a burst of one user's
+// reminders delivered all at once, as RabbitMQ does (up to prefetchCount in
+// parallel), is stored without a single state conflict in one replica, so
+// no delivery can spend its conflict retries and be dead-lettered. The end
+// of the RabbitMQ e2e run that found it: 230 conflicts retried past their
+// budget, then TestReplayedReminderAfterEvictionIsNotNew timed out.
+func TestParallelRemindersOfOneUserDoNotConflict(t *testing.T) {
+	st := newMemStore()
+	h := newHandler(st)
+	const n = 100
+	var wg sync.WaitGroup
+	statuses := make([]dapr.Status, n)
+	bodies := make([][]byte, n)
+	for i := range n {
+		bodies[i] = deliveredEvent(t, fmt.Sprintf("ev-%03d", i), reminderData(int64(i+1)))
+	}
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			statuses[i] = deliver(t, h, bodies[i])
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, got := range statuses {
+		if got != dapr.Success {
+			t.Errorf("delivery %d: %q, want %q", i, got, dapr.Success)
+		}
+	}
+	if got := len(st.inbox(t).Items); got != n {
+		t.Errorf("inbox holds %d, want %d", got, n)
+	}
+	if _, _, c := st.counts(); c != 0 {
+		t.Errorf("%d state conflicts, want 0", c)
+	}
+}
+
 // memStore is a notifier.StateStore in memory with the ETag semantics of
 // Dapr's first-write concurrency: every save increments the item's ETag; a
 // save with a stale ETag, or with no ETag on an existing key, is a conflict.
