@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -152,5 +153,34 @@ func TestExtraEnv(t *testing.T) {
 		if got := sys.extraEnv(inst); !slices.Equal(got, want[a.ID]) {
 			t.Errorf("%s: extraEnv = %q, want %q", a.ID, got, want[a.ID])
 		}
+	}
+}
+
+// TestDeployDocRestartsTheAppsThatShareAChannel: docs/deploy.md's remedy
+// for RabbitMQ's lost connections restarts exactly the apps whose
+// sidecars the tests restart (SharesChannel), so the two cannot drift.
+func TestDeployDocRestartsTheAppsThatShareAChannel(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "deploy.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("`kubectl rollout restart((?:\\s+deployment/[a-z-]+)+)`").FindSubmatch(doc)
+	if m == nil {
+		t.Fatal("docs/deploy.md: no `kubectl rollout restart deployment/...` for RabbitMQ's lost connections")
+	}
+	var documented []string
+	for _, f := range strings.Fields(string(m[1])) {
+		documented = append(documented, strings.TrimPrefix(f, "deployment/"))
+	}
+	var want []string
+	for _, a := range Apps {
+		if SharesChannel(a) {
+			want = append(want, a.ID)
+		}
+	}
+	slices.Sort(documented)
+	slices.Sort(want)
+	if !slices.Equal(documented, want) || len(want) == 0 {
+		t.Errorf("docs/deploy.md restarts %v; the apps that subscribe to several topics on one component are %v", documented, want)
 	}
 }
