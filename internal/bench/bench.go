@@ -128,14 +128,14 @@ type Report struct {
 	Web      Web
 	Idle     []Footprint
 	Load     []Footprint
-	Cost     Cost          // CPU per write under 8 API clients, every process
+	Cost     Cost // CPU per write under 8 API clients, every process
 	// BaselineCost is the raw baseline's cores per 1,000 writes/s under 8
 	// clients: this process (the Go client) and PostgreSQL; 0 if not run.
 	BaselineCost float64
-	Metrics  []MetricsPage // each sidecar's /metrics at idle and after the e2e step
-	Soak     []SoakSample
-	Only     []string // the steps that ran, when not all
-	OnlyApps []string // the apps that ran, when not all
+	Metrics      []MetricsPage // each sidecar's /metrics at idle and after the e2e step
+	Soak         []SoakSample
+	Only         []string // the steps that ran, when not all
+	OnlyApps     []string // the apps that ran, when not all
 }
 
 // Throughput of one closed-loop phase.
