@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -202,5 +203,32 @@ func TestPermanent(t *testing.T) {
 	err := fmt.Errorf("wrapped: %w", consumer.Permanent(base))
 	if !consumer.IsPermanent(err) || !errors.Is(err, base) || consumer.IsPermanent(base) {
 		t.Errorf("IsPermanent/Is do not see through the wrapping")
+	}
+}
+
+// BenchmarkDeliverTaskEvent is the app side of one delivery of a task
+// event, as the sidecar makes it: the app token check, the body read, the
+// CloudEvent and its data decoded, the handler, the metrics and the log
+// line (at warn, as the bench runs the services). The per-event CPU of
+// every consumer starts here (docs/benchmarks.md).
+func BenchmarkDeliverTaskEvent(b *testing.B) {
+	m := &memory{ids: map[string]bool{}}
+	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	h := newApp(m, log, telemetry.NewMetrics("bench")).Handler()
+	bodies := make([][]byte, 1024)
+	for i := range bodies {
+		bodies[i] = taskEvent(fmt.Sprintf("00000000-0000-4000-8000-%012d", i), events.TaskCreated)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		req := httptest.NewRequest(http.MethodPost, "/events/task-events", bytes.NewReader(bodies[i%len(bodies)]))
+		req.Header.Set("dapr-api-token", "secret")
+		req.Header.Set("Content-Type", "application/cloudevents+json")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
 	}
 }
