@@ -51,7 +51,8 @@ func (b Broker) OrdersByKey() bool { return b == Kafka }
 // docs/architecture.md, "Brokers". The universal suite cuts the connection
 // and then restarts the sidecar, as docs/deploy.md tells operators to; the
 // fault run does not cut it: one run that did lost one event on its way
-// to audit-service, for a cause not found yet.
+// to audit-service, most likely a publish cut before its confirmation,
+// which the component reports as done (docs/architecture.md).
 func (b Broker) ReconnectGap() string {
 	if b == RabbitMQ {
 		return "Dapr 1.18's subscriber can lose its consumers when the connection is cut while one component subscribes to several topics (components-contrib#4540), and a fault run with the cut and the remedy once lost an event"
