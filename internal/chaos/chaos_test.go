@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -158,6 +159,7 @@ func TestChaos(t *testing.T) {
 		if t.Failed() {
 			b, _ := os.ReadFile(lf.Name())
 			lines := strings.Split(string(b), "\n")
+			t.Logf("the sidecars' errors of the whole run, each once:\n%s", sidecarErrors(lines, 100))
 			if len(lines) > 200 {
 				lines = lines[len(lines)-200:]
 			}
@@ -491,6 +493,38 @@ func (h *harness) faultRound(ctx context.Context, start time.Time, round int) []
 }
 
 // --- checks ---------------------------------------------------------------
+
+// sidecarMsg is the message of one of daprd's text log lines.
+var sidecarMsg = regexp.MustCompile(`level=error msg="((?:[^"\\]|\\.)*)"`)
+
+// sidecarErrors lists the distinct error messages of the sidecars in
+// lines (the processes' output), each with its process and its count,
+// at most max of them: the errors of a whole run (e.g. a publish
+// the broker never confirmed) that the output's tail may not reach.
+func sidecarErrors(lines []string, max int) string {
+	var order []string
+	count := map[string]int{}
+	for _, l := range lines {
+		m := sidecarMsg.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		proc, _, _ := strings.Cut(l, "|")
+		key := strings.TrimSpace(proc) + ": " + m[1]
+		if _, ok := count[key]; !ok {
+			if len(order) == max {
+				continue
+			}
+			order = append(order, key)
+		}
+		count[key]++
+	}
+	var b strings.Builder
+	for _, k := range order {
+		fmt.Fprintf(&b, "%d× %s\n", count[k], k)
+	}
+	return b.String()
+}
 
 // logMissingFromAudit logs each committed event missing from the audit
 // history (up to 20), with when it was committed and published, to set
