@@ -189,12 +189,21 @@ func (c Cost) Ours() float64 {
 	return t
 }
 
+// TimesBaseline is the whole system's CPU per write as a multiple of the
+// raw baseline's, or 0 when either was not measured.
+func (r *Report) TimesBaseline() float64 {
+	if r.BaselineCost <= 0 || r.Cost.Writes == 0 {
+		return 0
+	}
+	return r.Cost.Total() / r.BaselineCost
+}
+
 // vsBaseline is ", N times the raw baseline's" when both were measured.
 func (r *Report) vsBaseline() string {
-	if r.BaselineCost <= 0 || r.Cost.Writes == 0 {
+	if r.TimesBaseline() == 0 {
 		return ""
 	}
-	return fmt.Sprintf(", %.2f times the raw baseline's %.2f", r.Cost.Total()/r.BaselineCost, r.BaselineCost)
+	return fmt.Sprintf(", %.2f times the raw baseline's %.2f", r.TimesBaseline(), r.BaselineCost)
 }
 
 func costOf(sys *devstack.System, before, after cpuSnapshot, writes int, window time.Duration) Cost {

@@ -121,10 +121,10 @@ func (r *Report) Markdown() string {
 		}
 		fmt.Fprintf(&b, "| our own processes (the apps) | %.2f |\n", r.Cost.Ours())
 		fmt.Fprintf(&b, "| **whole system** | **%.2f** |\n", r.Cost.Total())
-		if r.BaselineCost > 0 {
+		if times := r.TimesBaseline(); times > 0 {
 			fmt.Fprintf(&b, "| raw baseline (its Go client and PostgreSQL, 8 clients) | %.2f |\n", r.BaselineCost)
 			fmt.Fprintf(&b, "\nThe whole system costs %.2f times the raw baseline per write; the apps' share is %.0f%%.\n",
-				r.Cost.Total()/r.BaselineCost, 100*r.Cost.Ours()/r.Cost.Total())
+				times, 100*r.Cost.Ours()/r.Cost.Total())
 		}
 	}
 	if len(r.Metrics) > 0 {

@@ -526,6 +526,10 @@ func sidecarErrors(lines []string, max int) string {
 	return b.String()
 }
 
+// missingFromAudit is the condition on an outbox row o whose event is not
+// in the audit history.
+const missingFromAudit = `NOT EXISTS (SELECT 1 FROM audit_events a WHERE a.event_id = o.id::text)`
+
 // logMissingFromAudit logs each committed event missing from the audit
 // history (up to 20), with when it was committed and published, to set
 // against the faults' times in the report.
@@ -537,7 +541,7 @@ func (h *harness) logMissingFromAudit(ctx context.Context) {
 	}
 	defer conn.Close(ctx)
 	rows, err := conn.Query(ctx, `SELECT o.id::text, o.partition_key, o.event_type, o.created_at, o.published_at, o.publish_count
-		FROM outbox o WHERE NOT EXISTS (SELECT 1 FROM audit_events a WHERE a.event_id = o.id::text) ORDER BY o.seq LIMIT 20`)
+		FROM outbox o WHERE `+missingFromAudit+` ORDER BY o.seq LIMIT 20`)
 	if err != nil {
 		h.t.Logf("missing audit events: %v", err)
 		return
@@ -656,7 +660,7 @@ func (h *harness) checks(ctx context.Context) []check {
 	return []check{
 		{"events left unpublished in the outbox", outbox, q(ctx, `SELECT count(*) FROM outbox WHERE published_at IS NULL`)},
 		{"committed events missing from the audit history", outbox,
-			q(ctx, `SELECT count(*) FROM outbox o WHERE NOT EXISTS (SELECT 1 FROM audit_events a WHERE a.event_id = o.id::text)`)},
+			q(ctx, `SELECT count(*) FROM outbox o WHERE `+missingFromAudit)},
 		{"audit entries that are no committed event", q(ctx, `SELECT count(*) FROM audit_events`),
 			q(ctx, `SELECT count(*) FROM audit_events a WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.id::text = a.event_id)`)},
 		h.auditOrderCheck(ctx),
