@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -30,6 +31,8 @@ type Client struct {
 	base  string
 	token string
 	http  *http.Client
+	log   *slog.Logger // see WithLog
+	doubt doubt        // see BulkPublishCloudEvents
 }
 
 // New returns a client for the sidecar at baseURL (e.g.
@@ -114,13 +117,8 @@ type BulkEntry struct {
 	Metadata map[string]string // e.g. partitionKey
 }
 
-// BulkPublishCloudEvents publishes entries to topic in one call to the
-// sidecar (Dapr's bulk publish API, which pubsub.kafka sends as one batch).
-// It returns nil only when every entry was accepted; on a partial failure
-// the caller retries the whole batch, so consumers must be idempotent (ours
-// are, on the CloudEvent id). The caller bounds the request's size (see
-// MaxBulkBytes and BulkSize).
-func (c *Client) BulkPublishCloudEvents(ctx context.Context, pubsub, topic string, entries []BulkEntry) error {
+// bulkPublish is one bulk publish call to the sidecar.
+func (c *Client) bulkPublish(ctx context.Context, pubsub, topic string, entries []BulkEntry) error {
 	body := make([]bulkEntry, len(entries))
 	for i, e := range entries {
 		body[i] = e.wire()

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,7 +19,15 @@ type tcpProxy struct {
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
 	down  bool
+
+	dropping atomic.Bool // bytes read are thrown away, not forwarded
 }
+
+// dropBeforeCut is how long Cut loses the bytes in flight before it closes
+// the connections: a network that fails loses what it was carrying, so a
+// publish sent then never reaches the broker, and its sender learns only
+// from the closed connection.
+const dropBeforeCut = 250 * time.Millisecond
 
 // startProxy listens on a free loopback port and forwards to target.
 func startProxy(target string) (*tcpProxy, error) {
@@ -65,12 +74,30 @@ func (p *tcpProxy) forward(c net.Conn) {
 	defer p.untrack(s)
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src)
+		_, _ = io.Copy(dst, dropper{src, &p.dropping})
 		done <- struct{}{}
 	}
 	go pipe(s, c)
 	go pipe(c, s)
 	<-done // either side ended: end both
+}
+
+// dropper reads from r, and while drop is set throws what it read away.
+type dropper struct {
+	r    io.Reader
+	drop *atomic.Bool
+}
+
+func (d dropper) Read(b []byte) (int, error) {
+	for {
+		n, err := d.r.Read(b)
+		if n == 0 || !d.drop.Load() {
+			return n, err
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
 }
 
 // track registers c unless the proxy is cut.
@@ -91,9 +118,18 @@ func (p *tcpProxy) untrack(c net.Conn) {
 	c.Close()
 }
 
-// Cut closes every connection and refuses new ones until Restore, as a
-// broker that went down would.
+// Cut loses the bytes in flight for dropBeforeCut, then closes every
+// connection and refuses new ones until Restore, as a network or a broker
+// that went down would.
 func (p *tcpProxy) Cut() {
+	p.dropping.Store(true)
+	time.Sleep(dropBeforeCut)
+	p.closeAll()
+	p.dropping.Store(false)
+}
+
+// closeAll closes every connection and refuses new ones until Restore.
+func (p *tcpProxy) closeAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.down = true
@@ -111,6 +147,6 @@ func (p *tcpProxy) Restore() {
 
 // Close stops the proxy and closes every connection.
 func (p *tcpProxy) Close() {
-	p.Cut()
+	p.closeAll()
 	p.ln.Close()
 }

@@ -317,7 +317,7 @@ func (s *Service) markSent(ctx context.Context, page []todointernal.Reminder) (i
 
 // New builds reminder-service's handler (the cron binding's routes).
 func New(_ context.Context, cfg Config, log *slog.Logger, m *telemetry.Metrics) (service.Handlers, func(), error) {
-	s := &Service{Dapr: cfg.Dapr(), Log: log, PubSub: cfg.PubSub, AppToken: cfg.AppAPIToken,
+	s := &Service{Dapr: cfg.Dapr().WithLog(log), Log: log, PubSub: cfg.PubSub, AppToken: cfg.AppAPIToken,
 		TodoAppID: cfg.TodoAppID, Now: time.Now, Telemetry: m, Metrics: NewMetrics(m.Registry)}
 	return service.Handlers{App: s.Routes()}, nil, nil
 }

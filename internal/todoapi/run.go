@@ -169,7 +169,8 @@ func serve(ctx context.Context, log *slog.Logger, environ map[string]string) err
 
 	st := store.New(pool)
 	tm := telemetry.NewMetrics("todo-api")
-	relay := outbox.New(pool, cfg.Dapr(), log.With("component", "outbox"), outbox.Config{
+	olog := log.With("component", "outbox")
+	relay := outbox.New(pool, cfg.Dapr().WithLog(olog), olog, outbox.Config{
 		PubSub: cfg.PubSub, BatchSize: cfg.OutboxBatch, PollInterval: cfg.OutboxPoll,
 	}).WithMetrics(outbox.NewMetrics(tm.Registry, pool))
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
