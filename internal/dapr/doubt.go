@@ -121,15 +121,22 @@ func (d *doubt) state(pubsub string) *doubtState {
 // watched the same way. If they fail, the call returns an error (the
 // caller retries it) and the doubted calls go first on the component's
 // next call.
+//
+// NotPublished reads the error as about this call's entries only: all of
+// them when the doubted calls failed before this one was sent, none (not
+// certain) when they failed after it was accepted.
 func (c *Client) BulkPublishCloudEvents(ctx context.Context, pubsub, topic string, entries []BulkEntry) error {
 	if err := c.republishDoubted(ctx, pubsub); err != nil {
-		return err
+		return &BulkError{
+			Err:          fmt.Errorf("dapr: bulk publish %s: not sent, since publishing the doubted events again failed: %s", topic, err.Error()),
+			NotPublished: entryIDs(entries),
+		}
 	}
 	if err := c.publishWatched(ctx, pubsub, bulkCall{topic: topic, entries: entries}); err != nil {
 		return err
 	}
 	if err := c.republishDoubted(ctx, pubsub); err != nil {
-		return fmt.Errorf("dapr: bulk publish %s was accepted, but publishing the doubted events again failed: %w", topic, err)
+		return fmt.Errorf("dapr: bulk publish %s was accepted, but publishing the doubted events again failed: %s", topic, err.Error())
 	}
 	return nil
 }

@@ -171,3 +171,32 @@ func TestDoubtKeepsTheLastCalls(t *testing.T) {
 		t.Errorf("the sidecar received\n %v\nwant\n %v", got, want)
 	}
 }
+
+// An error about doubted calls speaks for this call's entries only: all
+// of them when it was not sent, none when it was accepted.
+func TestDoubtErrorsNameThisCallsEntries(t *testing.T) {
+	// a ok; b slow (a and b doubted), their copies fail: b was accepted.
+	c, _ := doubtSidecar(t, "pubsub.rabbitmq", 200, "ok", "slow", "fail")
+	if err := c.BulkPublishCloudEvents(context.Background(), "ps", "t", entries("a")); err != nil {
+		t.Fatal(err)
+	}
+	err := c.BulkPublishCloudEvents(context.Background(), "ps", "t", entries("b"))
+	if err == nil {
+		t.Fatal("b: no error, though its doubted copies failed")
+	}
+	if ids, certain := NotPublished(err); certain {
+		t.Errorf("b was accepted, but the error says %v were not published", ids)
+	}
+	// c: the doubted copies go first and fail again, so c is not sent.
+	c2, published := doubtSidecar(t, "pubsub.rabbitmq", 200, "ok", "slow", "fail", "fail")
+	for _, id := range []string{"a", "b"} {
+		_ = c2.BulkPublishCloudEvents(context.Background(), "ps", "t", entries(id))
+	}
+	err = c2.BulkPublishCloudEvents(context.Background(), "ps", "t", entries("c", "d"))
+	if ids, certain := NotPublished(err); !certain || !slices.Equal(ids, []string{"c", "d"}) {
+		t.Errorf("c and d were not sent, but NotPublished says %v, %v (err %v)", ids, certain, err)
+	}
+	if got := published(); slices.Contains(got, "t:c,d") {
+		t.Errorf("c and d were sent: %v", got)
+	}
+}
