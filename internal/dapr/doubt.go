@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -115,7 +116,8 @@ func (d *doubt) state(pubsub string) *doubtState {
 // MaxBulkBytes and BulkSize).
 //
 // On a component that may report an unconfirmed publish as done (see
-// unconfirmedAsDone), a call that fails or takes DoubtAfter or longer
+// unconfirmedAsDone), a call that fails (but not for want of a sidecar)
+// or takes DoubtAfter or longer
 // makes the client publish again the calls that completed just before it,
 // and this one if it succeeded, before it returns; those copies are
 // watched the same way. If they fail, the call returns an error (the
@@ -151,6 +153,11 @@ func (c *Client) publishWatched(ctx context.Context, pubsub string, call bulkCal
 	// The type is asked for after the first call, not before it: a call
 	// that cannot be encoded never reaches the sidecar.
 	if !c.affected(ctx, pubsub) {
+		return err
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		// The sidecar is down: this is not its broker connection, and the
+		// calls it answered before are as good as they were.
 		return err
 	}
 	c.doubt.mu.Lock()

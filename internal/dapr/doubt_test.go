@@ -3,13 +3,16 @@ package dapr
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -198,5 +201,28 @@ func TestDoubtErrorsNameThisCallsEntries(t *testing.T) {
 	}
 	if got := published(); slices.Contains(got, "t:c,d") {
 		t.Errorf("c and d were sent: %v", got)
+	}
+}
+
+// A sidecar that is down says nothing about its broker connection: the
+// calls it answered before are not doubted.
+func TestRefusedConnectionDoubtsNothing(t *testing.T) {
+	c, _ := doubtSidecar(t, "pubsub.rabbitmq", 200)
+	if err := c.BulkPublishCloudEvents(context.Background(), "ps", "t", entries("a")); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.base = "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there now
+	err = c.BulkPublishCloudEvents(context.Background(), "ps", "t", entries("b"))
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("err = %v, want connection refused", err)
+	}
+	st := c.doubt.state("ps")
+	if len(st.pending) != 0 || len(st.recent) != 1 {
+		t.Errorf("after a refused call: %d doubted, %d recent; want 0 and 1 (a)", len(st.pending), len(st.recent))
 	}
 }
