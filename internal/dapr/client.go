@@ -1,5 +1,7 @@
 // Package dapr is a small client for the Dapr sidecar's HTTP API (bulk
-// publish, service invocation, state and state transactions) and the
+// publish, with a second copy of the publishes that a broken broker
+// connection may have lost on RabbitMQ; service invocation, state and
+// state transactions) and the
 // subscriber's side of it (programmatic subscriptions, delivery statuses,
 // capped event bodies). Services talk to each other and to the broker only
 // through it.

@@ -43,7 +43,8 @@ const DoubtAfter = 2500 * time.Millisecond
 // doubtRecent is how many completed calls per affected component are kept
 // to be published again: the callers have at most a few bulks in flight at
 // once (the outbox relay one, reminder-service's sweep
-// DefaultConcurrency).
+// DefaultConcurrency). They hold at most doubtRecent × MaxBulkBytes of
+// events, usually a few hundred KiB.
 const doubtRecent = 8
 
 // doubtPending bounds the doubted calls waiting to go again per component;
