@@ -497,9 +497,9 @@ func rabbitmqctlOutput(ctx context.Context, args ...string) (string, error) {
 }
 
 // RestartBroker kills the system's own broker process and starts it again
-// on the same port with the same data (a test's fault). On RabbitMQ, which
-// the system shares with the machine, it cuts every connection of the
-// system's proxy for two seconds instead.
+// on the same port with the same data (a test's fault; the system needs a
+// BrokerDataDir). On RabbitMQ, which the system shares with the machine, it
+// cuts every connection of the system's proxy for two seconds instead.
 func (s *System) RestartBroker(ctx context.Context) error {
 	if s.proxy != nil {
 		s.proxy.Cut()
@@ -512,6 +512,11 @@ func (s *System) RestartBroker(ctx context.Context) error {
 	}
 	if s.Broker == nil {
 		return fmt.Errorf("the %s broker is a server this system shares: it is never stopped", s.BrokerKind)
+	}
+	if s.Cfg.BrokerDataDir == "" {
+		// A restart would start it empty: every event not yet consumed
+		// would be gone, a loss no test of delivery should see as a fault.
+		return fmt.Errorf("the %s broker keeps its data in memory (no BrokerDataDir): a restart would lose it", s.BrokerKind)
 	}
 	s.Broker.Kill()
 	p, err := s.StartBroker(ctx, s.BrokerPort, s.Cfg.BrokerDataDir)
